@@ -1,0 +1,934 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the memcg-aware THP deferred split queue.
+ *
+ * Invariant guarded by every case: a large folio is removed from its
+ * deferred split queue, under that queue's lock, before anything clears or
+ * changes its memcg.  When the order is broken, the free path looks the
+ * queue up from a memcg that is no longer the folio's, locks the wrong
+ * queue (the node's), decrements the wrong length, and leaves the folio
+ * linked on the memcg queue after it is freed; a later
+ * deferred_split_scan() then walks into freed memory.  The bug was fixed
+ * (and came back) several times:
+ *
+ *   commit 7ae88534cdd9 ("mm: move mem_cgroup_uncharge out of __page_cache_release()")
+ *   commit 9bcef5973e31 ("mm: memcg: fix split queue list crash when large folio migration")
+ *   commit 47932e7048df ("mm: remove folio from deferred split list before uncharging it")
+ *   commit be9581ea8c05 ("mm: fix crashes from deferred split racing folio migration")
+ *   commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and locking")
+ *
+ * The cases work on their own folios, charged to a memory cgroup the suite
+ * creates for itself, so other THPs in the system (or kswapd) do not touch
+ * the queues they check.  The queue implementation differs between trees;
+ * thp_deferred_split_kunit.h is this tree's view of it.
+ */
+
+#include <kunit/test.h>
+#include <linux/cgroup.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/huge_mm.h>
+#include <linux/kthread.h>
+#include <linux/memcontrol.h>
+#include <linux/migrate.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/page_counter.h>
+#include <linux/poison.h>
+#include <linux/sched/mm.h>
+#include <linux/swap.h>
+
+#include "../internal.h"
+#include "thp_deferred_split_kunit.h"
+
+#define THP_DS_CGROUP		"thp_ds_kunit"
+#define THP_DS_CGROUP_DYING	"thp_ds_kunit_offline"
+
+/* Taints that mean the kernel complained while a case ran. */
+#define THP_DS_BAD_TAINTS	(BIT(TAINT_WARN) | BIT(TAINT_BAD_PAGE) | BIT(TAINT_DIE))
+
+/* How long the lock-discipline case keeps the queue locked (see there). */
+#define THP_DS_LOCK_HOLD_MS	200
+/* Bound for everything else that waits on another CPU or on RCU work. */
+#define THP_DS_WAIT_MS		5000
+
+/*
+ * Charges and uncharges pass through per-CPU stocks of up to
+ * MEMCG_CHARGE_BATCH pages, so the page counter of a memcg is exact only up
+ * to that much per CPU.  Usage checks allow this slack and no more.
+ */
+static unsigned long thp_ds_usage_slack(void)
+{
+	return MEMCG_CHARGE_BATCH * num_online_cpus();
+}
+
+/* Suite fixture: a cgroup2 mount with a child memory cgroup of our own. */
+static struct {
+	struct vfsmount *mnt;
+	struct dentry *dir;
+	struct mem_cgroup *memcg;
+} thp_ds;
+
+/* Per-case state: the baselines the case must return to. */
+struct thp_ds_ctx {
+	int nid;
+	long memcg_len;
+	long node_len;
+	unsigned long usage;
+	unsigned long taints;
+};
+
+/*
+ * Orders to run the queue cases for: PMD order, and mTHP orders where the
+ * tree has anonymous mTHP (order 2 is the smallest with a _deferred_list).
+ */
+static const unsigned int thp_ds_orders[] = { HPAGE_PMD_ORDER, 4, 2 };
+
+static void thp_ds_order_desc(const unsigned int *order, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "order %u", *order);
+}
+
+KUNIT_ARRAY_PARAM(thp_ds_order, thp_ds_orders, thp_ds_order_desc);
+
+static unsigned int thp_ds_param_order(struct kunit *test)
+{
+	return test->param_value ? *(const unsigned int *)test->param_value :
+				   HPAGE_PMD_ORDER;
+}
+
+/* ---- queue checker ------------------------------------------------------ */
+
+/**
+ * enum thp_ds_fault - what thp_ds_walk() found wrong with a queue
+ * @THP_DS_OK: list consistent, entry count equals the length counter
+ * @THP_DS_BAD_POINTER: an entry's next or prev is NULL or LIST_POISON
+ * @THP_DS_BROKEN_LINK: @cur->next->prev (or ->prev->next) is not @cur
+ * @THP_DS_TOO_LONG: no way back to the head within the walk bound
+ * @THP_DS_DIRECTIONS_DIFFER: forward and backward walks count differently
+ * @THP_DS_COUNT_MISMATCH: entries on the list differ from the length counter
+ */
+enum thp_ds_fault {
+	THP_DS_OK,
+	THP_DS_BAD_POINTER,
+	THP_DS_BROKEN_LINK,
+	THP_DS_TOO_LONG,
+	THP_DS_DIRECTIONS_DIFFER,
+	THP_DS_COUNT_MISMATCH,
+};
+
+/* Result of one walk; filled under the queue lock, reported after it. */
+struct thp_ds_walk {
+	enum thp_ds_fault fault;
+	long index;			/* entry where the walk stopped */
+	const struct list_head *entry;
+	const void *expected;
+	const void *found;
+	bool backward;
+	long forward_count;
+	long backward_count;
+	long counter;
+	bool contains;			/* @wanted is linked on the list */
+};
+
+static bool thp_ds_bad_ptr(const void *p)
+{
+	return !p || p == LIST_POISON1 || p == LIST_POISON2;
+}
+
+/*
+ * Walk @head one way, checking that each hop is answered by the reverse
+ * link.  Stops at the first fault; never takes more than @limit hops, so a
+ * cycle that misses the head cannot hang the test.
+ */
+static bool thp_ds_walk_one_way(const struct list_head *head, bool backward,
+				long limit, const struct list_head *wanted,
+				struct thp_ds_walk *w, long *count)
+{
+	const struct list_head *prev = head;
+	const struct list_head *cur = backward ? head->prev : head->next;
+	long i = 0;
+
+	w->backward = backward;
+	while (cur != head) {
+		const struct list_head *back;
+
+		if (thp_ds_bad_ptr(cur)) {
+			w->fault = THP_DS_BAD_POINTER;
+			w->entry = prev;
+			w->index = i - 1;
+			w->found = cur;
+			return false;
+		}
+		back = backward ? cur->next : cur->prev;
+		if (back != prev) {
+			w->fault = THP_DS_BROKEN_LINK;
+			w->entry = cur;
+			w->index = i;
+			w->expected = prev;
+			w->found = back;
+			return false;
+		}
+		if (cur == wanted)
+			w->contains = true;
+		if (++i > limit) {
+			w->fault = THP_DS_TOO_LONG;
+			w->index = i;
+			return false;
+		}
+		prev = cur;
+		cur = backward ? cur->prev : cur->next;
+	}
+	*count = i;
+	return true;
+}
+
+/**
+ * thp_ds_walk() - check a list against its length counter
+ * @head: the list head
+ * @counter: the length the queue claims
+ * @wanted: an entry to look for (may be NULL)
+ * @w: the result
+ *
+ * Pure function of memory: the caller holds whatever lock protects @head.
+ * Returns true when the list is consistent and holds @counter entries.
+ */
+static bool thp_ds_walk(const struct list_head *head, long counter,
+			const struct list_head *wanted, struct thp_ds_walk *w)
+{
+	long limit = max(counter, 0L) + 64;
+
+	memset(w, 0, sizeof(*w));
+	w->counter = counter;
+	if (!thp_ds_walk_one_way(head, false, limit, wanted, w, &w->forward_count))
+		return false;
+	if (!thp_ds_walk_one_way(head, true, limit, wanted, w, &w->backward_count))
+		return false;
+	w->backward = false;
+	if (w->forward_count != w->backward_count) {
+		w->fault = THP_DS_DIRECTIONS_DIFFER;
+		return false;
+	}
+	if (w->forward_count != counter) {
+		w->fault = THP_DS_COUNT_MISMATCH;
+		return false;
+	}
+	return true;
+}
+
+static void thp_ds_report_walk(struct kunit *test, const struct thp_ds_queue *q,
+			       const struct thp_ds_walk *w)
+{
+	const char *dir = w->backward ? "backward" : "forward";
+
+	switch (w->fault) {
+	case THP_DS_OK:
+		break;
+	case THP_DS_BAD_POINTER:
+		KUNIT_FAIL(test, "%s: walking %s, entry %ld (%px) links to %px (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
+			   q->name, dir, w->index, w->entry, w->found);
+		break;
+	case THP_DS_BROKEN_LINK:
+		KUNIT_FAIL(test, "%s: walking %s, entry %ld (%px) points back to %px, expected %px: the list was changed under another lock",
+			   q->name, dir, w->index, w->entry, w->found, w->expected);
+		break;
+	case THP_DS_TOO_LONG:
+		KUNIT_FAIL(test, "%s: no way back to the head after %ld entries walking %s (length counter %ld): the list is cyclic or corrupt",
+			   q->name, w->index, dir, w->counter);
+		break;
+	case THP_DS_DIRECTIONS_DIFFER:
+		KUNIT_FAIL(test, "%s: %ld entries forward but %ld backward",
+			   q->name, w->forward_count, w->backward_count);
+		break;
+	case THP_DS_COUNT_MISMATCH:
+		KUNIT_FAIL(test, "%s: %ld entries linked but length counter is %ld: an unqueue decremented another queue's counter, or unlinked without decrementing",
+			   q->name, w->forward_count, w->counter);
+		break;
+	}
+}
+
+/*
+ * Walk @q under its own lock and report any inconsistency with full
+ * context.  Returns true when the queue is consistent; *@linked tells
+ * whether @folio (may be NULL) is on it.
+ */
+static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
+			       struct folio *folio, bool *linked)
+{
+	struct thp_ds_walk w;
+	unsigned long flags;
+	bool ok;
+
+	spin_lock_irqsave(q->lock, flags);
+	ok = thp_ds_walk(q->head, thp_ds_queue_len(q),
+			 folio ? &folio->_deferred_list : NULL, &w);
+	spin_unlock_irqrestore(q->lock, flags);
+	if (!ok)
+		thp_ds_report_walk(test, q, &w);
+	if (linked)
+		*linked = w.contains;
+	return ok;
+}
+
+/**
+ * THP_DS_EXPECT_QUEUED() - expect @folio to be (or not be) on queue @q
+ * @test: the test
+ * @q: struct thp_ds_queue *, checked as a whole by thp_ds_check_queue()
+ * @folio: the folio
+ * @queued: whether it should be linked on @q
+ *
+ * Fails with the queue's name and the folio's state, so that a failure
+ * reads as a diagnosis rather than "expected true, got false".
+ */
+#define THP_DS_EXPECT_QUEUED(test, q, folio, queued) do {			\
+	bool __linked = false;							\
+										\
+	thp_ds_check_queue(test, q, folio, &__linked);				\
+	KUNIT_EXPECT_TRUE_MSG(test, __linked == (queued),			\
+		"folio %px (order %u, memcg_data %#lx) is %s %s",		\
+		folio, folio_order(folio), (folio)->memcg_data,		\
+		__linked ? "still linked on" : "not linked on", (q)->name);	\
+} while (0)
+
+/**
+ * THP_DS_EXPECT_LEN() - expect a queue's length counter to be @len
+ * @test: the test
+ * @q: struct thp_ds_queue *
+ * @len: expected value
+ * @why: what should have changed it, for the failure message
+ */
+#define THP_DS_EXPECT_LEN(test, q, len, why)					\
+	KUNIT_EXPECT_EQ_MSG(test, thp_ds_queue_len(q), (long)(len),		\
+		"%s: length counter is %ld, expected %ld %s",			\
+		(q)->name, thp_ds_queue_len(q), (long)(len), why)
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int thp_ds_write(struct vfsmount *mnt, const char *path, const char *s)
+{
+	struct file *f = file_open_root_mnt(mnt, path, O_WRONLY, 0);
+	ssize_t ret;
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	ret = kernel_write(f, s, strlen(s), &f->f_pos);
+	fput(f);
+	return ret < 0 ? ret : 0;
+}
+
+static int thp_ds_suite_init(struct kunit_suite *suite)
+{
+	struct file_system_type *type;
+	struct fs_context *fc;
+	struct cgroup_subsys_state *css;
+	int err;
+
+	if (mem_cgroup_disabled() || !has_transparent_hugepage()) {
+		pr_err("thp_deferred_split: needs the memory controller and THP at runtime\n");
+		return -EOPNOTSUPP;
+	}
+
+	type = get_fs_type("cgroup2");
+	if (!type)
+		return -ENODEV;
+	fc = fs_context_for_mount(type, SB_KERNMOUNT);
+	put_filesystem(type);
+	if (IS_ERR(fc))
+		return PTR_ERR(fc);
+	thp_ds.mnt = fc_mount(fc);
+	put_fs_context(fc);
+	if (IS_ERR(thp_ds.mnt)) {
+		err = PTR_ERR(thp_ds.mnt);
+		thp_ds.mnt = NULL;
+		return err;
+	}
+
+	err = thp_ds_write(thp_ds.mnt, "cgroup.subtree_control", "+memory");
+	if (err)
+		goto out_umount;
+	thp_ds.dir = thp_ds_mkdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
+	if (IS_ERR(thp_ds.dir)) {
+		err = PTR_ERR(thp_ds.dir);
+		goto out_umount;
+	}
+	/* Let the offline case create a grandchild with memory enabled. */
+	err = thp_ds_write(thp_ds.mnt, THP_DS_CGROUP "/cgroup.subtree_control", "+memory");
+	if (err)
+		goto out_rmdir;
+	css = css_tryget_online_from_dir(thp_ds.dir, &memory_cgrp_subsys);
+	if (IS_ERR(css)) {
+		err = PTR_ERR(css);
+		goto out_rmdir;
+	}
+	thp_ds.memcg = mem_cgroup_from_css(css);
+	return 0;
+
+out_rmdir:
+	dput(thp_ds.dir);
+	thp_ds_rmdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
+out_umount:
+	kern_unmount(thp_ds.mnt);
+	thp_ds.mnt = NULL;
+	return err;
+}
+
+static void thp_ds_suite_exit(struct kunit_suite *suite)
+{
+	if (!thp_ds.mnt)
+		return;
+	if (thp_ds.memcg)
+		css_put(&thp_ds.memcg->css);
+	if (thp_ds.dir) {
+		dput(thp_ds.dir);
+		thp_ds_rmdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
+	}
+	kern_unmount(thp_ds.mnt);
+	memset(&thp_ds, 0, sizeof(thp_ds));
+}
+
+static int thp_ds_test_init(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	struct thp_ds_queue mq, nq;
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->nid = numa_node_id();
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+	ctx->memcg_len = thp_ds_queue_len(&mq);
+	ctx->node_len = thp_ds_queue_len(&nq);
+	ctx->usage = page_counter_read(&thp_ds.memcg->memory);
+	ctx->taints = get_taint() & THP_DS_BAD_TAINTS;
+	test->priv = ctx;
+	return 0;
+}
+
+/*
+ * Every case must leave the queues, the memcg's usage and the taint flags
+ * as it found them: a case that leaks a queued folio or a skewed counter
+ * fails here, instead of making a later case fail for no visible reason.
+ */
+static void thp_ds_test_exit(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	unsigned long usage;
+
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+	thp_ds_check_queue(test, &mq, NULL, NULL);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the case (residue)");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
+	usage = page_counter_read(&thp_ds.memcg->memory);
+	KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
+			    "memcg %u usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
+			    mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
+	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
+			    "the kernel warned or reported a bad page during the case (see the log)");
+}
+
+/* Allocate an order-@order folio charged to @memcg; skip if memory is short. */
+static struct folio *thp_ds_alloc(struct kunit *test, unsigned int order,
+				  struct mem_cgroup *memcg)
+{
+	struct folio *folio = folio_alloc(GFP_KERNEL | __GFP_NOWARN, order);
+	int err;
+
+	if (!folio)
+		kunit_skip(test, "could not allocate an order-%u folio", order);
+	err = thp_ds_charge(folio, memcg);
+	if (err) {
+		folio_put(folio);
+		kunit_skip(test, "could not charge an order-%u folio: %d", order, err);
+	}
+	return folio;
+}
+
+/* Allocate, charge to the suite's memcg, and queue for deferred split. */
+static struct folio *thp_ds_alloc_queued(struct kunit *test, unsigned int order)
+{
+	struct folio *folio = thp_ds_alloc(test, order, thp_ds.memcg);
+
+	/* partially_mapped: the shrinker keeps a folio it cannot split queued */
+	deferred_split_folio(folio, true);
+	return folio;
+}
+
+/*
+ * Put @folio on the LRU and isolate it again, as reclaim does before
+ * shrink_folio_list()/shrink_active_list(); returns with the folio holding
+ * the isolation reference only (the caller's reference is dropped).
+ */
+static void thp_ds_isolate_for_reclaim(struct kunit *test, struct folio *folio,
+				       struct list_head *list)
+{
+	folio_add_lru(folio);
+	lru_add_drain();
+	KUNIT_ASSERT_TRUE(test, folio_isolate_lru(folio));
+	folio_put(folio);
+	list_add(&folio->lru, list);
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+/*
+ * The fixture itself: the suite's memcg is a real, online child of root,
+ * and a folio charged to it records it.  Without a child memcg the memcg
+ * queue and the node queue can be one list (root on list_lru trees), and
+ * every other case would prove nothing.
+ */
+static void thp_ds_test_charge(struct kunit *test)
+{
+	unsigned int order = thp_ds_param_order(test);
+	struct folio *folio;
+
+	KUNIT_ASSERT_NOT_NULL(test, thp_ds.memcg);
+	KUNIT_EXPECT_FALSE(test, mem_cgroup_is_root(thp_ds.memcg));
+	KUNIT_EXPECT_TRUE(test, mem_cgroup_online(thp_ds.memcg));
+
+	folio = thp_ds_alloc(test, order, thp_ds.memcg);
+	rcu_read_lock();
+	KUNIT_EXPECT_PTR_EQ_MSG(test, folio_memcg(folio), thp_ds.memcg,
+				"order-%u folio not charged to the suite's memcg %u", order,
+				mem_cgroup_id(thp_ds.memcg));
+	rcu_read_unlock();
+	KUNIT_EXPECT_GE(test, page_counter_read(&thp_ds.memcg->memory) + thp_ds_usage_slack(),
+			((struct thp_ds_ctx *)test->priv)->usage + folio_nr_pages(folio));
+	folio_put(folio);
+}
+
+/*
+ * deferred_split_folio() must queue a folio on the queue of its own memcg
+ * (for its node), never on the node queue: the memcg-aware shrinker only
+ * finds it there.  commit 87eaceb3faa5 ("mm: thp: make deferred split
+ * shrinker memcg aware").
+ */
+static void thp_ds_test_enqueue(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct folio *folio;
+
+	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after deferred_split_folio()");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the folio is charged to a memcg)");
+	thp_ds_check_queue(test, &nq, NULL, NULL);
+
+	folio_put(folio);
+}
+
+/*
+ * The last folio_put() of a queued folio must unqueue it from its memcg's
+ * queue before uncharging it.  commit f8f931bba0f9 ("mm/thp: fix deferred
+ * split unqueue naming and locking").
+ */
+static void thp_ds_test_free_put(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct folio *folio;
+
+	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after deferred_split_folio()");
+
+	folio_put(folio);
+
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the last folio_put()");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the folio was never on it)");
+	thp_ds_check_queue(test, &mq, NULL, NULL);
+	thp_ds_check_queue(test, &nq, NULL, NULL);
+}
+
+/*
+ * The seed's path: reclaim drops the last reference of an isolated folio
+ * in move_folios_to_lru(), which must unqueue it before the batched
+ * uncharge.  4.19's move_active_pages_to_lru() uncharged first; the free
+ * then locked the node queue, decremented its length, and left the folio
+ * on the memcg queue for deferred_split_scan() to crash on.
+ * commit 7ae88534cdd9 ("mm: move mem_cgroup_uncharge out of
+ * __page_cache_release()"), commit 47932e7048df ("mm: remove folio from
+ * deferred split list before uncharging it").
+ */
+static void thp_ds_test_free_reclaim(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct folio *folio;
+	LIST_HEAD(list);
+
+	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+	thp_ds_isolate_for_reclaim(test, folio, &list);
+	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
+
+	thp_ds_putback_and_free(&list);
+
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len,
+			  "after move_folios_to_lru() freed the folio");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len,
+			  "(the folio was never on it: was it unqueued from here?)");
+	thp_ds_check_queue(test, &mq, NULL, NULL);
+	thp_ds_check_queue(test, &nq, NULL, NULL);
+}
+
+struct thp_ds_freer {
+	struct list_head list;
+	struct completion started;
+	struct completion done;
+	bool go;
+	bool finished;
+};
+
+/*
+ * Runs on the other CPU: waits (bounded) for the test to hold the queue
+ * lock, then frees through the reclaim path.  It polls instead of sleeping
+ * so that nothing has to wake it while the test holds a spinlock.
+ */
+static int thp_ds_freer_fn(void *data)
+{
+	struct thp_ds_freer *f = data;
+	unsigned long deadline = jiffies + msecs_to_jiffies(THP_DS_WAIT_MS);
+
+	complete(&f->started);
+	while (!READ_ONCE(f->go) && time_before(jiffies, deadline))
+		cpu_relax();
+	thp_ds_putback_and_free(&f->list);
+	WRITE_ONCE(f->finished, true);
+	complete(&f->done);
+	return 0;
+}
+
+/*
+ * Lock discipline: the reclaim-path free of a folio on the memcg queue must
+ * take that queue's lock.  While this CPU holds it, the free on another CPU
+ * has to wait; if it finishes anyway, it unlinked the folio under some
+ * other lock (the node queue's, when the memcg was cleared first).
+ *
+ * Timing: the lock is held for THP_DS_LOCK_HOLD_MS after the freer was
+ * told to go, long enough for a freer that does not wait to finish many
+ * times over; a slow freer can only make this case pass, never fail.
+ * Every wait is bounded.
+ */
+static void thp_ds_test_free_reclaim_lock(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct task_struct *task;
+	struct thp_ds_freer *f;
+	unsigned long flags;
+	bool finished_early;
+	int cpu, this_cpu;
+	long waited;
+
+	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	INIT_LIST_HEAD(&f->list);
+	init_completion(&f->started);
+	init_completion(&f->done);
+
+	this_cpu = get_cpu();
+	cpu = cpumask_any_but(cpu_online_mask, this_cpu);
+	put_cpu();
+	if (cpu >= nr_cpu_ids)
+		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
+
+	thp_ds_isolate_for_reclaim(test, thp_ds_alloc_queued(test, HPAGE_PMD_ORDER),
+				   &f->list);
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	task = kthread_create(thp_ds_freer_fn, f, "thp_ds_freer");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	get_task_struct(task);
+	kthread_bind(task, cpu);
+	wake_up_process(task);
+	KUNIT_ASSERT_GT_MSG(test, wait_for_completion_timeout(&f->started,
+							      msecs_to_jiffies(THP_DS_WAIT_MS)), 0UL,
+			    "the freer thread did not start within %d ms", THP_DS_WAIT_MS);
+
+	spin_lock_irqsave(mq.lock, flags);
+	WRITE_ONCE(f->go, true);
+	for (waited = 0; !READ_ONCE(f->finished) && waited < THP_DS_LOCK_HOLD_MS * 10; waited++)
+		udelay(100);
+	finished_early = READ_ONCE(f->finished);
+	spin_unlock_irqrestore(mq.lock, flags);
+
+	KUNIT_EXPECT_FALSE_MSG(test, finished_early,
+			       "reclaim-path free finished while %s's lock was held: the folio was unlinked under another lock (%s's?)",
+			       mq.name, nq.name);
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&f->done,
+							      msecs_to_jiffies(THP_DS_WAIT_MS)), 0UL,
+			    "reclaim-path free did not finish within %d ms after the lock was released",
+			    THP_DS_WAIT_MS);
+	kthread_stop(task);
+	put_task_struct(task);
+
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the free");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the free");
+	thp_ds_check_queue(test, &mq, NULL, NULL);
+}
+
+/*
+ * The deferred split shrinker, driven through shrink_slab() for the suite's
+ * memcg, must take a folio it cannot split (no mapping: split fails) off
+ * the memcg queue under that queue's lock and put it back on the same
+ * queue, with the length counter right.  commit e66f3185fa04 ("mm/thp: fix
+ * deferred split queue not partially_mapped").
+ */
+static void thp_ds_test_shrinker_requeue(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct folio *folio;
+
+	folio = thp_ds_alloc_queued(test, HPAGE_PMD_ORDER);
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	thp_ds_shrink(thp_ds.memcg, ctx->nid);
+
+	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1,
+			  "after the shrinker put back a folio it could not split");
+	KUNIT_EXPECT_TRUE(test, folio_test_partially_mapped(folio));
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
+
+	folio_put(folio);
+}
+
+/*
+ * Migration of a queued folio through migrate_folio(): the source must
+ * leave its memcg queue (unqueued while its refcount is frozen) before
+ * mem_cgroup_migrate() clears its memcg.  migrate_folio() itself does not
+ * requeue the destination (migrate_folio_move() does), so the destination
+ * is expected unqueued and charged to the same memcg.
+ * commit 9bcef5973e31 ("mm: memcg: fix split queue list crash when large
+ * folio migration"), commit be9581ea8c05 ("mm: fix crashes from deferred
+ * split racing folio migration").
+ */
+static void thp_ds_test_migrate(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq, nq;
+	struct folio *src, *dst;
+	int rc;
+
+	src = thp_ds_alloc_queued(test, HPAGE_PMD_ORDER);
+	dst = folio_alloc(GFP_KERNEL | __GFP_NOWARN, HPAGE_PMD_ORDER);
+	if (!dst) {
+		folio_put(src);
+		kunit_skip(test, "could not allocate the destination folio");
+	}
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	KUNIT_ASSERT_TRUE(test, folio_trylock(src));
+	KUNIT_ASSERT_TRUE(test, folio_trylock(dst));
+	rc = migrate_folio(NULL, dst, src, MIGRATE_SYNC);
+	folio_unlock(dst);
+	folio_unlock(src);
+	KUNIT_EXPECT_EQ(test, rc, 0);
+
+	KUNIT_EXPECT_EQ_MSG(test, src->memcg_data, 0UL,
+			    "the source folio kept its memcg after migration");
+	THP_DS_EXPECT_QUEUED(test, &mq, src, false);
+	THP_DS_EXPECT_QUEUED(test, &mq, dst, false);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after migrating the queued folio");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after migrating the queued folio");
+	rcu_read_lock();
+	KUNIT_EXPECT_PTR_EQ(test, folio_memcg(dst), thp_ds.memcg);
+	rcu_read_unlock();
+
+	folio_put(src);
+	folio_put(dst);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after freeing both folios");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing both folios");
+}
+
+/* Wait (bounded) until @memcg's offline work has run. */
+static bool thp_ds_wait_offline(struct mem_cgroup *memcg)
+{
+	int waited;
+
+	for (waited = 0; waited < THP_DS_WAIT_MS; waited += 10) {
+		if (!(READ_ONCE(memcg->css.flags) & CSS_ONLINE))
+			return true;
+		msleep(10);
+	}
+	return false;
+}
+
+/*
+ * Removing a memcg that still has a queued THP: the folio must stay on a
+ * queue that a later free finds under the right lock.  Trees without
+ * reparenting keep it on the dying memcg's queue; trees that reparent the
+ * split queue (6.19+) move it to the parent's queue.  Either way the free
+ * afterwards must unlink it from there and leave every counter right.
+ */
+static void thp_ds_test_memcg_offline(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue dq, pq, nq;
+	struct cgroup_subsys_state *css;
+	struct mem_cgroup *dying;
+	struct dentry *dir;
+	struct folio *folio;
+	long parent_len;
+
+	dir = thp_ds_mkdir(thp_ds.dir, THP_DS_CGROUP_DYING);
+	if (IS_ERR(dir))
+		kunit_skip(test, "could not create the memcg to take offline: %ld", PTR_ERR(dir));
+	css = css_tryget_online_from_dir(dir, &memory_cgrp_subsys);
+	dput(dir);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(css));
+	dying = mem_cgroup_from_css(css);
+
+	folio = thp_ds_alloc(test, HPAGE_PMD_ORDER, dying);
+	deferred_split_folio(folio, true);
+	thp_ds_memcg_queue(dying, ctx->nid, &dq);
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &pq);
+	thp_ds_node_queue(ctx->nid, &nq);
+	parent_len = thp_ds_queue_len(&pq);
+	THP_DS_EXPECT_QUEUED(test, &dq, folio, true);
+
+	KUNIT_ASSERT_EQ(test, thp_ds_rmdir(thp_ds.dir, THP_DS_CGROUP_DYING), 0);
+	KUNIT_ASSERT_TRUE_MSG(test, thp_ds_wait_offline(dying),
+			      "memcg %u not offline %d ms after rmdir",
+			      mem_cgroup_id(dying), THP_DS_WAIT_MS);
+
+	if (thp_ds_reparents_split_queue()) {
+		THP_DS_EXPECT_QUEUED(test, &pq, folio, true);
+		THP_DS_EXPECT_LEN(test, &pq, parent_len + 1, "after reparenting");
+	} else {
+		THP_DS_EXPECT_QUEUED(test, &dq, folio, true);
+		THP_DS_EXPECT_LEN(test, &dq, 1, "(the dying memcg keeps its queue)");
+	}
+	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
+
+	folio_put(folio);
+
+	THP_DS_EXPECT_LEN(test, &pq, parent_len, "after freeing the folio");
+	if (!thp_ds_reparents_split_queue())
+		THP_DS_EXPECT_LEN(test, &dq, 0, "after freeing the folio");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing the folio");
+	thp_ds_check_queue(test, &pq, NULL, NULL);
+	css_put(css);
+}
+
+/* ---- checker self-tests ------------------------------------------------- */
+
+/*
+ * The checker must see each kind of damage it claims to see.  These cases
+ * build small lists by hand:
+ *
+ *   head <-> a <-> b <-> c <-> head
+ *
+ * and break one link at a time.
+ */
+static void thp_ds_test_checker(struct kunit *test)
+{
+	struct list_head head, a, b, c, stray;
+	struct thp_ds_walk w;
+
+	INIT_LIST_HEAD(&head);
+	list_add_tail(&a, &head);
+	list_add_tail(&b, &head);
+	list_add_tail(&c, &head);
+
+	KUNIT_EXPECT_TRUE(test, thp_ds_walk(&head, 3, &b, &w));
+	KUNIT_EXPECT_TRUE(test, w.contains);
+	KUNIT_EXPECT_TRUE(test, thp_ds_walk(&head, 3, &stray, &w));
+	KUNIT_EXPECT_FALSE(test, w.contains);
+
+	/* counter says 1, list holds 3 (the seed: counter of the wrong queue) */
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 1, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_COUNT_MISMATCH);
+	KUNIT_EXPECT_EQ(test, w.forward_count, 3L);
+
+	/* counter wrapped below zero on an empty list */
+	INIT_LIST_HEAD(&stray);
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&stray, -1, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_COUNT_MISMATCH);
+
+	/* b unlinked without the lock while a walker still sees it: a->next == b, b->prev poisoned */
+	b.prev = LIST_POISON2;
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 3, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_BROKEN_LINK);
+	KUNIT_EXPECT_PTR_EQ(test, w.entry, (const struct list_head *)&b);
+	KUNIT_EXPECT_PTR_EQ(test, w.expected, (const void *)&a);
+	b.prev = &a;
+
+	/* a freed entry with next poisoned */
+	b.next = LIST_POISON1;
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 3, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_BAD_POINTER);
+	b.next = &c;
+
+	/*
+	 * a ring a -> b -> c -> a that the head still points into: caught
+	 * where the ring leaves the head (a->prev is c, not the head)
+	 */
+	c.next = &a;
+	a.prev = &c;
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 3, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_BROKEN_LINK);
+	KUNIT_EXPECT_PTR_EQ(test, w.entry, (const struct list_head *)&a);
+	KUNIT_EXPECT_PTR_EQ(test, w.found, (const void *)&c);
+}
+
+/* A list far longer than its counter: the walk gives up instead of running on. */
+static void thp_ds_test_checker_bound(struct kunit *test)
+{
+	const int n = 100;
+	struct list_head *entries, head;
+	struct thp_ds_walk w;
+	int i;
+
+	entries = kunit_kcalloc(test, n, sizeof(*entries), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, entries);
+	INIT_LIST_HEAD(&head);
+	for (i = 0; i < n; i++)
+		list_add_tail(&entries[i], &head);
+
+	KUNIT_EXPECT_TRUE(test, thp_ds_walk(&head, n, NULL, &w));
+	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 1, NULL, &w));
+	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_TOO_LONG);
+}
+
+static struct kunit_case thp_ds_test_cases[] = {
+	KUNIT_CASE(thp_ds_test_checker),
+	KUNIT_CASE(thp_ds_test_checker_bound),
+	KUNIT_CASE_PARAM(thp_ds_test_charge, thp_ds_order_gen_params),
+	KUNIT_CASE_PARAM(thp_ds_test_enqueue, thp_ds_order_gen_params),
+	KUNIT_CASE_PARAM(thp_ds_test_free_put, thp_ds_order_gen_params),
+	KUNIT_CASE_PARAM(thp_ds_test_free_reclaim, thp_ds_order_gen_params),
+	KUNIT_CASE(thp_ds_test_free_reclaim_lock),
+	KUNIT_CASE(thp_ds_test_shrinker_requeue),
+	KUNIT_CASE(thp_ds_test_migrate),
+	KUNIT_CASE(thp_ds_test_memcg_offline),
+	{}
+};
+
+static struct kunit_suite thp_ds_test_suite = {
+	.name = "thp_deferred_split",
+	.suite_init = thp_ds_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+	.init = thp_ds_test_init,
+	.exit = thp_ds_test_exit,
+	.test_cases = thp_ds_test_cases,
+};
+kunit_test_suite(thp_ds_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the memcg-aware THP deferred split queue");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,249 @@
+"""Fetch a Debian linux-source-X.Y package without touching the system's apt setup.
+
+The archive addresses are read from this machine's own apt configuration
+(deb822 .sources files and one-line .list files); no host name is written
+anywhere in the project.  Suites the machine does not list (an older stable's
+security suite, sid) are added on the same archive addresses, in a private
+source list with private state and cache directories, so the system's
+package lists are never changed.
+"""
+
+import dataclasses
+import glob
+import os
+import re
+import subprocess
+from typing import Dict, Iterable, List, Optional, Tuple
+
+APT_SOURCE_DIR = '/etc/apt/sources.list.d'
+APT_SOURCE_LIST = '/etc/apt/sources.list'
+
+# Suites searched for linux-source-* packages, on the archive that carries
+# each kind of suite.  Which of them still carries which kernel is resolved
+# at run time; nothing here pins a kernel version.
+EXTRA_SUITES = {
+	'archive': ('bullseye', 'bookworm', 'trixie', 'sid'),
+	'security': ('bullseye-security', 'bookworm-security',
+		     'trixie-security'),
+}
+
+
+class FetchError(Exception):
+	"""The requested kernel source cannot be had from the archive."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AptSource:
+	uri: str
+	suites: Tuple[str, ...]
+	signed_by: Optional[str]
+
+	@property
+	def kind(self) -> str:
+		if any(s.endswith('-security') for s in self.suites):
+			return 'security'
+		return 'archive'
+
+
+def parse_deb822(text: str) -> List[AptSource]:
+	"""Parse the stanzas of a deb822 .sources file (Types: deb only)."""
+	sources = []
+	for stanza in re.split(r'\n\s*\n', text):
+		fields: Dict[str, str] = {}
+		for line in stanza.splitlines():
+			if not line.strip() or line.lstrip().startswith('#'):
+				continue
+			if line[0].isspace() and fields:
+				continue  # continuation of a multi-line field
+			key, _, value = line.partition(':')
+			fields[key.strip().lower()] = value.strip()
+		if 'deb' not in fields.get('types', '').split():
+			continue
+		if fields.get('enabled', 'yes').lower() == 'no':
+			continue
+		for uri in fields.get('uris', '').split():
+			sources.append(AptSource(uri, tuple(fields.get('suites', '').split()),
+						 fields.get('signed-by')))
+	return sources
+
+
+def parse_one_line(text: str) -> List[AptSource]:
+	"""Parse a one-line-style sources.list ('deb [opts] URI suite comp...')."""
+	sources = []
+	for line in text.splitlines():
+		line = line.split('#', 1)[0].strip()
+		m = re.match(r'deb\s+(?:\[(?P<opts>[^\]]*)\]\s+)?(?P<uri>\S+)\s+(?P<suite>\S+)', line)
+		if not m:
+			continue
+		signed_by = None
+		for opt in (m.group('opts') or '').split():
+			if opt.startswith('signed-by='):
+				signed_by = opt.split('=', 1)[1]
+		sources.append(AptSource(m.group('uri'), (m.group('suite'),), signed_by))
+	return sources
+
+
+def is_debian_archive(source: AptSource) -> bool:
+	"""True for sources whose suites are Debian release suites."""
+	known = set(EXTRA_SUITES['archive']) | set(EXTRA_SUITES['security'])
+	names = {s.split('-')[0] for s in source.suites}
+	return bool(names & {k.split('-')[0] for k in known})
+
+
+def configured_sources(source_dir: str = APT_SOURCE_DIR,
+		       source_list: str = APT_SOURCE_LIST) -> List[AptSource]:
+	sources = []
+	for path in sorted(glob.glob(os.path.join(source_dir, '*.sources'))):
+		with open(path) as f:
+			sources += parse_deb822(f.read())
+	paths = sorted(glob.glob(os.path.join(source_dir, '*.list')))
+	if os.path.exists(source_list):
+		paths.insert(0, source_list)
+	for path in paths:
+		with open(path) as f:
+			sources += parse_one_line(f.read())
+	return [s for s in sources if is_debian_archive(s)]
+
+
+def private_source_list(sources: Iterable[AptSource]) -> str:
+	"""deb822 text: the machine's Debian archives with every suite we search."""
+	stanzas = []
+	seen = set()
+	for src in sources:
+		if (src.uri, src.kind) in seen:
+			continue
+		seen.add((src.uri, src.kind))
+		suites = list(src.suites) + [s for s in EXTRA_SUITES[src.kind]
+					     if s not in src.suites]
+		lines = ['Types: deb', f'URIs: {src.uri}',
+			 'Suites: ' + ' '.join(suites),
+			 'Components: main', 'Architectures: amd64']
+		if src.signed_by:
+			lines.append(f'Signed-By: {src.signed_by}')
+		stanzas.append('\n'.join(lines))
+	if not stanzas:
+		raise FetchError('no Debian archive found in the apt configuration under '
+				 f'{APT_SOURCE_DIR}')
+	return '\n\n'.join(stanzas) + '\n'
+
+
+class PrivateApt:
+	"""apt-get / apt-cache confined to a private list under cache_dir."""
+
+	def __init__(self, cache_dir: str) -> None:
+		self.dir = os.path.join(cache_dir, 'apt')
+		self.list_file = os.path.join(self.dir, 'sources.sources')
+
+	def _opts(self) -> List[str]:
+		return ['-o', f'Dir::Etc::SourceList={self.list_file}',
+			'-o', 'Dir::Etc::SourceParts=/dev/null',
+			'-o', f'Dir::State::Lists={self.dir}/lists',
+			'-o', f'Dir::Cache={self.dir}/cache',
+			'-o', 'APT::Sandbox::User=root']
+
+	def update(self) -> None:
+		for sub in ('lists/partial', 'cache/archives/partial'):
+			os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+		with open(self.list_file, 'w') as f:
+			f.write(private_source_list(configured_sources()))
+		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'update'],
+				      capture_output=True, text=True)
+		if proc.returncode != 0:
+			raise FetchError('apt-get update (private list) failed:\n' + proc.stderr)
+
+	def versions(self, package: str) -> List[Tuple[str, str]]:
+		"""(version, suite) pairs of package on offer, newest first."""
+		proc = subprocess.run(['apt-cache', *self._opts(), 'madison', package],
+				      capture_output=True, text=True)
+		found = []
+		for line in proc.stdout.splitlines():
+			parts = [p.strip() for p in line.split('|')]
+			if len(parts) < 3 or parts[0] != package:
+				continue
+			suite = parts[2].split()[1].split('/')[0] if len(parts[2].split()) > 1 else ''
+			found.append((parts[1], suite))
+		return sorted(found, key=lambda vs: _DebVersionKey(vs[0]), reverse=True)
+
+	def download(self, package: str, version: str, dest: str) -> str:
+		os.makedirs(dest, exist_ok=True)
+		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'download',
+				       f'{package}={version}'], cwd=dest,
+				      capture_output=True, text=True)
+		if proc.returncode != 0:
+			raise FetchError(f'apt-get download {package}={version} failed:\n'
+					 + proc.stderr)
+		debs = [f for f in os.listdir(dest)
+			if f.startswith(package + '_') and f.endswith('.deb')
+			and _deb_version(f) == version]
+		if not debs:
+			raise FetchError(f'{package}={version} downloaded, but no .deb in {dest}')
+		return os.path.join(dest, debs[0])
+
+
+def _deb_version(filename: str) -> str:
+	# apt-get download escapes ':' in epochs as %3a
+	return filename.split('_')[1].replace('%3a', ':')
+
+
+class _DebVersionKey:
+	"""Order Debian versions with dpkg itself (no reimplementation)."""
+
+	def __init__(self, version: str) -> None:
+		self.version = version
+
+	def __lt__(self, other: '_DebVersionKey') -> bool:
+		return subprocess.run(['dpkg', '--compare-versions', self.version, 'lt',
+				       other.version]).returncode == 0
+
+
+def upstream_version(deb_version: str) -> str:
+	"""'6.12.117-1~deb12u1' -> '6.12.117'."""
+	return deb_version.split(':')[-1].split('-')[0]
+
+
+def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
+	"""The package version of linux-source-<series> to test.
+
+	The machine's own configured suites win (they are what the machine is
+	set up to track); the extra suites are searched only when those do not
+	carry the series.  Within that choice the newest version wins.  Returns
+	(package, version, suite); raises FetchError naming what is on offer
+	when the series is not (or no longer) packaged.
+	"""
+	package = f'linux-source-{series}'
+	found = apt.versions(package)
+	configured = {s for src in configured_sources() for s in src.suites}
+	preferred = [vs for vs in found if vs[1] in configured]
+	if preferred:
+		return (package, *preferred[0])
+	if found:
+		return (package, *found[0])
+	else:
+		offered = available_series(apt)
+		raise FetchError(f'{package} is not offered by the archive (searched suites: '
+				 + ', '.join(EXTRA_SUITES['archive'] + EXTRA_SUITES['security'])
+				 + '). Offered now: ' + (', '.join(offered) or 'none'))
+	return package, found[0]
+
+
+def available_series(apt: PrivateApt) -> List[str]:
+	proc = subprocess.run(['apt-cache', *apt._opts(), 'pkgnames', 'linux-source-'],
+			      capture_output=True, text=True)
+	names = [n[len('linux-source-'):] for n in proc.stdout.split()
+		 if re.fullmatch(r'linux-source-\d+\.\d+', n)]
+	return sorted(names, key=lambda v: tuple(int(x) for x in v.split('.')))
+
+
+def unpack(deb: str, dest_dir: str) -> str:
+	"""Extract usr/src/linux-source-*.tar.xz from the .deb; return the tarball path."""
+	os.makedirs(dest_dir, exist_ok=True)
+	listing = subprocess.run(['dpkg-deb', '-c', deb], capture_output=True, text=True,
+				 check=True).stdout
+	member = next((line.split()[-1] for line in listing.splitlines()
+		       if re.search(r'usr/src/linux-source-[\d.]+\.tar\.xz$', line)), None)
+	if member is None:
+		raise FetchError(f'{deb} holds no usr/src/linux-source-*.tar.xz')
+	fsys = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', deb], stdout=subprocess.PIPE)
+	subprocess.run(['tar', '-x', '-C', dest_dir, member], stdin=fsys.stdout, check=True)
+	fsys.wait()
+	return os.path.join(dest_dir, member)

@@ -1,0 +1,101 @@
+"""Apply the suite to a kernel tree: files, Kconfig/Makefile entries, port patches.
+
+The repository root mirrors what lands in a kernel tree:
+
+  mm/tests/thp_deferred_split_kunit.c   the cases (tree-independent)
+  mm/tests/.kunitconfig                 what the suite needs
+  Kconfig, Makefile                     the entries for mm/Kconfig, mm/Makefile
+  ports/<X.Y>/mm/tests/*.h              the tree's view of the split queue
+  ports/<X.Y>/patches/*.patch           minimal VISIBLE_IF_KUNIT exposures
+
+A port serves trees from its version up to the next port's version.
+"""
+
+import os
+import re
+from typing import Dict, List, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUITE_FILES = ('mm/tests/thp_deferred_split_kunit.c', 'mm/tests/.kunitconfig')
+KCONFIG_ANCHOR = 'source "mm/damon/Kconfig"'
+TEST_SYMBOL = 'THP_DEFERRED_SPLIT_KUNIT_TEST'
+
+
+class SuiteError(Exception):
+	"""The suite cannot be applied to this tree; the message says why."""
+
+
+def _version_key(v: str) -> Tuple[int, ...]:
+	return tuple(int(x) for x in re.findall(r'\d+', v)[:3])
+
+
+def ports(repo: str = REPO) -> List[str]:
+	root = os.path.join(repo, 'ports')
+	return sorted((d for d in os.listdir(root) if re.fullmatch(r'\d+\.\d+', d)),
+		      key=_version_key)
+
+
+def port_for(kernel_version: str, repo: str = REPO) -> str:
+	"""The port serving kernel_version ('6.12.117' -> '6.12')."""
+	have = ports(repo)
+	key = _version_key(kernel_version)[:2]
+	usable = [p for p in have if _version_key(p) <= key]
+	if not usable:
+		raise SuiteError(f'kernel {kernel_version} is older than every port of the suite '
+				 f'({", ".join(have)}): the suite needs {have[0]} or newer')
+	return usable[-1]
+
+
+def _fragment_body(path: str) -> str:
+	"""A fragment file without its leading comment block."""
+	with open(path) as f:
+		lines = f.read().splitlines()
+	while lines and (lines[0].startswith('#') or not lines[0].strip()):
+		lines.pop(0)
+	return '\n'.join(lines).rstrip() + '\n'
+
+
+def insert_kconfig(mm_kconfig: str, fragment: str) -> str:
+	if f'config {TEST_SYMBOL}\n' in mm_kconfig:
+		raise SuiteError(f'mm/Kconfig already defines {TEST_SYMBOL}: the tree has the suite')
+	if KCONFIG_ANCHOR in mm_kconfig:
+		return mm_kconfig.replace(KCONFIG_ANCHOR, fragment + '\n' + KCONFIG_ANCHOR, 1)
+	at = mm_kconfig.rfind('endmenu')
+	if at < 0:
+		raise SuiteError('mm/Kconfig has neither the damon source line nor endmenu')
+	return mm_kconfig[:at] + fragment + '\n' + mm_kconfig[at:]
+
+
+def insert_makefile(mm_makefile: str, fragment: str) -> str:
+	if TEST_SYMBOL in mm_makefile:
+		raise SuiteError(f'mm/Makefile already builds {TEST_SYMBOL}: the tree has the suite')
+	return mm_makefile.rstrip('\n') + '\n' + fragment
+
+
+def suite_files(read_tree_file, port: str, repo: str = REPO) -> Dict[str, bytes]:
+	"""Files to write into the tree; read_tree_file(path) gives the base's text."""
+	files: Dict[str, bytes] = {}
+	for rel in SUITE_FILES:
+		with open(os.path.join(repo, rel), 'rb') as f:
+			files[rel] = f.read()
+	port_dir = os.path.join(repo, 'ports', port)
+	for dirpath, _, names in os.walk(port_dir):
+		for name in names:
+			full = os.path.join(dirpath, name)
+			rel = os.path.relpath(full, port_dir)
+			if rel.startswith('patches' + os.sep):
+				continue
+			with open(full, 'rb') as f:
+				files[rel] = f.read()
+	files['mm/Kconfig'] = insert_kconfig(read_tree_file('mm/Kconfig'),
+					     _fragment_body(os.path.join(repo, 'Kconfig'))).encode()
+	files['mm/Makefile'] = insert_makefile(read_tree_file('mm/Makefile'),
+					       _fragment_body(os.path.join(repo, 'Makefile'))).encode()
+	return files
+
+
+def port_patches(port: str, repo: str = REPO) -> List[str]:
+	d = os.path.join(repo, 'ports', port, 'patches')
+	found = sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
+		if os.path.isdir(d) else []
+	return found
