@@ -226,15 +226,18 @@ static void thp_ds_report_walk(struct kunit *test, const struct thp_ds_queue *q,
 	case THP_DS_OK:
 		break;
 	case THP_DS_BAD_POINTER:
-		KUNIT_FAIL(test, "%s: walking %s, entry %ld (%px) links to %px (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
+		KUNIT_FAIL(test,
+			   "%s: walking %s, entry %ld (%p) links to %p (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
 			   q->name, dir, w->index, w->entry, w->found);
 		break;
 	case THP_DS_BROKEN_LINK:
-		KUNIT_FAIL(test, "%s: walking %s, entry %ld (%px) points back to %px, expected %px: the list was changed under another lock",
+		KUNIT_FAIL(test,
+			   "%s: walking %s, entry %ld (%p) points back to %p, expected %p: the list was changed under another lock",
 			   q->name, dir, w->index, w->entry, w->found, w->expected);
 		break;
 	case THP_DS_TOO_LONG:
-		KUNIT_FAIL(test, "%s: no way back to the head after %ld entries walking %s (length counter %ld): the list is cyclic or corrupt",
+		KUNIT_FAIL(test,
+			   "%s: no way back to the head after %ld entries walking %s (length counter %ld): the list is cyclic or corrupt",
 			   q->name, w->index, dir, w->counter);
 		break;
 	case THP_DS_DIRECTIONS_DIFFER:
@@ -242,7 +245,8 @@ static void thp_ds_report_walk(struct kunit *test, const struct thp_ds_queue *q,
 			   q->name, w->forward_count, w->backward_count);
 		break;
 	case THP_DS_COUNT_MISMATCH:
-		KUNIT_FAIL(test, "%s: %ld entries linked but length counter is %ld: an unqueue decremented another queue's counter, or unlinked without decrementing",
+		KUNIT_FAIL(test,
+			   "%s: %ld entries linked but length counter is %ld: an unqueue decremented another queue's counter, or unlinked without decrementing",
 			   q->name, w->forward_count, w->counter);
 		break;
 	}
@@ -275,20 +279,23 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
  * THP_DS_EXPECT_QUEUED() - expect @folio to be (or not be) on queue @q
  * @test: the test
  * @q: struct thp_ds_queue *, checked as a whole by thp_ds_check_queue()
- * @folio: the folio
+ * @f: struct folio *
  * @queued: whether it should be linked on @q
  *
  * Fails with the queue's name and the folio's state, so that a failure
  * reads as a diagnosis rather than "expected true, got false".
  */
-#define THP_DS_EXPECT_QUEUED(test, q, folio, queued) do {			\
+#define THP_DS_EXPECT_QUEUED(test, q, f, queued) do {				\
+	struct kunit *__test = (test);						\
+	const struct thp_ds_queue *__q = (q);					\
+	struct folio *__folio = (f);						\
 	bool __linked = false;							\
 										\
-	thp_ds_check_queue(test, q, folio, &__linked);				\
-	KUNIT_EXPECT_TRUE_MSG(test, __linked == (queued),			\
-		"folio %px (order %u, memcg_data %#lx) is %s %s",		\
-		folio, folio_order(folio), (folio)->memcg_data,		\
-		__linked ? "still linked on" : "not linked on", (q)->name);	\
+	thp_ds_check_queue(__test, __q, __folio, &__linked);			\
+	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
+		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
+		folio_pfn(__folio), folio_order(__folio), __folio->memcg_data,	\
+		__linked ? "still linked on" : "not linked on", __q->name);	\
 } while (0)
 
 /**
@@ -298,10 +305,14 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
  * @len: expected value
  * @why: what should have changed it, for the failure message
  */
-#define THP_DS_EXPECT_LEN(test, q, len, why)					\
-	KUNIT_EXPECT_EQ_MSG(test, thp_ds_queue_len(q), (long)(len),		\
+#define THP_DS_EXPECT_LEN(test, q, len, why) do {				\
+	const struct thp_ds_queue *__q = (q);					\
+	long __len = (len), __found = thp_ds_queue_len(__q);			\
+										\
+	KUNIT_EXPECT_EQ_MSG(test, __found, __len,				\
 		"%s: length counter is %ld, expected %ld %s",			\
-		(q)->name, thp_ds_queue_len(q), (long)(len), why)
+		__q->name, __found, __len, why);				\
+} while (0)
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -423,8 +434,8 @@ static void thp_ds_test_exit(struct kunit *test)
 	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
 	usage = page_counter_read(&thp_ds.memcg->memory);
 	KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
-			    "memcg %u usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
-			    mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
+			    "memcg %llu usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
+			    (u64)mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
 	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
 			    "the kernel warned or reported a bad page during the case (see the log)");
 }
@@ -491,8 +502,8 @@ static void thp_ds_test_charge(struct kunit *test)
 	folio = thp_ds_alloc(test, order, thp_ds.memcg);
 	rcu_read_lock();
 	KUNIT_EXPECT_PTR_EQ_MSG(test, folio_memcg(folio), thp_ds.memcg,
-				"order-%u folio not charged to the suite's memcg %u", order,
-				mem_cgroup_id(thp_ds.memcg));
+				"order-%u folio not charged to the suite's memcg %llu", order,
+				(u64)mem_cgroup_id(thp_ds.memcg));
 	rcu_read_unlock();
 	KUNIT_EXPECT_GE(test, page_counter_read(&thp_ds.memcg->memory) + thp_ds_usage_slack(),
 			((struct thp_ds_ctx *)test->priv)->usage + folio_nr_pages(folio));
@@ -626,9 +637,10 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	struct task_struct *task;
 	struct thp_ds_freer *f;
 	unsigned long flags;
+	unsigned long left;
 	bool finished_early;
 	int cpu, this_cpu;
-	long waited;
+	u64 deadline;
 
 	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, f);
@@ -652,22 +664,23 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	get_task_struct(task);
 	kthread_bind(task, cpu);
 	wake_up_process(task);
-	KUNIT_ASSERT_GT_MSG(test, wait_for_completion_timeout(&f->started,
-							      msecs_to_jiffies(THP_DS_WAIT_MS)), 0UL,
+	left = wait_for_completion_timeout(&f->started, msecs_to_jiffies(THP_DS_WAIT_MS));
+	KUNIT_ASSERT_GT_MSG(test, left, 0UL,
 			    "the freer thread did not start within %d ms", THP_DS_WAIT_MS);
 
 	spin_lock_irqsave(mq.lock, flags);
 	WRITE_ONCE(f->go, true);
-	for (waited = 0; !READ_ONCE(f->finished) && waited < THP_DS_LOCK_HOLD_MS * 10; waited++)
-		udelay(100);
+	deadline = ktime_get_ns() + THP_DS_LOCK_HOLD_MS * NSEC_PER_MSEC;
+	while (!READ_ONCE(f->finished) && ktime_get_ns() < deadline)
+		cpu_relax();
 	finished_early = READ_ONCE(f->finished);
 	spin_unlock_irqrestore(mq.lock, flags);
 
 	KUNIT_EXPECT_FALSE_MSG(test, finished_early,
 			       "reclaim-path free finished while %s's lock was held: the folio was unlinked under another lock (%s's?)",
 			       mq.name, nq.name);
-	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&f->done,
-							      msecs_to_jiffies(THP_DS_WAIT_MS)), 0UL,
+	left = wait_for_completion_timeout(&f->done, msecs_to_jiffies(THP_DS_WAIT_MS));
+	KUNIT_EXPECT_GT_MSG(test, left, 0UL,
 			    "reclaim-path free did not finish within %d ms after the lock was released",
 			    THP_DS_WAIT_MS);
 	kthread_stop(task);
@@ -761,10 +774,10 @@ static bool thp_ds_wait_offline(struct mem_cgroup *memcg)
 {
 	int waited;
 
-	for (waited = 0; waited < THP_DS_WAIT_MS; waited += 10) {
+	for (waited = 0; waited < THP_DS_WAIT_MS; waited += 20) {
 		if (!(READ_ONCE(memcg->css.flags) & CSS_ONLINE))
 			return true;
-		msleep(10);
+		msleep(20);
 	}
 	return false;
 }
@@ -804,8 +817,8 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, thp_ds_rmdir(thp_ds.dir, THP_DS_CGROUP_DYING), 0);
 	KUNIT_ASSERT_TRUE_MSG(test, thp_ds_wait_offline(dying),
-			      "memcg %u not offline %d ms after rmdir",
-			      mem_cgroup_id(dying), THP_DS_WAIT_MS);
+			      "memcg %llu not offline %d ms after rmdir",
+			      (u64)mem_cgroup_id(dying), THP_DS_WAIT_MS);
 
 	if (thp_ds_reparents_split_queue()) {
 		THP_DS_EXPECT_QUEUED(test, &pq, folio, true);
@@ -861,7 +874,7 @@ static void thp_ds_test_checker(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&stray, -1, NULL, &w));
 	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_COUNT_MISMATCH);
 
-	/* b unlinked without the lock while a walker still sees it: a->next == b, b->prev poisoned */
+	/* b deleted under another lock while a still points to it */
 	b.prev = LIST_POISON2;
 	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 3, NULL, &w));
 	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_BROKEN_LINK);
@@ -928,6 +941,7 @@ static struct kunit_suite thp_ds_test_suite = {
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_test_cases,
 };
+
 kunit_test_suite(thp_ds_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the memcg-aware THP deferred split queue");

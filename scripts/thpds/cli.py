@@ -14,12 +14,19 @@ from typing import List, Optional
 from thpds import debian_source, kunit_run, suite, tree
 
 DEFAULT_TREE = '6.12'
-# Debian packages the runner needs on the host (build, QEMU, ccache).
-HOST_PACKAGES = ('qemu-system-x86', 'gcc', 'make', 'flex', 'bison', 'bc', 'libelf-dev',
-		 'libssl-dev', 'ccache', 'cpio', 'rsync', 'xz-utils', 'git', 'python3')
-HOST_COMMANDS = {'qemu-system-x86_64': 'qemu-system-x86', 'ccache': 'ccache',
-		 'flex': 'flex', 'bison': 'bison', 'bc': 'bc', 'rsync': 'rsync', 'git': 'git',
-		 'gcc': 'gcc', 'make': 'make'}
+# Debian packages the runner needs on the host: kernel build, QEMU (and its
+# qboot.rom, which kunit.py's x86_64 config asks for), ccache, git.
+HOST_PACKAGES = ('qemu-system-x86', 'qemu-system-data', 'gcc', 'make', 'flex', 'bison', 'bc',
+		 'libelf-dev', 'libssl-dev', 'ccache', 'cpio', 'rsync', 'xz-utils', 'git',
+		 'python3')
+# What shows each package is there.
+HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
+	      'qemu-system-data': '/usr/share/qemu/qboot.rom',
+	      'gcc': '/usr/bin/gcc', 'make': '/usr/bin/make', 'flex': '/usr/bin/flex',
+	      'bison': '/usr/bin/bison', 'bc': '/usr/bin/bc',
+	      'libelf-dev': '/usr/include/libelf.h', 'libssl-dev': '/usr/include/openssl/ssl.h',
+	      'ccache': '/usr/bin/ccache', 'cpio': '/usr/bin/cpio', 'rsync': '/usr/bin/rsync',
+	      'xz-utils': '/usr/bin/xz', 'git': '/usr/bin/git', 'python3': '/usr/bin/python3'}
 
 
 class UsageError(Exception):
@@ -30,25 +37,25 @@ def cache_dir() -> str:
 	return os.environ.get('THP_DS_CACHE', os.path.expanduser('~/.cache/thp-ds'))
 
 
+def missing_host_packages() -> List[str]:
+	return [pkg for pkg in HOST_PACKAGES if not os.path.exists(HOST_FILES[pkg])]
+
+
 def ensure_host(install: bool) -> None:
-	missing = sorted({pkg for cmd, pkg in HOST_COMMANDS.items() if not shutil.which(cmd)})
-	if not os.path.exists('/usr/include/libelf.h'):
-		missing.append('libelf-dev')
-	if not os.path.exists('/usr/include/openssl/ssl.h'):
-		missing.append('libssl-dev')
+	missing = missing_host_packages()
 	if not missing:
 		return
 	if not install:
 		raise UsageError('missing host packages: ' + ' '.join(missing) +
-				 ' (install them, or run with --install-deps)')
+				 ' (apt-get install them, or run with --install-deps as root)')
 	if os.geteuid() != 0:
 		raise UsageError('missing host packages: ' + ' '.join(missing) +
 				 ' (run as root to install them, or apt-get install them)')
 	print('[thp-ds] installing ' + ' '.join(missing), flush=True)
-	subprocess.run(['apt-get', 'update', '-q'], check=True, stdout=subprocess.DEVNULL)
-	subprocess.run(['apt-get', 'install', '-y', '-q', *missing], check=True,
-		       stdout=subprocess.DEVNULL, env=dict(os.environ,
-							   DEBIAN_FRONTEND='noninteractive'))
+	env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+	subprocess.run(['apt-get', 'update', '-q'], check=True, stdout=subprocess.DEVNULL, env=env)
+	subprocess.run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', *missing],
+		       check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def is_path(spec: str) -> bool:
@@ -89,6 +96,7 @@ def prepare_user(path: str) -> tree.Tree:
 				 'mm/Kconfig, mm/Makefile)')
 	if not os.path.exists(os.path.join(src, 'tools/testing/kunit/kunit.py')):
 		raise UsageError(f'--tree {path}: has no tools/testing/kunit/kunit.py')
+	suite.port_for(tree.kernel_version(src))	# refuses a tree too old, before copying
 	key = hashlib.sha256(src.encode()).hexdigest()[:12]
 	name = f'user-{os.path.basename(src.rstrip("/"))}-{key}'
 	t = tree.Tree(os.path.join(cache_dir(), 'trees', name))
@@ -107,36 +115,93 @@ def apply_suite(t: tree.Tree) -> str:
 	return port
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-	if args.arch != 'x86_64':
-		raise UsageError(f'--arch {args.arch}: the suite needs transparent huge pages, which '
-				 'UML (arch/um) cannot build (it does not select '
-				 'HAVE_ARCH_TRANSPARENT_HUGEPAGE); only x86_64 under QEMU is supported')
-	ensure_host(args.install_deps)
-	t = prepare_user(args.tree) if is_path(args.tree) else prepare_debian(args.tree)
+def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None, accel: str = 'tcg'):
+	"""Prepare, apply, build, boot, and record one tree; returns (record, result)."""
+	t = prepare_user(spec) if is_path(spec) else prepare_debian(spec)
 	port = apply_suite(t)
 	name = os.path.basename(t.path)
 	build_dir = os.path.join(cache_dir(), 'build', name)
 	out_dir = os.path.join(cache_dir(), 'results', name)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {port}) at {t.path}', flush=True)
-	res = kunit_run.run(t.path, build_dir, out_dir, os.path.join(cache_dir(), 'ccache'),
-			    timeout=args.timeout, filter_glob=args.filter)
+	res = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
+			    filter_glob=filter_glob, accel=accel)
 	record = {
-		'tree': args.tree if not is_path(args.tree) else os.path.realpath(args.tree),
+		'tree': os.path.realpath(spec) if is_path(spec) else spec,
 		'origin': t.meta['origin'], 'version': t.meta['version'],
 		'kernel': tree.kernel_version(t.path), 'port': port, 'variant': 'as shipped',
-		'config_sha256': res.config_sha256,
+		'config_sha256': res.config_sha256, 'accel': accel,
 		'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
 		'seconds': round(res.seconds, 1), 'kunit_returncode': res.returncode,
 		'cases': {c.name: c.status for c in res.cases},
 	}
 	with open(os.path.join(out_dir, 'result.json'), 'w') as f:
 		json.dump(record, f, indent=1)
-	return report(record, res, args.require_cases)
+	return record, res
 
 
-def report(record: dict, res: kunit_run.RunResult, require_cases: bool) -> int:
+def check_arch(arch: str) -> None:
+	if arch != 'x86_64':
+		raise UsageError(f'--arch {arch}: the suite needs transparent huge pages, which '
+				 'UML (arch/um) cannot build (it does not select '
+				 'HAVE_ARCH_TRANSPARENT_HUGEPAGE); only x86_64 under QEMU is supported')
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+	check_arch(args.arch)
+	ensure_host(args.install_deps)
+	record, res = run_tree(args.tree, args.timeout, args.filter, args.accel)
+	return report(record, res)
+
+
+def unit_tests() -> 'unittest.TestResult':
+	"""The tooling's own unit tests (scripts/tests), run in this process."""
+	import unittest
+	scripts = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+	tests = unittest.defaultTestLoader.discover(os.path.join(scripts, 'tests'),
+						    top_level_dir=scripts)
+	return unittest.TextTestRunner(stream=sys.stdout, verbosity=1).run(tests)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+	"""The project's tests: tooling unit tests, then the suite on each tree."""
+	ensure_host(args.install_deps)
+	result = unit_tests()
+	failed = len(result.failures) + len(result.errors)
+	skipped = len(result.skipped)
+	passed = result.testsRun - failed - skipped
+	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
+	for spec in args.trees:
+		try:
+			record, res = run_tree(spec, args.timeout)
+		except (UsageError, suite.SuiteError, tree.TreeError,
+			debian_source.FetchError) as e:
+			print(f'thp-ds: {spec}: {e}', file=sys.stderr)
+			failed += 1
+			lines.append(f'{spec}: could not be prepared: {e}')
+			continue
+		report(record, res)
+		counts = {'PASS': 0, 'SKIP': 0, 'FAIL': 0}
+		for c in res.cases:
+			counts[c.status if c.status in counts else 'FAIL'] += 1
+		passed += counts['PASS']
+		skipped += counts['SKIP']
+		failed += counts['FAIL']
+		broken = res.returncode != 0 and counts['FAIL'] == 0 or not res.cases
+		if broken:
+			failed += 1
+		lines.append(f'{spec} ({record["origin"]} {record["version"]}): {counts["PASS"]} passed, '
+			     f'{counts["FAIL"]} failed, {counts["SKIP"]} skipped'
+			     + (' + the run itself failed (build error, crash or timeout)' if broken else '')
+			     + f', {record["seconds"]} s')
+	print('\n[thp-ds] summary')
+	for line in lines:
+		print('[thp-ds]   ' + line)
+	print(f'{passed} passed, {failed} failed' + (f', {skipped} skipped' if skipped else ''))
+	return 1 if failed else 0
+
+
+def report(record: dict, res: kunit_run.RunResult) -> int:
 	counts = res.counts
 	suite_cases = [c for c in res.cases if c.name.startswith(kunit_run.SUITE + '.')]
 	bad = [c for c in res.cases if c.status not in ('PASS', 'SKIP')]
@@ -148,7 +213,7 @@ def report(record: dict, res: kunit_run.RunResult, require_cases: bool) -> int:
 	if res.returncode != 0 and not bad:
 		print(f'[thp-ds] kunit.py exited {res.returncode} without a failing case: '
 		      'build error, crash or timeout; see the log')
-	if require_cases and not suite_cases:
+	if not suite_cases:
 		print('[thp-ds] no case of the suite ran')
 		return 1
 	return 0 if res.returncode == 0 and not bad else 1
@@ -179,13 +244,23 @@ def parser() -> argparse.ArgumentParser:
 		       'tree (copied, never modified); default %(default)s')
 	r.add_argument('--arch', default='x86_64', help='only x86_64 (QEMU) is supported')
 	r.add_argument('--filter', help='kunit.py filter glob, e.g. "thp_deferred_split.*migrate*"')
-	r.add_argument('--timeout', type=int, default=600,
+	r.add_argument('--timeout', type=int, default=300,
 		       help='seconds the guest may run before it is stopped (default %(default)s)')
+	r.add_argument('--accel', choices=('tcg', 'auto'), default='tcg',
+		       help="tcg (default): QEMU's emulator only, the same on every host; auto: "
+		       "whatever kunit.py asks for (newer ones try KVM first)")
 	r.add_argument('--install-deps', action='store_true',
 		       help='apt-get install missing host packages (needs root)')
-	r.add_argument('--require-cases', action='store_true', default=True,
-		       help=argparse.SUPPRESS)
 	r.set_defaults(func=cmd_run)
+
+	c = sub.add_parser('check', help="the project's tests: tooling unit tests, then the "
+			   'suite on each tree; ends with "N passed, N failed"')
+	c.add_argument('--trees', nargs='+', default=['6.12', '7.2'],
+		       help='trees to run the suite on (default: %(default)s)')
+	c.add_argument('--timeout', type=int, default=300)
+	c.add_argument('--install-deps', action='store_true',
+		       help='apt-get install missing host packages (needs root)')
+	c.set_defaults(func=cmd_check)
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)

@@ -153,13 +153,12 @@ class Tree:
 
 	def checkout(self, commit: str) -> None:
 		"""Switch the working tree to commit, rewriting only changed files."""
-		if os.path.exists(os.path.join(self.path, '.git', 'HEAD')) and \
-		   subprocess.run(['git', '-C', self.path, 'rev-parse', '-q', '--verify', 'HEAD'],
-				  capture_output=True).returncode == 0:
-			git(self.path, 'reset', '-q', '--hard')
-			git(self.path, 'checkout', '-q', '-f', '-B', 'thp-ds', commit)
-		else:
-			git(self.path, 'checkout', '-q', '-f', '-B', 'thp-ds', commit)
+		# A file whose mtime changed but whose content did not must not be
+		# rewritten: refresh the index by content first (exit status 1 only
+		# says that something differs, which checkout -f then discards).
+		subprocess.run(['git', '-C', self.path, 'update-index', '-q', '--refresh'],
+			       capture_output=True)
+		git(self.path, 'checkout', '-q', '-f', '-B', 'thp-ds', commit)
 		git(self.path, 'clean', '-q', '-fdx', '-e', '/.git')
 
 

@@ -19,7 +19,7 @@
 /* One deferred split queue: its lock, its list and its length counter. */
 struct thp_ds_queue {
 	char name[48];
-	spinlock_t *lock;
+	spinlock_t *lock;		/* protects @head and the length counter */
 	struct list_head *head;
 	struct deferred_split *ds;
 };
