@@ -32,18 +32,27 @@
 #include <linux/kthread.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
+#include <linux/mman.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
 #include <linux/page_counter.h>
 #include <linux/poison.h>
 #include <linux/sched/mm.h>
 #include <linux/swap.h>
+#include <linux/uaccess.h>
 
 #include "../internal.h"
 #include "thp_deferred_split_kunit.h"
 
-#define THP_DS_CGROUP		"thp_ds_kunit"
-#define THP_DS_CGROUP_DYING	"thp_ds_kunit_offline"
+/*
+ * The suite's cgroups: thp_ds_kunit has the memory controller enabled for
+ * its children; thp_ds_kunit/suite is the leaf whose memcg every case
+ * charges (cgroup2 lets only leaves hold tasks, and one case moves its
+ * thread there); the offline case adds and removes thp_ds_kunit/offline.
+ */
+#define THP_DS_TOP		"thp_ds_kunit"
+#define THP_DS_LEAF		"suite"
+#define THP_DS_DYING		"offline"
 
 /* Taints that mean the kernel complained while a case ran. */
 #define THP_DS_BAD_TAINTS	(BIT(TAINT_WARN) | BIT(TAINT_BAD_PAGE) | BIT(TAINT_DIE))
@@ -63,11 +72,13 @@ static unsigned long thp_ds_usage_slack(void)
 	return MEMCG_CHARGE_BATCH * num_online_cpus();
 }
 
-/* Suite fixture: a cgroup2 mount with a child memory cgroup of our own. */
+/* Suite fixture: a cgroup2 mount with memory cgroups of our own. */
 static struct {
 	struct vfsmount *mnt;
+	struct dentry *top;
 	struct dentry *dir;
 	struct mem_cgroup *memcg;
+	unsigned long taints;
 } thp_ds;
 
 /* Per-case state: the baselines the case must return to. */
@@ -255,18 +266,17 @@ static void thp_ds_report_walk(struct kunit *test, const struct thp_ds_queue *q,
 /*
  * Walk @q under its own lock and report any inconsistency with full
  * context.  Returns true when the queue is consistent; *@linked tells
- * whether @folio (may be NULL) is on it.
+ * whether @wanted (a folio's _deferred_list, or NULL) is on it.
  */
 static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
-			       struct folio *folio, bool *linked)
+			       const struct list_head *wanted, bool *linked)
 {
 	struct thp_ds_walk w;
 	unsigned long flags;
 	bool ok;
 
 	spin_lock_irqsave(q->lock, flags);
-	ok = thp_ds_walk(q->head, thp_ds_queue_len(q),
-			 folio ? &folio->_deferred_list : NULL, &w);
+	ok = thp_ds_walk(q->head, thp_ds_queue_len(q), wanted, &w);
 	spin_unlock_irqrestore(q->lock, flags);
 	if (!ok)
 		thp_ds_report_walk(test, q, &w);
@@ -291,7 +301,7 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	struct folio *__folio = (f);						\
 	bool __linked = false;							\
 										\
-	thp_ds_check_queue(__test, __q, __folio, &__linked);			\
+	thp_ds_check_queue(__test, __q, &__folio->_deferred_list, &__linked);	\
 	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
 		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
 		folio_pfn(__folio), folio_order(__folio), __folio->memcg_data,	\
@@ -328,17 +338,36 @@ static int thp_ds_write(struct vfsmount *mnt, const char *path, const char *s)
 	return ret < 0 ? ret : 0;
 }
 
+static void thp_ds_teardown(void)
+{
+	if (thp_ds.memcg)
+		css_put(&thp_ds.memcg->css);
+	if (thp_ds.dir) {
+		dput(thp_ds.dir);
+		thp_ds_rmdir(thp_ds.top, THP_DS_LEAF);
+	}
+	if (thp_ds.top) {
+		dput(thp_ds.top);
+		thp_ds_rmdir(thp_ds.mnt->mnt_root, THP_DS_TOP);
+	}
+	if (thp_ds.mnt)
+		kern_unmount(thp_ds.mnt);
+	memset(&thp_ds, 0, sizeof(thp_ds));
+}
+
 static int thp_ds_suite_init(struct kunit_suite *suite)
 {
 	struct file_system_type *type;
-	struct fs_context *fc;
 	struct cgroup_subsys_state *css;
+	struct fs_context *fc;
+	struct dentry *d;
 	int err;
 
 	if (mem_cgroup_disabled() || !has_transparent_hugepage()) {
 		pr_err("thp_deferred_split: needs the memory controller and THP at runtime\n");
 		return -EOPNOTSUPP;
 	}
+	thp_ds.taints = get_taint() & THP_DS_BAD_TAINTS;
 
 	type = get_fs_type("cgroup2");
 	if (!type)
@@ -357,45 +386,39 @@ static int thp_ds_suite_init(struct kunit_suite *suite)
 
 	err = thp_ds_write(thp_ds.mnt, "cgroup.subtree_control", "+memory");
 	if (err)
-		goto out_umount;
-	thp_ds.dir = thp_ds_mkdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
-	if (IS_ERR(thp_ds.dir)) {
-		err = PTR_ERR(thp_ds.dir);
-		goto out_umount;
+		goto fail;
+	d = thp_ds_mkdir(thp_ds.mnt->mnt_root, THP_DS_TOP);
+	if (IS_ERR(d)) {
+		err = PTR_ERR(d);
+		goto fail;
 	}
-	/* Let the offline case create a grandchild with memory enabled. */
-	err = thp_ds_write(thp_ds.mnt, THP_DS_CGROUP "/cgroup.subtree_control", "+memory");
+	thp_ds.top = d;
+	err = thp_ds_write(thp_ds.mnt, THP_DS_TOP "/cgroup.subtree_control", "+memory");
 	if (err)
-		goto out_rmdir;
+		goto fail;
+	d = thp_ds_mkdir(thp_ds.top, THP_DS_LEAF);
+	if (IS_ERR(d)) {
+		err = PTR_ERR(d);
+		goto fail;
+	}
+	thp_ds.dir = d;
 	css = css_tryget_online_from_dir(thp_ds.dir, &memory_cgrp_subsys);
 	if (IS_ERR(css)) {
 		err = PTR_ERR(css);
-		goto out_rmdir;
+		goto fail;
 	}
 	thp_ds.memcg = mem_cgroup_from_css(css);
 	return 0;
 
-out_rmdir:
-	dput(thp_ds.dir);
-	thp_ds_rmdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
-out_umount:
-	kern_unmount(thp_ds.mnt);
-	thp_ds.mnt = NULL;
+fail:
+	pr_err("thp_deferred_split: cannot set up the suite's memory cgroups: %d\n", err);
+	thp_ds_teardown();
 	return err;
 }
 
 static void thp_ds_suite_exit(struct kunit_suite *suite)
 {
-	if (!thp_ds.mnt)
-		return;
-	if (thp_ds.memcg)
-		css_put(&thp_ds.memcg->css);
-	if (thp_ds.dir) {
-		dput(thp_ds.dir);
-		thp_ds_rmdir(thp_ds.mnt->mnt_root, THP_DS_CGROUP);
-	}
-	kern_unmount(thp_ds.mnt);
-	memset(&thp_ds, 0, sizeof(thp_ds));
+	thp_ds_teardown();
 }
 
 static int thp_ds_test_init(struct kunit *test)
@@ -427,17 +450,20 @@ static void thp_ds_test_exit(struct kunit *test)
 	struct thp_ds_queue mq, nq;
 	unsigned long usage;
 
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
 	thp_ds_node_queue(ctx->nid, &nq);
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
+	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
+			    "the kernel warned or reported a bad page during the case (see the log)");
+	if (!thp_ds.dir)
+		return;		/* the teardown case removed the suite's memcg */
+
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
 	thp_ds_check_queue(test, &mq, NULL, NULL);
 	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the case (residue)");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
 	usage = page_counter_read(&thp_ds.memcg->memory);
 	KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
 			    "memcg %llu usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
 			    (u64)mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
-	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
-			    "the kernel warned or reported a bad page during the case (see the log)");
 }
 
 /* Allocate an order-@order folio charged to @memcg; skip if memory is short. */
@@ -720,6 +746,90 @@ static void thp_ds_test_shrinker_requeue(struct kunit *test)
 	folio_put(folio);
 }
 
+/* Move the calling task into the cgroup at @path (relative to the mount). */
+static int thp_ds_enter_cgroup(const char *procs)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", task_tgid_nr(current));
+	return thp_ds_write(thp_ds.mnt, procs, pid);
+}
+
+/*
+ * The kernel's own path, end to end: a THP faulted into an anonymous
+ * mapping of a task in the suite's memcg is queued by the fault path and by
+ * rmap when part of it is unmapped; the shrinker for that memcg must then
+ * split it and take it off the memcg queue, leaving the counter right.
+ * commit 87eaceb3faa5 ("mm: thp: make deferred split shrinker memcg
+ * aware").
+ */
+static void thp_ds_test_shrinker_split(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	unsigned long addr, huge, len = 2 * HPAGE_PMD_SIZE;
+	struct thp_ds_queue mq, nq;
+	struct list_head *entry;
+	struct folio *folio;
+	struct page *page;
+	bool linked;
+	int err;
+
+	err = thp_ds_enter_cgroup(THP_DS_TOP "/" THP_DS_LEAF "/cgroup.procs");
+	if (err)
+		kunit_skip(test, "cannot move the test thread into the suite's cgroup: %d", err);
+	addr = kunit_vm_mmap(test, NULL, 0, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(addr) || !addr) {
+		thp_ds_enter_cgroup("cgroup.procs");
+		kunit_skip(test, "cannot map anonymous memory in a test mm");
+	}
+	huge = ALIGN(addr, HPAGE_PMD_SIZE);
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	if (put_user(1, (char __user *)huge) ||
+	    get_user_pages_fast(huge, 1, FOLL_WRITE, &page) != 1) {
+		thp_ds_enter_cgroup("cgroup.procs");
+		kunit_skip(test, "cannot fault in the test mapping");
+	}
+	folio = page_folio(page);
+	if (folio_order(folio) != HPAGE_PMD_ORDER) {
+		put_page(page);
+		vm_munmap(addr, len);
+		thp_ds_enter_cgroup("cgroup.procs");
+		kunit_skip(test, "the fault did not map a PMD-sized THP (order %u)",
+			   folio_order(folio));
+	}
+	rcu_read_lock();
+	KUNIT_EXPECT_PTR_EQ(test, folio_memcg(folio), thp_ds.memcg);
+	rcu_read_unlock();
+
+	/* rmap queues a THP that loses part of its mapping */
+	vm_munmap(huge + PAGE_SIZE, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, folio_test_partially_mapped(folio));
+	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after a partial unmap");
+	entry = &folio->_deferred_list;
+	put_page(page);		/* the shrinker cannot split a pinned folio */
+
+	thp_ds_shrink(thp_ds.memcg, ctx->nid);
+
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the shrinker split the THP");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the THP was never on it)");
+	thp_ds_check_queue(test, &mq, entry, &linked);
+	KUNIT_EXPECT_FALSE_MSG(test, linked, "the split THP's list entry is still on %s",
+			       mq.name);
+	if (get_user_pages_fast(huge, 1, 0, &page) == 1) {
+		KUNIT_EXPECT_FALSE_MSG(test, folio_test_large(page_folio(page)),
+				       "the partially mapped THP was not split");
+		put_page(page);
+	}
+
+	vm_munmap(addr, len);
+	lru_add_drain_all();
+	KUNIT_EXPECT_EQ(test, thp_ds_enter_cgroup("cgroup.procs"), 0);
+}
+
 /*
  * Migration of a queued folio through migrate_folio(): the source must
  * leave its memcg queue (unqueued while its refcount is frozen) before
@@ -799,7 +909,7 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	struct folio *folio;
 	long parent_len;
 
-	dir = thp_ds_mkdir(thp_ds.dir, THP_DS_CGROUP_DYING);
+	dir = thp_ds_mkdir(thp_ds.top, THP_DS_DYING);
 	if (IS_ERR(dir))
 		kunit_skip(test, "could not create the memcg to take offline: %ld", PTR_ERR(dir));
 	css = css_tryget_online_from_dir(dir, &memory_cgrp_subsys);
@@ -810,12 +920,12 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	folio = thp_ds_alloc(test, HPAGE_PMD_ORDER, dying);
 	deferred_split_folio(folio, true);
 	thp_ds_memcg_queue(dying, ctx->nid, &dq);
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &pq);
+	thp_ds_memcg_queue(parent_mem_cgroup(dying), ctx->nid, &pq);
 	thp_ds_node_queue(ctx->nid, &nq);
 	parent_len = thp_ds_queue_len(&pq);
 	THP_DS_EXPECT_QUEUED(test, &dq, folio, true);
 
-	KUNIT_ASSERT_EQ(test, thp_ds_rmdir(thp_ds.dir, THP_DS_CGROUP_DYING), 0);
+	KUNIT_ASSERT_EQ(test, thp_ds_rmdir(thp_ds.top, THP_DS_DYING), 0);
 	KUNIT_ASSERT_TRUE_MSG(test, thp_ds_wait_offline(dying),
 			      "memcg %llu not offline %d ms after rmdir",
 			      (u64)mem_cgroup_id(dying), THP_DS_WAIT_MS);
@@ -837,6 +947,34 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing the folio");
 	thp_ds_check_queue(test, &pq, NULL, NULL);
 	css_put(css);
+}
+
+/*
+ * Runs last: everything the suite charged and queued is gone, the kernel
+ * did not warn at any point of the suite, and removing the suite's cgroup
+ * takes its memcg offline (nothing pins it).  suite_exit removes the rest.
+ */
+static void thp_ds_test_no_residue(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_queue mq;
+	struct mem_cgroup *memcg = thp_ds.memcg;
+
+	thp_ds_memcg_queue(memcg, ctx->nid, &mq);
+	KUNIT_EXPECT_TRUE_MSG(test, list_empty(mq.head), "%s still holds folios", mq.name);
+	THP_DS_EXPECT_LEN(test, &mq, 0, "at the end of the suite");
+	KUNIT_EXPECT_LE_MSG(test, page_counter_read(&memcg->memory), thp_ds_usage_slack(),
+			    "memcg %llu still has %lu pages charged at the end of the suite",
+			    (u64)mem_cgroup_id(memcg), page_counter_read(&memcg->memory));
+	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, thp_ds.taints,
+			    "the kernel warned or reported a bad page during the suite (see the log)");
+
+	dput(thp_ds.dir);
+	thp_ds.dir = NULL;
+	KUNIT_ASSERT_EQ(test, thp_ds_rmdir(thp_ds.top, THP_DS_LEAF), 0);
+	KUNIT_EXPECT_TRUE_MSG(test, thp_ds_wait_offline(memcg),
+			      "memcg %llu not offline %d ms after rmdir",
+			      (u64)mem_cgroup_id(memcg), THP_DS_WAIT_MS);
 }
 
 /* ---- checker self-tests ------------------------------------------------- */
@@ -928,8 +1066,10 @@ static struct kunit_case thp_ds_test_cases[] = {
 	KUNIT_CASE_PARAM(thp_ds_test_free_reclaim, thp_ds_order_gen_params),
 	KUNIT_CASE(thp_ds_test_free_reclaim_lock),
 	KUNIT_CASE(thp_ds_test_shrinker_requeue),
+	KUNIT_CASE(thp_ds_test_shrinker_split),
 	KUNIT_CASE(thp_ds_test_migrate),
 	KUNIT_CASE(thp_ds_test_memcg_offline),
+	KUNIT_CASE(thp_ds_test_no_residue),
 	{}
 };
 

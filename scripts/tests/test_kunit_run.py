@@ -20,7 +20,7 @@ class JsonTest(unittest.TestCase):
 		self.assertIn('thp_deferred_split.thp_ds_test_charge.order 9', names)
 		self.assertIn('thp_deferred_split.thp_ds_test_free_reclaim_lock', names)
 		self.assertTrue(all(c.status == 'PASS' for c in cases))
-		self.assertEqual(len(cases), 18)
+		self.assertEqual(len(cases), 20)
 
 	def test_command_uses_persistent_build_and_two_cpus(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, 'thp_deferred_split.*')
