@@ -61,6 +61,8 @@
 #define THP_DS_LOCK_HOLD_MS	200
 /* Bound for everything else that waits on another CPU or on RCU work. */
 #define THP_DS_WAIT_MS		5000
+/* How long the reclaim/shrinker race runs (a slow case). */
+#define THP_DS_RACE_MS		2000
 
 /*
  * Charges and uncharges pass through per-CPU stocks of up to
@@ -285,6 +287,31 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	return ok;
 }
 
+/*
+ * On a kernel with the bug, a case leaves a queue whose length counter no
+ * longer matches its list (the free decremented the wrong queue).  Once
+ * the case has failed on that, set the counter to what the list holds, so
+ * that later cases start from a consistent queue and only fail for their
+ * own reasons.  A list with broken links is left alone: nothing safe to do.
+ */
+static void thp_ds_repair_queue(struct kunit *test, const struct thp_ds_queue *q)
+{
+	struct thp_ds_walk w;
+	unsigned long flags;
+	bool repaired = false;
+
+	spin_lock_irqsave(q->lock, flags);
+	if (!thp_ds_walk(q->head, thp_ds_queue_len(q), NULL, &w) &&
+	    w.fault == THP_DS_COUNT_MISMATCH) {
+		thp_ds_queue_set_len(q, w.forward_count);
+		repaired = true;
+	}
+	spin_unlock_irqrestore(q->lock, flags);
+	if (repaired)
+		kunit_info(test, "repaired %s: length counter %ld set to its %ld entries\n",
+			   q->name, w.counter, w.forward_count);
+}
+
 /**
  * THP_DS_EXPECT_QUEUED() - expect @folio to be (or not be) on queue @q
  * @test: the test
@@ -443,27 +470,36 @@ static int thp_ds_test_init(struct kunit *test)
  * Every case must leave the queues, the memcg's usage and the taint flags
  * as it found them: a case that leaks a queued folio or a skewed counter
  * fails here, instead of making a later case fail for no visible reason.
+ * A case that already failed has said what went wrong; then its queues are
+ * only repaired, so that the next case starts clean.
  */
 static void thp_ds_test_exit(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
+	bool report = test->status != KUNIT_FAILURE;
 	struct thp_ds_queue mq, nq;
 	unsigned long usage;
 
 	thp_ds_node_queue(ctx->nid, &nq);
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
-	KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
-			    "the kernel warned or reported a bad page during the case (see the log)");
+	if (report) {
+		THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
+		KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
+				    "the kernel warned or reported a bad page during the case (see the log)");
+	}
+	thp_ds_repair_queue(test, &nq);
 	if (!thp_ds.dir)
 		return;		/* the teardown case removed the suite's memcg */
 
 	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_check_queue(test, &mq, NULL, NULL);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the case (residue)");
-	usage = page_counter_read(&thp_ds.memcg->memory);
-	KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
-			    "memcg %llu usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
-			    (u64)mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
+	if (report) {
+		thp_ds_check_queue(test, &mq, NULL, NULL);
+		THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the case (residue)");
+		usage = page_counter_read(&thp_ds.memcg->memory);
+		KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
+				    "memcg %llu usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
+				    (u64)mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
+	}
+	thp_ds_repair_queue(test, &mq);
 }
 
 /* Allocate an order-@order folio charged to @memcg; skip if memory is short. */
@@ -879,6 +915,94 @@ static void thp_ds_test_migrate(struct kunit *test)
 	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing both folios");
 }
 
+struct thp_ds_scanner {
+	int nid;
+	unsigned long scans;
+};
+
+/* The other side of the race: the shrinker scanning the suite's memcg queue. */
+static int thp_ds_scanner_fn(void *data)
+{
+	struct thp_ds_scanner *sc = data;
+
+	while (!kthread_should_stop()) {
+		thp_ds_shrink(thp_ds.memcg, sc->nid);
+		sc->scans++;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * The seed's crash, as a race: reclaim frees queued THPs through
+ * move_folios_to_lru() on this CPU while the deferred split shrinker scans
+ * the same memcg queue on the other.  If the free unlinks a folio under
+ * another lock than the memcg queue's, the scan's list operations and the
+ * free's collide; with CONFIG_DEBUG_LIST the kernel reports the corruption
+ * (a warning, which the case's exit catches), and the checker finds the
+ * queue's links or counter broken.  A patched kernel stays silent.
+ *
+ * Timing: runs for THP_DS_RACE_MS; a bug that the race does not hit in
+ * that time still shows in the counters, which every iteration moves.
+ */
+static void thp_ds_test_race_reclaim_scan(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_scanner *sc;
+	struct thp_ds_queue mq, nq;
+	struct task_struct *task;
+	unsigned long frees = 0;
+	unsigned long deadline;
+	int cpu, this_cpu;
+
+	this_cpu = get_cpu();
+	cpu = cpumask_any_but(cpu_online_mask, this_cpu);
+	put_cpu();
+	if (cpu >= nr_cpu_ids)
+		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
+	sc = kunit_kzalloc(test, sizeof(*sc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sc);
+	sc->nid = ctx->nid;
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
+	thp_ds_node_queue(ctx->nid, &nq);
+
+	task = kthread_create(thp_ds_scanner_fn, sc, "thp_ds_scanner");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	get_task_struct(task);
+	kthread_bind(task, cpu);
+	wake_up_process(task);
+
+	deadline = jiffies + msecs_to_jiffies(THP_DS_RACE_MS);
+	while (time_before(jiffies, deadline)) {
+		struct folio *folio = folio_alloc(GFP_KERNEL | __GFP_NOWARN, HPAGE_PMD_ORDER);
+		LIST_HEAD(list);
+
+		if (!folio)
+			break;
+		if (thp_ds_charge(folio, thp_ds.memcg)) {
+			folio_put(folio);
+			break;
+		}
+		deferred_split_folio(folio, true);
+		thp_ds_isolate_for_reclaim(test, folio, &list);
+		thp_ds_putback_and_free(&list);
+		frees++;
+		cond_resched();
+	}
+	kthread_stop(task);
+	put_task_struct(task);
+	lru_add_drain_all();
+
+	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans in %d ms\n",
+		   frees, sc->scans, THP_DS_RACE_MS);
+	KUNIT_EXPECT_GT(test, frees, 0UL);
+	KUNIT_EXPECT_GT(test, sc->scans, 0UL);
+	thp_ds_check_queue(test, &mq, NULL, NULL);
+	thp_ds_check_queue(test, &nq, NULL, NULL);
+	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the race");
+	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the race");
+}
+
 /* Wait (bounded) until @memcg's offline work has run. */
 static bool thp_ds_wait_offline(struct mem_cgroup *memcg)
 {
@@ -1082,7 +1206,27 @@ static struct kunit_suite thp_ds_test_suite = {
 	.test_cases = thp_ds_test_cases,
 };
 
-kunit_test_suite(thp_ds_test_suite);
+/*
+ * The race gets a suite of its own: on a kernel with the bug it can crash
+ * the kernel the way the seed did (deferred_split_scan() following a freed
+ * folio's list), and then no later case would report.  Running it after
+ * the deterministic cases keeps their results whatever happens here.
+ */
+static struct kunit_case thp_ds_race_cases[] = {
+	KUNIT_CASE_SLOW(thp_ds_test_race_reclaim_scan),
+	{}
+};
+
+static struct kunit_suite thp_ds_race_suite = {
+	.name = "thp_deferred_split_race",
+	.suite_init = thp_ds_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+	.init = thp_ds_test_init,
+	.exit = thp_ds_test_exit,
+	.test_cases = thp_ds_race_cases,
+};
+
+kunit_test_suites(&thp_ds_test_suite, &thp_ds_race_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the memcg-aware THP deferred split queue");
 MODULE_LICENSE("GPL");

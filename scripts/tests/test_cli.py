@@ -7,7 +7,8 @@ import tempfile
 import unittest
 from unittest import mock
 
-from thpds import cli
+from thpds import cli, host
+from thpds.errors import UsageError
 from tests.test_tree import make_fake_kernel
 
 
@@ -18,9 +19,9 @@ class BadInputTest(unittest.TestCase):
 		patcher = mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(self.tmp.name, 'c')})
 		patcher.start()
 		self.addCleanup(patcher.stop)
-		host = mock.patch.object(cli, 'ensure_host')
-		host.start()
-		self.addCleanup(host.stop)
+		ensure = mock.patch.object(host, 'ensure')
+		ensure.start()
+		self.addCleanup(ensure.stop)
 
 	def run_cli(self, *argv):
 		err = io.StringIO()
@@ -58,6 +59,19 @@ class BadInputTest(unittest.TestCase):
 		self.assertIn('older than every port', err)
 		self.assertFalse(os.path.exists(os.path.join(self.tmp.name, 'c', 'trees')))
 
+	def test_unknown_variant_names_the_ones_there_are(self):
+		from thpds import runner, tree
+		fake = mock.Mock(spec=tree.Tree)
+		fake.path = self.tmp.name
+		fake.meta = {'base': 'b'}
+		with mock.patch.object(runner, 'prepare', return_value=fake), \
+		     mock.patch.object(tree, 'kernel_version', return_value='6.12.117'), \
+		     mock.patch.object(tree, 'show', return_value='source "mm/damon/Kconfig"\nendmenu\n'):
+			rc, err = self.run_cli('run', '--tree', '6.12', '--unpatched', 'nosuch')
+		self.assertEqual(rc, 2)
+		self.assertIn('no such variant', err)
+		self.assertIn('seed-reclaim', err)
+
 	def test_bad_series(self):
 		rc, err = self.run_cli('run', '--tree', 'latest')
 		self.assertEqual(rc, 2)
@@ -67,13 +81,13 @@ class BadInputTest(unittest.TestCase):
 class HostTest(unittest.TestCase):
 	def test_missing_qemu_without_install_is_explained(self):
 		with mock.patch('os.path.exists', side_effect=lambda p: 'qemu' not in p):
-			with self.assertRaises(cli.UsageError) as cm:
-				cli.ensure_host(install=False)
+			with self.assertRaises(UsageError) as cm:
+				host.ensure(install=False)
 		self.assertIn('qemu-system-x86', str(cm.exception))
 		self.assertIn('--install-deps', str(cm.exception))
 
 	def test_every_package_has_a_witness_file(self):
-		self.assertEqual(sorted(cli.HOST_PACKAGES), sorted(cli.HOST_FILES))
+		self.assertEqual(sorted(host.HOST_PACKAGES), sorted(host.HOST_FILES))
 
 
 if __name__ == '__main__':

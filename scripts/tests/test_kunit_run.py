@@ -19,8 +19,43 @@ class JsonTest(unittest.TestCase):
 		names = [c.name for c in cases]
 		self.assertIn('thp_deferred_split.thp_ds_test_charge.order 9', names)
 		self.assertIn('thp_deferred_split.thp_ds_test_free_reclaim_lock', names)
+		self.assertIn('thp_deferred_split_race.thp_ds_test_race_reclaim_scan', names)
 		self.assertTrue(all(c.status == 'PASS' for c in cases))
-		self.assertEqual(len(cases), 20)
+		self.assertEqual(len(cases), 21)
+
+	def test_recorded_crash_is_pinned_on_the_running_case(self):
+		with open(os.path.join(kunit_run.REPO_SOURCE)) as f:
+			declared = kunit_run.declared_cases(f.read())
+		with open(os.path.join(DATA, 'kunit-6.12-seed-reclaim-crash.json')) as f:
+			cases = {c.name: c.status for c in kunit_run.cases_from_json(json.load(f), declared)}
+		self.assertEqual(cases['thp_deferred_split_race.thp_ds_test_race_reclaim_scan'], 'ERROR')
+		self.assertEqual(cases['thp_deferred_split.thp_ds_test_free_reclaim_lock'], 'FAIL')
+		self.assertNotIn('thp_deferred_split_race.(crashed)', cases)
+		self.assertFalse(any(name.endswith('.') for name in cases))
+
+	def test_crash_with_later_cases_marks_them_not_run(self):
+		data = {'sub_groups': [{'name': 's', 'sub_groups': [], 'test_cases': [
+			{'name': 'a', 'status': 'PASS'}, {'name': '', 'status': 'ERROR'},
+			{'name': '', 'status': 'ERROR'}]}]}
+		cases = kunit_run.cases_from_json(data, {'s': ['a', 'b', 'c']})
+		self.assertEqual([(c.name, c.status) for c in cases],
+				 [('s.a', 'PASS'), ('s.b', 'ERROR'), ('s.c', 'NOTRUN')])
+
+	def test_declared_cases_from_the_suite_source(self):
+		with open(kunit_run.REPO_SOURCE) as f:
+			declared = kunit_run.declared_cases(f.read())
+		self.assertEqual(declared['thp_deferred_split'][0], 'thp_ds_test_checker')
+		self.assertEqual(declared['thp_deferred_split'][-1], 'thp_ds_test_no_residue')
+		self.assertEqual(declared['thp_deferred_split_race'], ['thp_ds_test_race_reclaim_scan'])
+
+	def test_oops_excerpt_from_recorded_crash(self):
+		with open(os.path.join(DATA, 'kunit-6.12-seed-reclaim-crash.log')) as f:
+			oops = kunit_run.oops_excerpt(f.read())
+		self.assertIn('BUG: kernel NULL pointer dereference', oops.splitlines()[0])
+		self.assertIn('RIP: 0010:deferred_split_scan', oops)
+		self.assertIn('</TASK>', oops.splitlines()[-1])
+		with open(os.path.join(DATA, 'kunit-6.12-pass.log')) as f:
+			self.assertEqual(kunit_run.oops_excerpt(f.read()), '')
 
 	def test_command_uses_persistent_build_and_two_cpus(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, 'thp_deferred_split.*')
@@ -29,6 +64,7 @@ class JsonTest(unittest.TestCase):
 		self.assertIn('--kunitconfig=mm/tests', cmd)
 		self.assertTrue(any(a.startswith('--qemu_args=') and '-smp 2' in a for a in cmd))
 		self.assertEqual(cmd[-1], 'thp_deferred_split.*')
+		self.assertIn('--kernel_args=oops=panic', cmd)
 
 
 class TcgShimTest(unittest.TestCase):

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,13 @@ import time
 from typing import Dict, List, Optional
 
 SUITE = 'thp_deferred_split'
+SUITE_SOURCE = 'mm/tests/thp_deferred_split_kunit.c'
+REPO_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+	os.path.abspath(__file__)))), SUITE_SOURCE)
+# An oops ends the run at once (the guest reboots, QEMU runs with
+# -no-reboot and exits) instead of leaving a half-dead kernel for
+# kunit.py's timeout to find.
+KERNEL_ARGS = ('oops=panic', 'panic=-1')
 # Two CPUs: the lock-discipline case frees on one while holding the lock on the other.
 QEMU_ARGS = '-smp 2 -m 2048'
 
@@ -70,6 +78,7 @@ class RunResult:
 	json_path: str
 	config_sha256: str
 	seconds: float
+	oops_path: str = ''	# excerpt of the first oops/panic, when the guest crashed
 
 	@property
 	def counts(self) -> Dict[str, int]:
@@ -85,23 +94,73 @@ def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int,
 	       '--arch=x86_64', f'--build_dir={build_dir}', '--kunitconfig=mm/tests',
 	       '--make_options=CC=ccache gcc', f'--jobs={jobs}',
 	       f'--qemu_args={QEMU_ARGS}', f'--timeout={timeout}', f'--json={json_path}']
+	cmd += [f'--kernel_args={a}' for a in KERNEL_ARGS]
 	if filter_glob:
 		cmd.append(filter_glob)
 	return cmd
 
 
-def cases_from_json(data: dict) -> List[CaseResult]:
-	"""Flatten kunit.py's KernelCI-style JSON to 'suite.case[.param]' results."""
+def declared_cases(source: str) -> Dict[str, List[str]]:
+	"""Suite name -> its case functions in run order, read from the C source."""
+	tables = {m.group(1): re.findall(r'KUNIT_CASE\w*\((\w+)', m.group(2))
+		  for m in re.finditer(r'struct kunit_case (\w+)\[\] = \{(.*?)\n\};', source, re.S)}
+	suites = {}
+	for m in re.finditer(r'struct kunit_suite \w+ = \{(.*?)\n\};', source, re.S):
+		name = re.search(r'\.name = "([^"]+)"', m.group(1))
+		table = re.search(r'\.test_cases = (\w+)', m.group(1))
+		if name and table and table.group(1) in tables:
+			suites[name.group(1)] = tables[table.group(1)]
+	return suites
+
+
+def cases_from_json(data: dict, declared: Optional[Dict[str, List[str]]] = None
+		    ) -> List[CaseResult]:
+	"""Flatten kunit.py's KernelCI-style JSON to 'suite.case[.param]' results.
+
+	When the kernel crashes, kunit.py records the case that was running as
+	an unnamed ERROR and knows nothing of the cases after it.  With the
+	suite's declared case order, the first case without a result is named
+	as the one that crashed (status ERROR) and the rest as NOTRUN.
+	"""
 	out: List[CaseResult] = []
 
-	def walk(node: dict, prefix: str) -> None:
+	def walk(node: dict, prefix: str, missing: List[str]) -> None:
+		crashed = False
 		for sub in node.get('sub_groups', []) or []:
-			walk(sub, f'{prefix}{sub["name"]}.')
+			walk(sub, f'{prefix}{sub["name"]}.', [])
 		for case in node.get('test_cases', []) or []:
-			out.append(CaseResult(prefix + case['name'], case.get('status', 'ERROR'),
+			name = case['name']
+			if not name:
+				if crashed:
+					continue	# kunit.py reports one crash twice
+				crashed = True
+				name = missing.pop(0) if missing else '(crashed)'
+			out.append(CaseResult(prefix + name, case.get('status', 'ERROR'),
 					      case.get('log', '')))
-	walk(data, '')
+		for name in missing:
+			out.append(CaseResult(prefix + name, 'NOTRUN', ''))
+
+	for suite in data.get('sub_groups', []) or []:
+		seen = {sub['name'] for sub in suite.get('sub_groups', []) or []}
+		seen |= {c['name'] for c in suite.get('test_cases', []) or [] if c['name']}
+		missing = [c for c in (declared or {}).get(suite['name'], []) if c not in seen]
+		walk(suite, f'{suite["name"]}.', missing)
 	return out
+
+
+OOPS_START = re.compile(r'(BUG: |Oops: |general protection fault|Kernel panic)')
+
+
+def oops_excerpt(log: str, limit: int = 40) -> str:
+	"""The first oops or panic in a console log, up to its call trace's end."""
+	lines = log.splitlines()
+	for i, line in enumerate(lines):
+		if OOPS_START.search(line):
+			end = i
+			while end < len(lines) and end - i < limit and '</TASK>' not in lines[end]:
+				end += 1
+			return '\n'.join(lines[i:end + 1]) + '\n'
+	return ''
 
 
 def config_sha256(build_dir: str) -> str:
@@ -139,8 +198,20 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 		proc.wait()
 	seconds = time.monotonic() - start
 	cases: List[CaseResult] = []
+	declared = {}
+	if os.path.exists(os.path.join(tree, SUITE_SOURCE)):
+		with open(os.path.join(tree, SUITE_SOURCE)) as f:
+			declared = declared_cases(f.read())
 	if os.path.exists(json_path):
 		with open(json_path) as f:
-			cases = cases_from_json(json.load(f))
+			cases = cases_from_json(json.load(f), declared)
+	oops_path = os.path.join(out_dir, 'oops.txt')
+	with open(log_path) as f:
+		oops = oops_excerpt(f.read())
+	if oops:
+		with open(oops_path, 'w') as f:
+			f.write(oops)
+	elif os.path.exists(oops_path):
+		os.remove(oops_path)
 	return RunResult(proc.returncode, cases, log_path, json_path,
-			 config_sha256(build_dir), seconds)
+			 config_sha256(build_dir), seconds, oops_path if oops else '')

@@ -11,9 +11,10 @@ The repository root mirrors what lands in a kernel tree:
 A port serves trees from its version up to the next port's version.
 """
 
+import dataclasses
 import os
 import re
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE_FILES = ('mm/tests/thp_deferred_split_kunit.c', 'mm/tests/.kunitconfig')
@@ -23,6 +24,13 @@ TEST_SYMBOL = 'THP_DEFERRED_SPLIT_KUNIT_TEST'
 
 class SuiteError(Exception):
 	"""The suite cannot be applied to this tree; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+	"""What a tree was switched to: the port, and the unpatched variant if any."""
+	port: str
+	variant: Optional[Any] = None	# variants.Variant
 
 
 def _version_key(v: str) -> Tuple[int, ...]:
@@ -83,8 +91,8 @@ def suite_files(read_tree_file, port: str, repo: str = REPO) -> Dict[str, bytes]
 		for name in names:
 			full = os.path.join(dirpath, name)
 			rel = os.path.relpath(full, port_dir)
-			if rel.startswith('patches' + os.sep):
-				continue
+			if not rel.startswith('mm' + os.sep):
+				continue	# patches/ and unpatched/ are applied, not copied
 			with open(full, 'rb') as f:
 				files[rel] = f.read()
 	files['mm/Kconfig'] = insert_kconfig(read_tree_file('mm/Kconfig'),

@@ -53,6 +53,12 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return (long)READ_ONCE(q->ds->split_queue_len);
 }
 
+/* Caller holds q->lock. */
+static inline void thp_ds_queue_set_len(const struct thp_ds_queue *q, long len)
+{
+	WRITE_ONCE(q->ds->split_queue_len, len);
+}
+
 static inline bool thp_ds_reparents_split_queue(void)
 {
 	return false;

@@ -24,11 +24,14 @@ struct thp_ds_queue {
 	spinlock_t *lock;		/* protects @head and the length counter */
 	struct list_head *head;
 	struct list_lru_one *lru;
+	int nid;
 };
 
-static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct list_lru_one *lru)
+static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct list_lru_one *lru,
+				     int nid)
 {
 	q->lru = lru;
+	q->nid = nid;
 	q->lock = &lru->lock;
 	q->head = &lru->list;
 }
@@ -42,7 +45,7 @@ static inline void thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 	/* as the THP fault path does, so that the list exists */
 	WARN_ON(memcg_list_lru_alloc(memcg, &deferred_split_lru, GFP_KERNEL));
 	mlru = xa_load(&deferred_split_lru.xa, memcg_kmem_id(memcg));
-	thp_ds_queue_init(q, mlru ? &mlru->node[nid] : &deferred_split_lru.node[nid].lru);
+	thp_ds_queue_init(q, mlru ? &mlru->node[nid] : &deferred_split_lru.node[nid].lru, nid);
 	snprintf(q->name, sizeof(q->name), "memcg %llu split list_lru (node %d)",
 		 (u64)mem_cgroup_id(memcg), nid);
 }
@@ -50,13 +53,23 @@ static inline void thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 /* The list of folios with no memcg (or the root memcg) on node @nid. */
 static inline void thp_ds_node_queue(int nid, struct thp_ds_queue *q)
 {
-	thp_ds_queue_init(q, &deferred_split_lru.node[nid].lru);
+	thp_ds_queue_init(q, &deferred_split_lru.node[nid].lru, nid);
 	snprintf(q->name, sizeof(q->name), "node %d split list_lru", nid);
 }
 
 static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 {
 	return READ_ONCE(q->lru->nr_items);
+}
+
+/*
+ * Caller holds q->lock.  The node's total (what the shrinker counts) moves
+ * by the same amount, as __list_lru_add()/__list_lru_del() would move it.
+ */
+static inline void thp_ds_queue_set_len(const struct thp_ds_queue *q, long len)
+{
+	atomic_long_add(len - q->lru->nr_items, &deferred_split_lru.node[q->nid].nr_items);
+	WRITE_ONCE(q->lru->nr_items, len);
 }
 
 /* 6.19+: memcg offline moves the split queue to the parent. */
