@@ -155,6 +155,31 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 	return 0 if all_ok else 1
 
 
+def cmd_repeat(args: argparse.Namespace) -> int:
+	"""Run the same tree, variant and filter N times; tabulate how each ended."""
+	host.ensure(args.install_deps)
+	runs = []
+	rec = None
+	cases: List[str] = []
+	for _ in range(args.count):
+		run = runner.run_tree(args.tree, args.timeout, args.filter, variant=args.unpatched)
+		rec = run.record
+		cases = cases or sorted(rec['cases'])
+		with open(run.result.log_path) as f:
+			runs.append(matrix.classify_repeat(rec, f.read(), cases))
+		print(f'[thp-ds] run {len(runs)}/{args.count}: '
+		      f'{"failed" if runs[-1]["failed"] else "passed"}, '
+		      f'{runs[-1]["debug_list_reports"]} DEBUG_LIST reports'
+		      + (f', oops: {runs[-1]["oops"]}' if runs[-1]['oops'] else ''), flush=True)
+	text = matrix.render_repeat(rec, runs, cases)
+	print(text)
+	if args.out:
+		os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+		with open(args.out, 'w') as f:
+			f.write(text)
+	return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
 	t = runner.prepare(args.tree)
 	print(f'{t.meta["origin"]} {t.meta["version"]} at {t.path}')
@@ -215,6 +240,17 @@ def parser() -> argparse.ArgumentParser:
 	m.add_argument('--timeout', type=int, default=300)
 	m.add_argument('--install-deps', action='store_true')
 	m.set_defaults(func=cmd_matrix)
+
+	rp = sub.add_parser('repeat', help='run one tree/variant/filter N times and tabulate '
+			    'how often the cases failed, DEBUG_LIST reported, the guest oopsed')
+	rp.add_argument('--tree', default=DEFAULT_TREE)
+	rp.add_argument('--unpatched', metavar='VARIANT')
+	rp.add_argument('--filter', default='thp_deferred_split_race.*')
+	rp.add_argument('--count', type=int, default=20)
+	rp.add_argument('--timeout', type=int, default=300)
+	rp.add_argument('--out', help='also write the table here (markdown)')
+	rp.add_argument('--install-deps', action='store_true')
+	rp.set_defaults(func=cmd_repeat)
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)

@@ -100,6 +100,16 @@ class TreeRun:
 	applied: suite.Applied
 
 
+def oops_summary(oops_path: str) -> str:
+	"""'BUG: ... at RIP function', or '' when the guest did not crash."""
+	if not oops_path:
+		return ''
+	with open(oops_path) as f:
+		lines = [line.split('] ', 1)[-1] for line in f.read().splitlines()]
+	rip = next((line.split('RIP: ', 1)[1] for line in lines if 'RIP: ' in line), '')
+	return lines[0] + (f' (RIP {rip})' if rip else '')
+
+
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None) -> TreeRun:
 	"""Prepare, apply, build, boot and record one tree (and variant)."""
@@ -123,6 +133,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
 		'seconds': round(res.seconds, 1), 'kunit_returncode': res.returncode,
 		'cases': {c.name: c.status for c in res.cases},
+		'oops': oops_summary(res.oops_path),
 		'log': res.log_path,
 	}
 	with open(os.path.join(out_dir, 'result.json'), 'w') as f:
