@@ -86,6 +86,8 @@ static struct {
 /* Per-case state: the baselines the case must return to. */
 struct thp_ds_ctx {
 	int nid;
+	struct thp_ds_queue mq;		/* the suite memcg's queue on @nid */
+	struct thp_ds_queue nq;		/* the queue of folios without a memcg on @nid */
 	long memcg_len;
 	long node_len;
 	unsigned long usage;
@@ -451,15 +453,14 @@ static void thp_ds_suite_exit(struct kunit_suite *suite)
 static int thp_ds_test_init(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
-	struct thp_ds_queue mq, nq;
 
 	if (!ctx)
 		return -ENOMEM;
 	ctx->nid = numa_node_id();
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
-	ctx->memcg_len = thp_ds_queue_len(&mq);
-	ctx->node_len = thp_ds_queue_len(&nq);
+	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &ctx->mq);
+	thp_ds_node_queue(ctx->nid, &ctx->nq);
+	ctx->memcg_len = thp_ds_queue_len(&ctx->mq);
+	ctx->node_len = thp_ds_queue_len(&ctx->nq);
 	ctx->usage = page_counter_read(&thp_ds.memcg->memory);
 	ctx->taints = get_taint() & THP_DS_BAD_TAINTS;
 	test->priv = ctx;
@@ -477,29 +478,27 @@ static void thp_ds_test_exit(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	bool report = test->status != KUNIT_FAILURE;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	unsigned long usage;
 
-	thp_ds_node_queue(ctx->nid, &nq);
 	if (report) {
-		THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the case (residue)");
+		THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after the case (residue)");
 		KUNIT_EXPECT_EQ_MSG(test, get_taint() & THP_DS_BAD_TAINTS, ctx->taints,
 				    "the kernel warned or reported a bad page during the case (see the log)");
 	}
-	thp_ds_repair_queue(test, &nq);
+	thp_ds_repair_queue(test, nq);
 	if (!thp_ds.dir)
 		return;		/* the teardown case removed the suite's memcg */
 
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
 	if (report) {
-		thp_ds_check_queue(test, &mq, NULL, NULL);
-		THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the case (residue)");
+		thp_ds_check_queue(test, mq, NULL, NULL);
+		THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after the case (residue)");
 		usage = page_counter_read(&thp_ds.memcg->memory);
 		KUNIT_EXPECT_LE_MSG(test, abs_diff(usage, ctx->usage), thp_ds_usage_slack(),
 				    "memcg %llu usage went from %lu to %lu pages: a folio was leaked or uncharged twice",
 				    (u64)mem_cgroup_id(thp_ds.memcg), ctx->usage, usage);
 	}
-	thp_ds_repair_queue(test, &mq);
+	thp_ds_repair_queue(test, mq);
 }
 
 /* Allocate an order-@order folio charged to @memcg; skip if memory is short. */
@@ -531,17 +530,19 @@ static struct folio *thp_ds_alloc_queued(struct kunit *test, unsigned int order)
 
 /*
  * Put @folio on the LRU and isolate it again, as reclaim does before
- * shrink_folio_list()/shrink_active_list(); returns with the folio holding
- * the isolation reference only (the caller's reference is dropped).
+ * shrink_folio_list()/shrink_active_list(); on success the folio holds the
+ * isolation reference only (the caller's reference is dropped) and is on
+ * @list.  On failure the caller still owns its reference.
  */
-static void thp_ds_isolate_for_reclaim(struct kunit *test, struct folio *folio,
-				       struct list_head *list)
+static bool thp_ds_isolate_for_reclaim(struct folio *folio, struct list_head *list)
 {
 	folio_add_lru(folio);
 	lru_add_drain();
-	KUNIT_ASSERT_TRUE(test, folio_isolate_lru(folio));
+	if (!folio_isolate_lru(folio))
+		return false;
 	folio_put(folio);
 	list_add(&folio->lru, list);
+	return true;
 }
 
 /* ---- cases -------------------------------------------------------------- */
@@ -581,18 +582,16 @@ static void thp_ds_test_charge(struct kunit *test)
 static void thp_ds_test_enqueue(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct folio *folio;
 
 	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
 
-	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
-	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after deferred_split_folio()");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the folio is charged to a memcg)");
-	thp_ds_check_queue(test, &nq, NULL, NULL);
+	THP_DS_EXPECT_QUEUED(test, mq, folio, true);
+	THP_DS_EXPECT_QUEUED(test, nq, folio, false);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len + 1, "after deferred_split_folio()");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "(the folio is charged to a memcg)");
+	thp_ds_check_queue(test, nq, NULL, NULL);
 
 	folio_put(folio);
 }
@@ -605,20 +604,18 @@ static void thp_ds_test_enqueue(struct kunit *test)
 static void thp_ds_test_free_put(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct folio *folio;
 
 	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after deferred_split_folio()");
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len + 1, "after deferred_split_folio()");
 
 	folio_put(folio);
 
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the last folio_put()");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the folio was never on it)");
-	thp_ds_check_queue(test, &mq, NULL, NULL);
-	thp_ds_check_queue(test, &nq, NULL, NULL);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after the last folio_put()");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "(the folio was never on it)");
+	thp_ds_check_queue(test, mq, NULL, NULL);
+	thp_ds_check_queue(test, nq, NULL, NULL);
 }
 
 /*
@@ -634,24 +631,51 @@ static void thp_ds_test_free_put(struct kunit *test)
 static void thp_ds_test_free_reclaim(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct folio *folio;
 	LIST_HEAD(list);
 
 	folio = thp_ds_alloc_queued(test, thp_ds_param_order(test));
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
-	thp_ds_isolate_for_reclaim(test, folio, &list);
-	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate_for_reclaim(folio, &list));
+	THP_DS_EXPECT_QUEUED(test, mq, folio, true);
 
 	thp_ds_putback_and_free(&list);
 
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len,
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len,
 			  "after move_folios_to_lru() freed the folio");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len,
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len,
 			  "(the folio was never on it: was it unqueued from here?)");
-	thp_ds_check_queue(test, &mq, NULL, NULL);
-	thp_ds_check_queue(test, &nq, NULL, NULL);
+	thp_ds_check_queue(test, mq, NULL, NULL);
+	thp_ds_check_queue(test, nq, NULL, NULL);
+}
+
+/*
+ * Start @fn in a kthread bound to a CPU other than the caller's.  The
+ * caller is pinned with migrate_disable() first (and unpins when done), so
+ * the two cannot end up sharing a CPU, where a lock held with interrupts
+ * off would keep the other side from running at all.
+ */
+static struct task_struct *thp_ds_start_elsewhere(int (*fn)(void *), void *data,
+						  const char *name)
+{
+	int cpu = cpumask_any_but(cpu_online_mask, smp_processor_id());
+	struct task_struct *task;
+
+	if (cpu >= nr_cpu_ids)
+		return ERR_PTR(-ENODEV);
+	task = kthread_create(fn, data, "%s", name);
+	if (IS_ERR(task))
+		return task;
+	get_task_struct(task);
+	kthread_bind(task, cpu);
+	wake_up_process(task);
+	return task;
+}
+
+static void thp_ds_need_two_cpus(struct kunit *test)
+{
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
 }
 
 struct thp_ds_freer {
@@ -695,52 +719,54 @@ static int thp_ds_freer_fn(void *data)
 static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct task_struct *task;
 	struct thp_ds_freer *f;
+	struct folio *folio;
 	unsigned long flags;
 	unsigned long left;
 	bool finished_early;
-	int cpu, this_cpu;
 	u64 deadline;
 
+	thp_ds_need_two_cpus(test);
 	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, f);
 	INIT_LIST_HEAD(&f->list);
 	init_completion(&f->started);
 	init_completion(&f->done);
+	folio = thp_ds_alloc_queued(test, HPAGE_PMD_ORDER);
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate_for_reclaim(folio, &f->list));
 
-	this_cpu = get_cpu();
-	cpu = cpumask_any_but(cpu_online_mask, this_cpu);
-	put_cpu();
-	if (cpu >= nr_cpu_ids)
-		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
+	migrate_disable();
+	task = thp_ds_start_elsewhere(thp_ds_freer_fn, f, "thp_ds_freer");
+	left = IS_ERR(task) ? 0 :
+	       wait_for_completion_timeout(&f->started, msecs_to_jiffies(THP_DS_WAIT_MS));
+	if (!left) {
+		migrate_enable();
+		KUNIT_FAIL(test, "the freer thread did not start within %d ms (%ld)",
+			   THP_DS_WAIT_MS, PTR_ERR_OR_ZERO(task));
+		/* a freer that never started still owns the folio: let it free it */
+		if (!IS_ERR(task)) {
+			WRITE_ONCE(f->go, true);
+			wait_for_completion_timeout(&f->done, msecs_to_jiffies(THP_DS_WAIT_MS));
+			kthread_stop(task);
+			put_task_struct(task);
+		}
+		return;
+	}
 
-	thp_ds_isolate_for_reclaim(test, thp_ds_alloc_queued(test, HPAGE_PMD_ORDER),
-				   &f->list);
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
-
-	task = kthread_create(thp_ds_freer_fn, f, "thp_ds_freer");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
-	get_task_struct(task);
-	kthread_bind(task, cpu);
-	wake_up_process(task);
-	left = wait_for_completion_timeout(&f->started, msecs_to_jiffies(THP_DS_WAIT_MS));
-	KUNIT_ASSERT_GT_MSG(test, left, 0UL,
-			    "the freer thread did not start within %d ms", THP_DS_WAIT_MS);
-
-	spin_lock_irqsave(mq.lock, flags);
+	spin_lock_irqsave(mq->lock, flags);
 	WRITE_ONCE(f->go, true);
 	deadline = ktime_get_ns() + THP_DS_LOCK_HOLD_MS * NSEC_PER_MSEC;
 	while (!READ_ONCE(f->finished) && ktime_get_ns() < deadline)
 		cpu_relax();
 	finished_early = READ_ONCE(f->finished);
-	spin_unlock_irqrestore(mq.lock, flags);
+	spin_unlock_irqrestore(mq->lock, flags);
+	migrate_enable();
 
 	KUNIT_EXPECT_FALSE_MSG(test, finished_early,
 			       "reclaim-path free finished while %s's lock was held: the folio was unlinked under another lock (%s's?)",
-			       mq.name, nq.name);
+			       mq->name, nq->name);
 	left = wait_for_completion_timeout(&f->done, msecs_to_jiffies(THP_DS_WAIT_MS));
 	KUNIT_EXPECT_GT_MSG(test, left, 0UL,
 			    "reclaim-path free did not finish within %d ms after the lock was released",
@@ -748,9 +774,9 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	kthread_stop(task);
 	put_task_struct(task);
 
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the free");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the free");
-	thp_ds_check_queue(test, &mq, NULL, NULL);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after the free");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after the free");
+	thp_ds_check_queue(test, mq, NULL, NULL);
 }
 
 /*
@@ -763,18 +789,16 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 static void thp_ds_test_shrinker_requeue(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct folio *folio;
 
 	folio = thp_ds_alloc_queued(test, HPAGE_PMD_ORDER);
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
 
 	thp_ds_shrink(thp_ds.memcg, ctx->nid);
 
-	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
-	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1,
+	THP_DS_EXPECT_QUEUED(test, mq, folio, true);
+	THP_DS_EXPECT_QUEUED(test, nq, folio, false);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len + 1,
 			  "after the shrinker put back a folio it could not split");
 	KUNIT_EXPECT_TRUE(test, folio_test_partially_mapped(folio));
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
@@ -803,7 +827,7 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	unsigned long addr, huge, len = 2 * HPAGE_PMD_SIZE;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct list_head *entry;
 	struct folio *folio;
 	struct page *page;
@@ -820,8 +844,6 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 		kunit_skip(test, "cannot map anonymous memory in a test mm");
 	}
 	huge = ALIGN(addr, HPAGE_PMD_SIZE);
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
 
 	if (put_user(1, (char __user *)huge) ||
 	    get_user_pages_fast(huge, 1, FOLL_WRITE, &page) != 1) {
@@ -843,18 +865,18 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 	/* rmap queues a THP that loses part of its mapping */
 	vm_munmap(huge + PAGE_SIZE, PAGE_SIZE);
 	KUNIT_EXPECT_TRUE(test, folio_test_partially_mapped(folio));
-	THP_DS_EXPECT_QUEUED(test, &mq, folio, true);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len + 1, "after a partial unmap");
+	THP_DS_EXPECT_QUEUED(test, mq, folio, true);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len + 1, "after a partial unmap");
 	entry = &folio->_deferred_list;
 	put_page(page);		/* the shrinker cannot split a pinned folio */
 
 	thp_ds_shrink(thp_ds.memcg, ctx->nid);
 
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the shrinker split the THP");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, entry, &linked);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after the shrinker split the THP");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "(the THP was never on it)");
+	thp_ds_check_queue(test, mq, entry, &linked);
 	KUNIT_EXPECT_FALSE_MSG(test, linked, "the split THP's list entry is still on %s",
-			       mq.name);
+			       mq->name);
 	if (get_user_pages_fast(huge, 1, 0, &page) == 1) {
 		KUNIT_EXPECT_FALSE_MSG(test, folio_test_large(page_folio(page)),
 				       "the partially mapped THP was not split");
@@ -879,7 +901,7 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 static void thp_ds_test_migrate(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct folio *src, *dst;
 	int rc;
 
@@ -889,8 +911,6 @@ static void thp_ds_test_migrate(struct kunit *test)
 		folio_put(src);
 		kunit_skip(test, "could not allocate the destination folio");
 	}
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
 
 	KUNIT_ASSERT_TRUE(test, folio_trylock(src));
 	KUNIT_ASSERT_TRUE(test, folio_trylock(dst));
@@ -901,18 +921,18 @@ static void thp_ds_test_migrate(struct kunit *test)
 
 	KUNIT_EXPECT_EQ_MSG(test, src->memcg_data, 0UL,
 			    "the source folio kept its memcg after migration");
-	THP_DS_EXPECT_QUEUED(test, &mq, src, false);
-	THP_DS_EXPECT_QUEUED(test, &mq, dst, false);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after migrating the queued folio");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after migrating the queued folio");
+	THP_DS_EXPECT_QUEUED(test, mq, src, false);
+	THP_DS_EXPECT_QUEUED(test, mq, dst, false);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after migrating the queued folio");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after migrating the queued folio");
 	rcu_read_lock();
 	KUNIT_EXPECT_PTR_EQ(test, folio_memcg(dst), thp_ds.memcg);
 	rcu_read_unlock();
 
 	folio_put(src);
 	folio_put(dst);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after freeing both folios");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing both folios");
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after freeing both folios");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after freeing both folios");
 }
 
 struct thp_ds_scanner {
@@ -949,28 +969,23 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_scanner *sc;
-	struct thp_ds_queue mq, nq;
+	struct thp_ds_queue *mq = &ctx->mq, *nq = &ctx->nq;
 	struct task_struct *task;
 	unsigned long frees = 0;
 	unsigned long deadline;
-	int cpu, this_cpu;
 
-	this_cpu = get_cpu();
-	cpu = cpumask_any_but(cpu_online_mask, this_cpu);
-	put_cpu();
-	if (cpu >= nr_cpu_ids)
-		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
+	thp_ds_need_two_cpus(test);
 	sc = kunit_kzalloc(test, sizeof(*sc), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, sc);
 	sc->nid = ctx->nid;
-	thp_ds_memcg_queue(thp_ds.memcg, ctx->nid, &mq);
-	thp_ds_node_queue(ctx->nid, &nq);
 
-	task = kthread_create(thp_ds_scanner_fn, sc, "thp_ds_scanner");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
-	get_task_struct(task);
-	kthread_bind(task, cpu);
-	wake_up_process(task);
+	migrate_disable();
+	task = thp_ds_start_elsewhere(thp_ds_scanner_fn, sc, "thp_ds_scanner");
+	if (IS_ERR(task)) {
+		migrate_enable();
+		KUNIT_FAIL(test, "cannot start the scanner thread: %ld", PTR_ERR(task));
+		return;
+	}
 
 	deadline = jiffies + msecs_to_jiffies(THP_DS_RACE_MS);
 	while (time_before(jiffies, deadline)) {
@@ -984,23 +999,27 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 			break;
 		}
 		deferred_split_folio(folio, true);
-		thp_ds_isolate_for_reclaim(test, folio, &list);
+		if (!thp_ds_isolate_for_reclaim(folio, &list)) {
+			folio_put(folio);
+			break;
+		}
 		thp_ds_putback_and_free(&list);
 		frees++;
 		cond_resched();
 	}
 	kthread_stop(task);
 	put_task_struct(task);
+	migrate_enable();
 	lru_add_drain_all();
 
 	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans in %d ms\n",
 		   frees, sc->scans, THP_DS_RACE_MS);
 	KUNIT_EXPECT_GT(test, frees, 0UL);
 	KUNIT_EXPECT_GT(test, sc->scans, 0UL);
-	thp_ds_check_queue(test, &mq, NULL, NULL);
-	thp_ds_check_queue(test, &nq, NULL, NULL);
-	THP_DS_EXPECT_LEN(test, &mq, ctx->memcg_len, "after the race");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after the race");
+	thp_ds_check_queue(test, mq, NULL, NULL);
+	thp_ds_check_queue(test, nq, NULL, NULL);
+	THP_DS_EXPECT_LEN(test, mq, ctx->memcg_len, "after the race");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after the race");
 }
 
 /* Wait (bounded) until @memcg's offline work has run. */
@@ -1026,7 +1045,7 @@ static bool thp_ds_wait_offline(struct mem_cgroup *memcg)
 static void thp_ds_test_memcg_offline(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue dq, pq, nq;
+	struct thp_ds_queue dq, pq, *nq = &ctx->nq;
 	struct cgroup_subsys_state *css;
 	struct mem_cgroup *dying;
 	struct dentry *dir;
@@ -1045,7 +1064,6 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	deferred_split_folio(folio, true);
 	thp_ds_memcg_queue(dying, ctx->nid, &dq);
 	thp_ds_memcg_queue(parent_mem_cgroup(dying), ctx->nid, &pq);
-	thp_ds_node_queue(ctx->nid, &nq);
 	parent_len = thp_ds_queue_len(&pq);
 	THP_DS_EXPECT_QUEUED(test, &dq, folio, true);
 
@@ -1061,14 +1079,14 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 		THP_DS_EXPECT_QUEUED(test, &dq, folio, true);
 		THP_DS_EXPECT_LEN(test, &dq, 1, "(the dying memcg keeps its queue)");
 	}
-	THP_DS_EXPECT_QUEUED(test, &nq, folio, false);
+	THP_DS_EXPECT_QUEUED(test, nq, folio, false);
 
 	folio_put(folio);
 
 	THP_DS_EXPECT_LEN(test, &pq, parent_len, "after freeing the folio");
 	if (!thp_ds_reparents_split_queue())
 		THP_DS_EXPECT_LEN(test, &dq, 0, "after freeing the folio");
-	THP_DS_EXPECT_LEN(test, &nq, ctx->node_len, "after freeing the folio");
+	THP_DS_EXPECT_LEN(test, nq, ctx->node_len, "after freeing the folio");
 	thp_ds_check_queue(test, &pq, NULL, NULL);
 	css_put(css);
 }
@@ -1081,12 +1099,11 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 static void thp_ds_test_no_residue(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue mq;
+	struct thp_ds_queue *mq = &ctx->mq;
 	struct mem_cgroup *memcg = thp_ds.memcg;
 
-	thp_ds_memcg_queue(memcg, ctx->nid, &mq);
-	KUNIT_EXPECT_TRUE_MSG(test, list_empty(mq.head), "%s still holds folios", mq.name);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "at the end of the suite");
+	KUNIT_EXPECT_TRUE_MSG(test, list_empty(mq->head), "%s still holds folios", mq->name);
+	THP_DS_EXPECT_LEN(test, mq, 0, "at the end of the suite");
 	KUNIT_EXPECT_LE_MSG(test, page_counter_read(&memcg->memory), thp_ds_usage_slack(),
 			    "memcg %llu still has %lu pages charged at the end of the suite",
 			    (u64)mem_cgroup_id(memcg), page_counter_read(&memcg->memory));

@@ -39,11 +39,12 @@ def render_markdown(records: List[Dict]) -> str:
 	out = ['# Verdict matrix', '',
 	       'Written by `scripts/thp-ds matrix` from the runs below; do not edit.',
 	       'A cell in bold failed; `(expected)` marks a failure the variant declares.', '',
-	       '| run | package version | kernel | port | .config sha256 | date (UTC) | verdict |',
-	       '|---|---|---|---|---|---|---|']
+	       '| run | package version | kernel | port | suite | .config sha256 | date (UTC) | verdict |',
+	       '|---|---|---|---|---|---|---|---|']
 	for col, r in zip(cols, records):
 		out.append(f'| {col} | {r["origin"]} {r["version"]} | {r["kernel"]} | {r["port"]} | '
-			   f'`{r["config_sha256"][:12]}` | {r["date"]} | {column_verdict(r)} |')
+			   f'`{r.get("suite_revision", "?")}` | `{r["config_sha256"][:12]}` | '
+			   f'{r["date"]} | {column_verdict(r)} |')
 	out += ['', '| case | ' + ' | '.join(cols) + ' |',
 		'|---|' + '---|' * len(cols)]
 	for case in cases:
@@ -62,7 +63,7 @@ def render_markdown(records: List[Dict]) -> str:
 
 
 def render_json(records: List[Dict]) -> str:
-	keep = ('tree', 'origin', 'version', 'kernel', 'port', 'variant', 'expect_fail',
+	keep = ('tree', 'origin', 'version', 'kernel', 'port', 'variant', 'suite_revision', 'expect_fail',
 		'config_sha256', 'accel', 'date', 'seconds', 'kunit_returncode', 'cases', 'oops')
 	return json.dumps([{k: r.get(k) for k in keep} for r in records], indent=1) + '\n'
 
@@ -88,7 +89,8 @@ def render_repeat(rec: Dict, runs: List[Dict], cases: List[str]) -> str:
 	out = [f'# Repeated runs: {rec["tree"]} {rec["variant"]}', '',
 	       'Written by `scripts/thp-ds repeat` from the runs below; do not edit.', '',
 	       f'- tree: {rec["origin"]} {rec["version"]} (kernel {rec["kernel"]}, port {rec["port"]}), '
-	       f'.config sha256 `{rec["config_sha256"][:12]}`',
+	       f'.config sha256 `{rec["config_sha256"][:12]}`, suite revision '
+	       f'`{rec.get("suite_revision", "?")}`',
 	       f'- cases: {", ".join(cases)}',
 	       f'- runs: {len(runs)}; a case failed in {caught}; CONFIG_DEBUG_LIST reported list '
 	       f'corruption in {with_list}; the guest oopsed in {oopsed}', '',

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from typing import Dict, Optional
 
@@ -100,6 +101,16 @@ class TreeRun:
 	applied: suite.Applied
 
 
+def suite_revision() -> str:
+	"""This repository's commit, '+' when the working tree differs from it."""
+	head = subprocess.run(['git', '-C', suite.REPO, 'rev-parse', '--short=12', 'HEAD'],
+			      capture_output=True, text=True).stdout.strip()
+	dirty = subprocess.run(['git', '-C', suite.REPO, 'status', '--porcelain', '--',
+				'mm', 'ports', 'Kconfig', 'Makefile'],
+			       capture_output=True, text=True).stdout.strip()
+	return (head or 'unknown') + ('+' if dirty else '')
+
+
 def oops_summary(oops_path: str) -> str:
 	"""'BUG: ... at RIP function', or '' when the guest did not crash."""
 	if not oops_path:
@@ -128,6 +139,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		'tree': os.path.realpath(spec) if is_path(spec) else spec,
 		'origin': t.meta['origin'], 'version': t.meta['version'],
 		'kernel': tree.kernel_version(t.path), 'port': applied.port, 'variant': vname,
+		'suite_revision': suite_revision(),
 		'expect_fail': sorted(applied.variant.expect_fail) if applied.variant else [],
 		'config_sha256': res.config_sha256, 'accel': accel,
 		'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),

@@ -90,22 +90,29 @@ static inline void thp_ds_shrink(struct mem_cgroup *memcg, int nid)
 	shrink_slab(GFP_KERNEL, nid, memcg, 0);
 }
 
+/* Lock @parent and look @name up in it; on error @parent is unlocked again. */
+static inline struct dentry *thp_ds_lookup_locked(struct dentry *parent, const char *name)
+{
+	struct dentry *dentry;
+
+	inode_lock_nested(d_inode(parent), I_MUTEX_PARENT);
+	dentry = lookup_one_len(name, parent, strlen(name));
+	if (IS_ERR(dentry))
+		inode_unlock(d_inode(parent));
+	return dentry;
+}
+
 /* mkdir @name under @parent; returns the new, positive dentry. */
 static inline struct dentry *thp_ds_mkdir(struct dentry *parent, const char *name)
 {
-	struct inode *dir = d_inode(parent);
-	struct dentry *dentry;
+	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
 	int err;
 
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	dentry = lookup_one_len(name, parent, strlen(name));
-	if (IS_ERR(dentry)) {
-		inode_unlock(dir);
+	if (IS_ERR(dentry))
 		return dentry;
-	}
-	err = vfs_mkdir(&nop_mnt_idmap, dir, dentry, 0755);
+	err = vfs_mkdir(&nop_mnt_idmap, d_inode(parent), dentry, 0755);
 	dput(dentry);
-	inode_unlock(dir);
+	inode_unlock(d_inode(parent));
 	if (err)
 		return ERR_PTR(err);
 	/* kernfs leaves the dentry passed to mkdir negative: look it up again */
@@ -114,20 +121,15 @@ static inline struct dentry *thp_ds_mkdir(struct dentry *parent, const char *nam
 
 static inline int thp_ds_rmdir(struct dentry *parent, const char *name)
 {
-	struct inode *dir = d_inode(parent);
-	struct dentry *dentry;
+	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
 	int err;
 
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	dentry = lookup_one_len(name, parent, strlen(name));
-	if (IS_ERR(dentry)) {
-		inode_unlock(dir);
+	if (IS_ERR(dentry))
 		return PTR_ERR(dentry);
-	}
 	err = d_really_is_positive(dentry) ?
-	      vfs_rmdir(&nop_mnt_idmap, dir, dentry) : -ENOENT;
+	      vfs_rmdir(&nop_mnt_idmap, d_inode(parent), dentry) : -ENOENT;
 	dput(dentry);
-	inode_unlock(dir);
+	inode_unlock(d_inode(parent));
 	return err;
 }
 
