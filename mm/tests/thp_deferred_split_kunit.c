@@ -743,7 +743,7 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	       wait_for_completion_timeout(&f->started, msecs_to_jiffies(THP_DS_WAIT_MS));
 	if (!left) {
 		migrate_enable();
-		KUNIT_FAIL(test, "the freer thread did not start within %d ms (%ld)",
+		KUNIT_FAIL(test, "the freer thread did not start within %d ms (%d)",
 			   THP_DS_WAIT_MS, PTR_ERR_OR_ZERO(task));
 		/* a freer that never started still owns the folio: let it free it */
 		if (!IS_ERR(task)) {

@@ -48,6 +48,11 @@ class JsonTest(unittest.TestCase):
 		self.assertEqual(declared['thp_deferred_split'][-1], 'thp_ds_test_no_residue')
 		self.assertEqual(declared['thp_deferred_split_race'], ['thp_ds_test_race_reclaim_scan'])
 
+	def test_suite_warnings_are_picked_out(self):
+		log = ('/x/mm/tests/thp_deferred_split_kunit.c:746:34: warning: format ‘%ld’ expects\n'
+		       '/x/mm/vmscan.c:10:1: warning: unrelated\n')
+		self.assertEqual(len(kunit_run.suite_warnings(log)), 1)
+
 	def test_oops_excerpt_from_recorded_crash(self):
 		with open(os.path.join(DATA, 'kunit-6.12-seed-reclaim-crash.log')) as f:
 			oops = kunit_run.oops_excerpt(f.read())

@@ -53,6 +53,10 @@ def report(run: runner.TreeRun) -> bool:
 		print('[thp-ds]   no case of the suite ran: build error, crash or timeout; '
 		      'see the log')
 		return False
+	for w in res.suite_warnings:
+		print(f'[thp-ds]   compiler warning in the suite: {w}')
+	if res.suite_warnings:
+		return False
 	bad = [c for c in res.cases if c.status not in ('PASS', 'SKIP')]
 	if run.applied.variant is None:
 		for c in bad:

@@ -79,6 +79,7 @@ class RunResult:
 	config_sha256: str
 	seconds: float
 	oops_path: str = ''	# excerpt of the first oops/panic, when the guest crashed
+	suite_warnings: List[str] = dataclasses.field(default_factory=list)
 
 	@property
 	def counts(self) -> Dict[str, int]:
@@ -148,6 +149,12 @@ def cases_from_json(data: dict, declared: Optional[Dict[str, List[str]]] = None
 	return out
 
 
+def suite_warnings(log: str) -> List[str]:
+	"""Compiler warnings in the suite's own files (seen when they were rebuilt)."""
+	return [line.strip() for line in log.splitlines()
+		if re.search(r'mm/tests/thp_deferred_split_kunit\.[ch]:\d+:\d+: (warning|error):', line)]
+
+
 OOPS_START = re.compile(r'(BUG: |Oops: |general protection fault|Kernel panic)')
 
 
@@ -207,11 +214,13 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 			cases = cases_from_json(json.load(f), declared)
 	oops_path = os.path.join(out_dir, 'oops.txt')
 	with open(log_path) as f:
-		oops = oops_excerpt(f.read())
+		log_text = f.read()
+	oops = oops_excerpt(log_text)
+	warnings = suite_warnings(log_text)
 	if oops:
 		with open(oops_path, 'w') as f:
 			f.write(oops)
 	elif os.path.exists(oops_path):
 		os.remove(oops_path)
 	return RunResult(proc.returncode, cases, log_path, json_path,
-			 config_sha256(build_dir), seconds, oops_path if oops else '')
+			 config_sha256(build_dir), seconds, oops_path if oops else '', warnings)
