@@ -62,6 +62,12 @@ class JsonTest(unittest.TestCase):
 		with open(os.path.join(DATA, 'kunit-6.12-pass.log')) as f:
 			self.assertEqual(kunit_run.oops_excerpt(f.read()), '')
 
+	def test_reports_the_kernel_survives_are_not_crashes(self):
+		log = ('[1] BUG: Bad page state in process thp_ds_scanner  pfn:03802\n'
+		       '[1] WARNING: CPU: 0 PID: 78 at lib/list_debug.c:54 x\n')
+		self.assertEqual(kunit_run.oops_excerpt(log), '')
+		self.assertTrue(kunit_run.oops_excerpt('[2] Oops: invalid opcode: 0000 [#1] SMP\n'))
+
 	def test_command_uses_persistent_build_and_two_cpus(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, 'thp_deferred_split.*')
 		self.assertIn('--build_dir=/b', cmd)

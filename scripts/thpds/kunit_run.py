@@ -155,7 +155,11 @@ def suite_warnings(log: str) -> List[str]:
 		if re.search(r'mm/tests/thp_deferred_split_kunit\.[ch]:\d+:\d+: (warning|error):', line)]
 
 
-OOPS_START = re.compile(r'(BUG: |Oops: |general protection fault|Kernel panic)')
+# What ends a kernel: an oops (with oops=panic, a panic follows).  Reports
+# the kernel survives, such as "BUG: Bad page state" or a WARN, are not
+# crashes; the cases see those through the taint flags.
+OOPS_START = re.compile(r'(Oops: |BUG: kernel NULL pointer dereference|BUG: unable to handle|'
+			r'general protection fault|kernel BUG at |Kernel panic - not syncing)')
 
 
 def oops_excerpt(log: str, limit: int = 40) -> str:
