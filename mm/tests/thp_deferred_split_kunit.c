@@ -334,7 +334,7 @@ static void thp_ds_repair_queue(struct kunit *test, const struct thp_ds_queue *q
 	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
 		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
 		folio_pfn(__folio), folio_order(__folio), __folio->memcg_data,	\
-		__linked ? "still linked on" : "not linked on", __q->name);	\
+		__linked ? "linked on" : "not linked on", __q->name);		\
 } while (0)
 
 /**

@@ -6,10 +6,10 @@ from thpds import suite, variants
 
 
 class DeclarationTest(unittest.TestCase):
-	def test_every_port_has_the_three_variants(self):
+	def test_every_port_has_the_four_variants(self):
 		for port in suite.ports():
 			self.assertEqual(sorted(variants.for_port(port)),
-					 ['migrate', 'put', 'seed-reclaim'], port)
+					 ['migrate', 'node-queue', 'put', 'seed-reclaim'], port)
 
 	def test_declarations_name_cases_of_the_suite(self):
 		with open(suite.REPO + '/mm/tests/thp_deferred_split_kunit.c') as f:
