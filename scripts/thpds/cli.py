@@ -13,6 +13,8 @@ DEFAULT_TREE = '6.12'
 CHECK_TREES = ('6.12', '7.2')
 # The variant .ci/run proves is caught on the default tree.
 CHECK_VARIANT = 'seed-reclaim'
+# What a command reports in one line instead of a traceback.
+EXPECTED_ERRORS = (UsageError, suite.SuiteError, tree.TreeError, debian_source.FetchError)
 
 
 def check_arch(arch: str) -> None:
@@ -111,8 +113,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 		label = f'{spec} {variant or variants.SHIPPED}'
 		try:
 			run = runner.run_tree(spec, args.timeout, variant=variant)
-		except (UsageError, suite.SuiteError, tree.TreeError,
-			debian_source.FetchError) as e:
+		except EXPECTED_ERRORS as e:
 			print(f'thp-ds: {label}: {e}', file=sys.stderr)
 			failed += 1
 			lines.append(f'{label}: could not be prepared: {e}')
@@ -270,6 +271,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 	args = parser().parse_args(argv)
 	try:
 		return args.func(args)
-	except (UsageError, suite.SuiteError, tree.TreeError, debian_source.FetchError) as e:
+	except EXPECTED_ERRORS as e:
 		print(f'thp-ds: {e}', file=sys.stderr)
 		return 2

@@ -81,13 +81,6 @@ class RunResult:
 	oops_path: str = ''	# excerpt of the first oops/panic, when the guest crashed
 	suite_warnings: List[str] = dataclasses.field(default_factory=list)
 
-	@property
-	def counts(self) -> Dict[str, int]:
-		out: Dict[str, int] = {}
-		for c in self.cases:
-			out[c.status] = out.get(c.status, 0) + 1
-		return out
-
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int,
 		  jobs: int, filter_glob: Optional[str] = None) -> List[str]:

@@ -71,8 +71,16 @@ def prepare_user(path: str) -> tree.Tree:
 	return t
 
 
+# Trees already prepared by this process: 'matrix' and 'repeat' run one tree
+# many times, and need not refresh the apt lists or re-copy a user's tree
+# before every run.
+_prepared: Dict[str, tree.Tree] = {}
+
+
 def prepare(spec: str) -> tree.Tree:
-	return prepare_user(spec) if is_path(spec) else prepare_debian(spec)
+	if spec not in _prepared:
+		_prepared[spec] = prepare_user(spec) if is_path(spec) else prepare_debian(spec)
+	return _prepared[spec]
 
 
 def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:

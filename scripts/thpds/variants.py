@@ -11,7 +11,7 @@ starts failing (the suite no longer localises the bug) are both errors.
 import dataclasses
 import os
 import re
-from typing import Dict, Iterable, List, Set
+from typing import Dict, Iterable, Set
 
 from thpds import suite
 
@@ -66,7 +66,3 @@ def judge(expect_fail: Iterable[str], statuses: Dict[str, str]) -> Verdict:
 	failed = {name for name, status in statuses.items() if status in ('FAIL', 'ERROR')}
 	missed = {name for name in expect if statuses.get(name) not in ('FAIL', 'ERROR')}
 	return Verdict(caught=expect & failed, missed=missed, collateral=failed - expect)
-
-
-def names(variants: Dict[str, Variant]) -> List[str]:
-	return sorted(variants)
