@@ -3,13 +3,16 @@
 import contextlib
 import io
 import os
+import subprocess
 import tempfile
 import unittest
 from unittest import mock
 
-from thpds import cli, host
-from thpds.errors import UsageError
+from tests import recordings
 from tests.test_tree import make_fake_kernel
+from thpds import cli, debian_source, host, runner
+from thpds.errors import UsageError
+from thpds.verdict import Expectation
 
 
 class BadInputTest(unittest.TestCase):
@@ -76,6 +79,101 @@ class BadInputTest(unittest.TestCase):
 		rc, err = self.run_cli('run', '--tree', 'latest')
 		self.assertEqual(rc, 2)
 		self.assertIn("give a Debian kernel series", err)
+
+
+class ExitCodeTest(unittest.TestCase):
+	"""0 pass, 1 fail, 2 usage, 3 infrastructure: one line each, no traceback."""
+
+	def run_cli(self, *argv):
+		err, out = io.StringIO(), io.StringIO()
+		with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+			try:
+				rc = cli.main(list(argv))
+			except SystemExit as e:	# argparse
+				rc = e.code
+		return rc, out.getvalue(), err.getvalue()
+
+	def test_help_documents_the_exit_codes(self):
+		for argv in (['--help'], ['run', '--help']):
+			rc, out, _ = self.run_cli(*argv)
+			self.assertEqual(rc, 0)
+			self.assertIn('3  the infrastructure failed', out)
+
+	def test_count_and_timeout_below_one_are_refused(self):
+		for argv in (['repeat', '--count', '0'], ['repeat', '--timeout', '-1'],
+			     ['run', '--timeout', '0']):
+			rc, _, err = self.run_cli(*argv)
+			self.assertEqual(rc, 2, argv)
+			self.assertIn('must be 1 or more', err)
+
+	def test_a_filter_that_selects_nothing_names_the_cases(self):
+		with mock.patch.object(host, 'ensure') as ensure:
+			rc, _, err = self.run_cli('run', '--filter', 'thp_deferred_split.nosuch*')
+		self.assertEqual(rc, 2)
+		self.assertIn('selects no case of the suite', err)
+		self.assertIn('thp_deferred_split.thp_ds_test_checker', err)
+		ensure.assert_not_called()	# refused before any work
+
+	def test_infrastructure_failures_are_one_line_and_3(self):
+		for exc in (OSError(28, 'No space left on device'),
+			    subprocess.CalledProcessError(2, ['tar', '-xJf', 'x'])):
+			with mock.patch.object(cli, 'cmd_fetch', side_effect=exc):
+				rc, _, err = self.run_cli('fetch')
+			self.assertEqual(rc, 3)
+			self.assertEqual(len(err.strip().splitlines()), 1, err)
+			self.assertNotIn('Traceback', err)
+
+	def test_a_bug_in_the_tool_is_one_line_too(self):
+		with mock.patch.object(cli, 'cmd_fetch', side_effect=KeyError('base')):
+			rc, _, err = self.run_cli('fetch')
+		self.assertEqual(rc, 3)
+		self.assertIn('internal error: KeyError', err)
+		self.assertNotIn('Traceback', err)
+
+	def test_verdicts_map_to_0_and_1(self):
+		for name, code in (('6.12-shipped', 0), ('param-crash', 1)):
+			_, rec = recordings.load(name)
+			run = mock.Mock(record=rec)
+			with mock.patch.object(runner, 'run_tree', return_value=run), \
+			     mock.patch.object(host, 'ensure'):
+				rc, out, _ = self.run_cli('run')
+			self.assertEqual(rc, code, out)
+
+
+class CheckCountTest(unittest.TestCase):
+	def test_the_last_line_counts_each_runs_cases_once(self):
+		info = recordings.about('6.12-seed-reclaim-race-crash')
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		variant = Expectation(frozenset(info['expect_fail']), frozenset({race}))
+		runs = {None: recordings.load('6.12-shipped')[1],
+			'seed-reclaim': recordings.load('6.12-seed-reclaim-race-crash',
+							expect=variant)[1]}
+		fake_tests = mock.Mock(testsRun=5, failures=[], errors=[], skipped=[],
+				       unexpectedSuccesses=[])
+		with mock.patch.object(runner, 'run_tree',
+				       side_effect=lambda spec, t, variant=None: mock.Mock(
+					       record=runs[variant])), \
+		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
+		     mock.patch.object(host, 'ensure'):
+			out = io.StringIO()
+			with contextlib.redirect_stdout(out):
+				rc = cli.main(['check', '--trees', '6.12'])
+		# 5 tooling tests + 21 shipped cases + 21 variant cases, each judged once
+		self.assertEqual(out.getvalue().splitlines()[-1], '47 passed, 0 failed')
+		self.assertEqual(rc, 0)
+
+	def test_a_run_without_verdict_is_a_failure(self):
+		fake_tests = mock.Mock(testsRun=1, failures=[], errors=[], skipped=[],
+				       unexpectedSuccesses=[])
+		with mock.patch.object(runner, 'run_tree',
+				       side_effect=debian_source.FetchError('apt-get update failed')), \
+		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
+		     mock.patch.object(host, 'ensure'):
+			out, err = io.StringIO(), io.StringIO()
+			with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+				rc = cli.main(['check', '--trees', '6.12', '--variant', ''])
+		self.assertEqual(out.getvalue().splitlines()[-1], '1 passed, 1 failed')
+		self.assertEqual(rc, 1)
 
 
 class HostTest(unittest.TestCase):

@@ -102,7 +102,7 @@ class ResolveTest(unittest.TestCase):
 	def test_missing_series_says_what_is_offered(self):
 		apt = FakeApt({})
 		with mock.patch.object(ds, 'available_series', return_value=['6.1', '6.12']):
-			with self.assertRaises(ds.FetchError) as cm:
+			with self.assertRaises(ds.NotOffered) as cm:
 				ds.resolve(apt, '4.19')
 		self.assertIn('linux-source-4.19 is not offered', str(cm.exception))
 		self.assertIn('Offered now: 6.1, 6.12', str(cm.exception))

@@ -1,72 +1,53 @@
-"""Tests for thpds.kunit_run against kunit.py output recorded from real runs."""
+"""Tests for thpds.kunit_run and thpds.console against recorded runs."""
 
-import json
 import os
+import subprocess
+import tempfile
 import unittest
 
-from thpds import kunit_run
+from tests import recordings
+from thpds import cases, console, kunit_run
+from thpds.verdict import Status
 
-DATA = os.path.join(os.path.dirname(__file__), 'data')
+
+def text(name, file):
+	with open(os.path.join(recordings.DATA, name, file)) as f:
+		return f.read()
 
 
 class JsonTest(unittest.TestCase):
-	def load(self, name):
-		with open(os.path.join(DATA, name)) as f:
-			return kunit_run.cases_from_json(json.load(f))
-
 	def test_recorded_pass_run(self):
-		cases = self.load('kunit-6.12-pass.json')
-		names = [c.name for c in cases]
+		out, _ = recordings.load('6.12-shipped')
+		names = [c.name for c in out.cases]
 		self.assertIn('thp_deferred_split.thp_ds_test_charge.order 9', names)
-		self.assertIn('thp_deferred_split.thp_ds_test_free_reclaim_lock', names)
 		self.assertIn('thp_deferred_split_race.thp_ds_test_race_reclaim_scan', names)
-		self.assertTrue(all(c.status == 'PASS' for c in cases))
-		self.assertEqual(len(cases), 21)
-
-	def test_recorded_crash_is_pinned_on_the_running_case(self):
-		with open(os.path.join(kunit_run.REPO_SOURCE)) as f:
-			declared = kunit_run.declared_cases(f.read())
-		with open(os.path.join(DATA, 'kunit-6.12-seed-reclaim-crash.json')) as f:
-			cases = {c.name: c.status for c in kunit_run.cases_from_json(json.load(f), declared)}
-		self.assertEqual(cases['thp_deferred_split_race.thp_ds_test_race_reclaim_scan'], 'ERROR')
-		self.assertEqual(cases['thp_deferred_split.thp_ds_test_free_reclaim_lock'], 'FAIL')
-		self.assertNotIn('thp_deferred_split_race.(crashed)', cases)
-		self.assertFalse(any(name.endswith('.') for name in cases))
+		self.assertTrue(all(c.status == Status.PASS for c in out.cases))
+		self.assertEqual(len(out.cases), 21)
 
 	def test_crash_with_later_cases_marks_them_not_run(self):
 		data = {'sub_groups': [{'name': 's', 'sub_groups': [], 'test_cases': [
 			{'name': 'a', 'status': 'PASS'}, {'name': '', 'status': 'ERROR'},
 			{'name': '', 'status': 'ERROR'}]}]}
-		cases = kunit_run.cases_from_json(data, {'s': ['a', 'b', 'c']})
-		self.assertEqual([(c.name, c.status) for c in cases],
-				 [('s.a', 'PASS'), ('s.b', 'ERROR'), ('s.c', 'NOTRUN')])
+		out = kunit_run.cases_from_json(data, {'s': ['a', 'b', 'c']})
+		self.assertEqual([(c.name, c.status) for c in out],
+				 [('s.a', Status.PASS), ('s.b', Status.ERROR), ('s.c', Status.NOTRUN)])
 
 	def test_declared_cases_from_the_suite_source(self):
-		with open(kunit_run.REPO_SOURCE) as f:
-			declared = kunit_run.declared_cases(f.read())
+		declared = cases.repo_declared()
 		self.assertEqual(declared['thp_deferred_split'][0], 'thp_ds_test_checker')
-		self.assertEqual(declared['thp_deferred_split'][-1], 'thp_ds_test_no_residue')
 		self.assertEqual(declared['thp_deferred_split_race'], ['thp_ds_test_race_reclaim_scan'])
+
+	def test_built_and_not_built(self):
+		out, _ = recordings.load('6.12-shipped')
+		self.assertTrue(out.built)
+		seen = kunit_run.interpret('[1] Building KUnit Kernel ...\nerror: x\n', '', None, {}, 1)
+		self.assertFalse(seen['built'])
+		self.assertEqual(seen['cases'], [])
 
 	def test_suite_warnings_are_picked_out(self):
 		log = ('/x/mm/tests/thp_deferred_split_kunit.c:746:34: warning: format ‘%ld’ expects\n'
 		       '/x/mm/vmscan.c:10:1: warning: unrelated\n')
 		self.assertEqual(len(kunit_run.suite_warnings(log)), 1)
-
-	def test_oops_excerpt_from_recorded_crash(self):
-		with open(os.path.join(DATA, 'kunit-6.12-seed-reclaim-crash.log')) as f:
-			oops = kunit_run.oops_excerpt(f.read())
-		self.assertIn('BUG: kernel NULL pointer dereference', oops.splitlines()[0])
-		self.assertIn('RIP: 0010:deferred_split_scan', oops)
-		self.assertIn('</TASK>', oops.splitlines()[-1])
-		with open(os.path.join(DATA, 'kunit-6.12-pass.log')) as f:
-			self.assertEqual(kunit_run.oops_excerpt(f.read()), '')
-
-	def test_reports_the_kernel_survives_are_not_crashes(self):
-		log = ('[1] BUG: Bad page state in process thp_ds_scanner  pfn:03802\n'
-		       '[1] WARNING: CPU: 0 PID: 78 at lib/list_debug.c:54 x\n')
-		self.assertEqual(kunit_run.oops_excerpt(log), '')
-		self.assertTrue(kunit_run.oops_excerpt('[2] Oops: invalid opcode: 0000 [#1] SMP\n'))
 
 	def test_command_uses_persistent_build_and_two_cpus(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, 'thp_deferred_split.*')
@@ -77,11 +58,67 @@ class JsonTest(unittest.TestCase):
 		self.assertEqual(cmd[-1], 'thp_deferred_split.*')
 		self.assertIn('--kernel_args=oops=panic', cmd)
 
+	def test_exec_boots_without_building(self):
+		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, mode='exec',
+					      kconfig_add=('CONFIG_KASAN=y',))
+		self.assertEqual(cmd[2], 'exec')
+		self.assertNotIn('--jobs=2', cmd)
+		self.assertIn('--kconfig_add=CONFIG_KASAN=y', cmd)
+
+
+class ConsoleTest(unittest.TestCase):
+	def test_oops_excerpt_from_recorded_crash(self):
+		oops = console.oops_excerpt(text('6.12-seed-reclaim-race-crash', 'kunit.log'))
+		self.assertIn('BUG: kernel NULL pointer dereference', oops.splitlines()[0])
+		self.assertIn('RIP: 0010:deferred_split_scan', oops)
+		self.assertIn('</TASK>', oops.splitlines()[-1])
+		self.assertEqual(console.oops_excerpt(text('6.12-shipped', 'kunit.log')), '')
+
+	def test_oops_summary_names_where(self):
+		excerpt = console.oops_excerpt(text('param-crash', 'console.log'))
+		self.assertEqual(console.oops_summary(excerpt),
+				 'BUG: kernel NULL pointer dereference, address: 0000000000000000 '
+				 '(at thp_ds_test_free_reclaim+0x7b/0x310)')
+
+	def test_reports_the_kernel_survives_are_not_crashes(self):
+		log = ('[1] BUG: Bad page state in process thp_ds_scanner  pfn:03802\n'
+		       '[1] WARNING: CPU: 0 PID: 78 at lib/list_debug.c:54 x+0x1/0x2\n')
+		self.assertEqual(console.oops_excerpt(log), '')
+		self.assertTrue(console.oops_excerpt('[2] Oops: invalid opcode: 0000 [#1] SMP\n'))
+		self.assertEqual(console.kernel_reports(log),
+				 ['Bad page state', 'WARN at lib/list_debug.c:54 x'])
+
+	def test_kernel_reports_from_a_recorded_variant(self):
+		reports = console.kernel_reports(text('6.12-seed-reclaim-race-crash', 'kunit.log'))
+		self.assertIn('WARN at mm/huge_memory.c:3730 __folio_unqueue_deferred_split', reports)
+		self.assertIn('DEBUG_LIST: list_del corruption', reports)
+		self.assertEqual(console.kernel_reports(text('one-cpu', 'console.log')), [])
+
+	def test_kernel_reports_in_7x_wording(self):
+		log = ('WARNING: mm/huge_memory.c:4242 at __folio_unqueue_deferred_split+0x1a/0x2b, '
+		       'CPU#1: kunit_try_catch/61\n'
+		       'BUG: KASAN: slab-use-after-free in deferred_split_scan+0x99/0x400\n'
+		       'WARNING: possible circular locking dependency detected\n')
+		self.assertEqual(console.kernel_reports(log), [
+			'WARN at mm/huge_memory.c:4242 __folio_unqueue_deferred_split',
+			'KASAN slab-use-after-free in deferred_split_scan',
+			'lockdep: possible circular locking dependency'])
+
+	def test_ktap_results_follow_the_nesting(self):
+		res = console.ktap_results(text('one-cpu', 'console.log'))
+		self.assertEqual(res['thp_deferred_split.thp_ds_test_charge.order 4'], (True, None))
+		self.assertEqual(res['thp_deferred_split.thp_ds_test_charge'], (True, None))
+		self.assertEqual(res['thp_deferred_split.thp_ds_test_free_reclaim_lock'],
+				 (True, 'needs two online CPUs (QEMU -smp 2)'))
+		self.assertEqual(res['thp_deferred_split_race'], (True, ''))
+
+	def test_teardown_errors(self):
+		log = '[3] thp_deferred_split: teardown: could not remove thp_ds_kunit-7: -16\n'
+		self.assertEqual(console.teardown_errors(log), ['could not remove thp_ds_kunit-7: -16'])
+
 
 class TcgShimTest(unittest.TestCase):
 	def test_shim_keeps_only_tcg(self):
-		import subprocess
-		import tempfile
 		with tempfile.TemporaryDirectory() as d:
 			path = os.path.join(d, 'qemu')
 			with open(path, 'w') as f:

@@ -1,10 +1,12 @@
 """Tests for thpds.matrix, on records of real runs (the matrix of 2026-11-25, 2 trees x 5 runs)."""
 
+import dataclasses
 import json
 import os
 import unittest
 
 from thpds import matrix
+from thpds.verdict import Case, RunRecord, Status
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
 
@@ -12,13 +14,13 @@ DATA = os.path.join(os.path.dirname(__file__), 'data')
 class MatrixTest(unittest.TestCase):
 	def setUp(self):
 		with open(os.path.join(DATA, 'matrix-records.json')) as f:
-			self.records = json.load(f)
+			self.records = [RunRecord.from_json(r) for r in json.load(f)]
 
 	def test_every_run_has_its_verdict(self):
 		text = matrix.render_markdown(self.records)
 		self.assertIn('| 6.12 shipped | linux-source-6.12 6.12.117-1~deb12u1 | 6.12.117 |', text)
 		self.assertEqual(text.count('caught as declared'), 8)
-		self.assertEqual(text.count('| all pass |'), 2)
+		self.assertEqual(text.count('| PASS (21 passed, 0 failed, 0 skipped) |'), 2)
 		self.assertIn('do not edit', text)
 
 	def test_declared_failures_are_marked(self):
@@ -26,30 +28,47 @@ class MatrixTest(unittest.TestCase):
 		row = next(line for line in text.splitlines()
 			   if line.startswith('| thp_ds_test_migrate |'))
 		self.assertEqual(row.count('**FAIL** (expected)'), 2)
-		self.assertNotIn('MISSED', text)
+		self.assertNotIn('(MISSED) |', text)
 
 	def test_a_missed_case_shows(self):
-		rec = dict(self.records[1])
-		rec['cases'] = dict(rec['cases'])
-		name = rec['expect_fail'][0]
-		rec['cases'][name] = 'PASS'
-		self.assertIn('NOT as declared: 1 missed', matrix.column_verdict(rec))
+		rec = self.records[1]
+		name = sorted(rec.expect.expect_fail)[0]
+		rec = dataclasses.replace(rec, cases=tuple(
+			Case(c.name, Status.PASS) if c.name == name else c for c in rec.cases))
+		self.assertIn('FAIL (', matrix.run_verdict(rec))
 		self.assertIn('pass (MISSED)', matrix.render_markdown([rec]))
+
+	def test_a_case_without_result_is_a_visible_cell(self):
+		rec = dataclasses.replace(self.records[0], cases=self.records[0].cases[:-1])
+		text = matrix.render_markdown([rec])
+		row = next(line for line in text.splitlines() if 'race_reclaim_scan' in line)
+		self.assertEqual(row, '| thp_ds_test_race_reclaim_scan | — |')
+
+	def test_cells_say_crash_skip_and_build_failure(self):
+		rec = dataclasses.replace(self.records[0], oops='BUG: x', cases=(
+			Case('thp_deferred_split.thp_ds_test_migrate', Status.ERROR),
+			Case('thp_deferred_split.thp_ds_test_charge', Status.SKIP, 'no mTHP')))
+		self.assertEqual(matrix.cell(rec, 'thp_deferred_split.thp_ds_test_migrate'), '**CRASH**')
+		self.assertEqual(matrix.cell(rec, 'thp_deferred_split.thp_ds_test_charge'),
+				 'SKIP (no mTHP)')
+		self.assertEqual(matrix.run_verdict(dataclasses.replace(rec, built=False)), 'BUILD-FAIL')
 
 	def test_json_round_trip_keeps_the_facts(self):
 		again = json.loads(matrix.render_json(self.records))
-		self.assertEqual([r['variant'] for r in again], [r['variant'] for r in self.records])
-		self.assertEqual(again[0]['config_sha256'], self.records[0]['config_sha256'])
+		self.assertEqual([r['variant'] for r in again], [r.variant for r in self.records])
+		self.assertEqual(again[0]['config_sha256'], self.records[0].config_sha256)
+		self.assertNotIn('log', again[0])
 
-	def test_repeat_classification(self):
-		rec = {'date': 'd', 'cases': {'s.race': 'ERROR'}, 'oops': 'BUG: x'}
-		log = 'list_del corruption, a\nlist_add corruption. b\n'
-		r = matrix.classify_repeat(rec, log, ['s.race'])
-		self.assertTrue(r['failed'])
-		self.assertEqual(r['debug_list_reports'], 2)
-		text = matrix.render_repeat(dict(self.records[0], variant='v'), [r], ['s.race'])
-		self.assertIn('runs: 1; a case failed in 1; CONFIG_DEBUG_LIST reported list '
-			      'corruption in 1; the guest oopsed in 1', text)
+	def test_repeat_table(self):
+		crash = dataclasses.replace(self.records[4], oops='BUG: x',
+					    kernel_reports=('DEBUG_LIST: list_del corruption',))
+		empty = dataclasses.replace(self.records[4], cases=(), oops='')
+		text = matrix.render_repeat([self.records[4], crash, empty])
+		self.assertIn('runs: 3; verdict PASS in 2, FAIL in 0, no result in 1', text)
+		self.assertIn('CONFIG_DEBUG_LIST reported list corruption in 1; the guest oopsed in 2',
+			      text)
+		self.assertIn('| 3 |', text)
+		self.assertIn('no result', matrix.repeat_outcome(empty))
 
 
 if __name__ == '__main__':

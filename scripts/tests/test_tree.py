@@ -3,7 +3,6 @@ unchanged files keep their mtimes across variant switches."""
 
 import hashlib
 import os
-import subprocess
 import tempfile
 import time
 import unittest
@@ -94,7 +93,7 @@ class TreeTest(unittest.TestCase):
 		patch = os.path.join(self.tmp.name, 'bad.patch')
 		with open(patch, 'w') as f:
 			f.write('--- a/mm/a.c\n+++ b/mm/a.c\n@@ -1 +1 @@\n-int zzz;\n+int a = 1;\n')
-		with self.assertRaises(tree.TreeError) as cm:
+		with self.assertRaises(tree.PatchError) as cm:
 			self.t.commit_on_base({}, [patch], 'suite')
 		self.assertIn('bad.patch does not apply', str(cm.exception))
 

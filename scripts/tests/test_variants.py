@@ -26,28 +26,26 @@ class DeclarationTest(unittest.TestCase):
 		v = variants.for_port('6.12')['seed-reclaim']
 		self.assertIn('thp_deferred_split.thp_ds_test_free_reclaim.order 9', v.expect_fail)
 		self.assertIn('thp_deferred_split.thp_ds_test_free_reclaim_lock', v.expect_fail)
-		self.assertIn('7ae88534cdd9', open(v.patch).read())
+		with open(v.patch) as f:
+			self.assertIn('7ae88534cdd9', f.read())
 
 
-class JudgeTest(unittest.TestCase):
-	def test_exact_match(self):
-		v = variants.judge({'s.a'}, {'s.a': 'FAIL', 's.b': 'PASS'})
-		self.assertTrue(v.ok)
-
-	def test_missed_case(self):
-		v = variants.judge({'s.a', 's.b'}, {'s.a': 'FAIL', 's.b': 'PASS'})
-		self.assertFalse(v.ok)
-		self.assertEqual(v.missed, {'s.b'})
-
-	def test_collateral_failure(self):
-		v = variants.judge({'s.a'}, {'s.a': 'FAIL', 's.c': 'ERROR'})
-		self.assertFalse(v.ok)
-		self.assertEqual(v.collateral, {'s.c'})
-
-	def test_case_that_did_not_run_is_missed(self):
-		v = variants.judge({'s.a'}, {})
-		self.assertEqual(v.missed, {'s.a'})
-		self.assertFalse(v.ok)
+class MayCrashTest(unittest.TestCase):
+	def test_may_crash_must_be_a_declared_failure(self):
+		import os
+		import tempfile
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'x.patch')
+			with open(path, 'w') as f:
+				f.write('Subject: [PATCH] UNPATCHED: x\n\nExpect-Fail: s.a\n'
+					'May-Crash: s.b\n---\n')
+			with self.assertRaises(suite.SuiteError) as cm:
+				variants.parse(path, '6.12')
+			self.assertIn('s.b', str(cm.exception))
+			with open(path, 'w') as f:
+				f.write('Subject: [PATCH] UNPATCHED: x\n\nExpect-Fail: s.a\n'
+					'May-Crash: s.a\n---\n')
+			self.assertEqual(variants.parse(path, '6.12').may_crash, {'s.a'})
 
 
 if __name__ == '__main__':

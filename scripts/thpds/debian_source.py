@@ -15,6 +15,8 @@ import re
 import subprocess
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from thpds.errors import InfraError, UsageError
+
 APT_SOURCE_DIR = '/etc/apt/sources.list.d'
 APT_SOURCE_LIST = '/etc/apt/sources.list'
 
@@ -28,8 +30,12 @@ EXTRA_SUITES = {
 }
 
 
-class FetchError(Exception):
-	"""The requested kernel source cannot be had from the archive."""
+class FetchError(InfraError):
+	"""The archive could not be reached or read (network, apt, a bad package)."""
+
+
+class NotOffered(UsageError):
+	"""The requested series is not (or no longer) offered by the archive."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +226,7 @@ def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
 		return (package, *found[0])
 	else:
 		offered = available_series(apt)
-		raise FetchError(f'{package} is not offered by the archive (searched suites: '
+		raise NotOffered(f'{package} is not offered by the archive (searched suites: '
 				 + ', '.join(EXTRA_SUITES['archive'] + EXTRA_SUITES['security'])
 				 + '). Offered now: ' + (', '.join(offered) or 'none'))
 	return package, found[0]

@@ -1,8 +1,9 @@
-"""Run the suite with the tree's own kunit.py and read back its JSON.
+"""Run the suite with the tree's own kunit.py and read back what it reported.
 
 kunit.py does the configuring, building, booting and KTAP parsing; this
 module only chooses its arguments (persistent build directory, ccache,
-QEMU with two CPUs) and turns its JSON into per-case results.
+QEMU with two CPUs, TCG) and turns its JSON, plus what the guest printed
+(console.py), into a RunOutput.  Judging that output is verdict.py's job.
 """
 
 import dataclasses
@@ -14,17 +15,17 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Set
 
-SUITE = 'thp_deferred_split'
-SUITE_SOURCE = 'mm/tests/thp_deferred_split_kunit.c'
-REPO_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-	os.path.abspath(__file__)))), SUITE_SOURCE)
+from thpds import console
+from thpds.cases import SUITE_SOURCE, declared_cases
+from thpds.verdict import Case, Status
+
 # An oops ends the run at once (the guest reboots, QEMU runs with
 # -no-reboot and exits) instead of leaving a half-dead kernel for
 # kunit.py's timeout to find.
 KERNEL_ARGS = ('oops=panic', 'panic=-1')
-# Two CPUs: the lock-discipline case frees on one while holding the lock on the other.
+# Two CPUs: the lock-discipline and race cases work on one while the other holds a lock.
 QEMU_ARGS = '-smp 2 -m 2048'
 
 # Newer kunit.py asks QEMU for '-accel kvm -accel hvf -accel tcg'.  KVM
@@ -47,6 +48,10 @@ done
 exec {real} "$@"
 """
 
+# kunit.py's words for the stages it reached.
+STARTED = 'Starting KUnit Kernel'
+TIMED_OUT = re.compile(r'timed out after \d+ seconds')
+
 
 def tcg_shim_dir(cache: str) -> str:
 	"""A directory holding the TCG-only qemu-system-x86_64 shim."""
@@ -57,114 +62,103 @@ def tcg_shim_dir(cache: str) -> str:
 	d = os.path.join(cache, 'qemu-tcg')
 	os.makedirs(d, exist_ok=True)
 	path = os.path.join(d, 'qemu-system-x86_64')
-	with open(path, 'w') as f:
-		f.write(QEMU_TCG_SHIM.format(real=real))
-	os.chmod(path, 0o755)
+	text = QEMU_TCG_SHIM.format(real=real)
+	if not os.path.exists(path) or open(path).read() != text:
+		tmp = path + '.tmp'
+		with open(tmp, 'w') as f:
+			f.write(text)
+		os.chmod(tmp, 0o755)
+		os.replace(tmp, path)
 	return d
 
 
 @dataclasses.dataclass
-class CaseResult:
-	name: str
-	status: str		# PASS, FAIL, SKIP, ERROR (kunit.py's words)
-	log: str
-
-
-@dataclasses.dataclass
-class RunResult:
+class RunOutput:
+	"""What one kunit.py invocation produced."""
 	returncode: int
-	cases: List[CaseResult]
-	log_path: str
+	built: bool
+	timed_out: bool
+	cases: List[Case]
+	log_path: str			# kunit.py's own output
+	console_path: str		# the guest's raw console (kunit.py's test.log)
 	json_path: str
 	config_sha256: str
 	seconds: float
-	oops_path: str = ''	# excerpt of the first oops/panic, when the guest crashed
+	oops: str = ''			# one-line summary of the first oops
+	oops_path: str = ''		# its excerpt
 	suite_warnings: List[str] = dataclasses.field(default_factory=list)
+	teardown_errors: List[str] = dataclasses.field(default_factory=list)
+	kernel_reports: List[str] = dataclasses.field(default_factory=list)
 
 
-def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int,
-		  jobs: int, filter_glob: Optional[str] = None) -> List[str]:
-	cmd = [sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'), 'run',
-	       '--arch=x86_64', f'--build_dir={build_dir}', '--kunitconfig=mm/tests',
-	       '--make_options=CC=ccache gcc', f'--jobs={jobs}',
-	       f'--qemu_args={QEMU_ARGS}', f'--timeout={timeout}', f'--json={json_path}']
+def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
+		  filter_glob: Optional[str] = None, mode: str = 'run',
+		  kconfig_add: Sequence[str] = ()) -> List[str]:
+	"""kunit.py run (configure, build, boot) or exec (boot what is built)."""
+	cmd = [sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'), mode,
+	       '--arch=x86_64', f'--build_dir={build_dir}', '--kunitconfig=mm/tests']
+	cmd += [f'--kconfig_add={opt}' for opt in kconfig_add]
+	if mode == 'run':
+		cmd += ['--make_options=CC=ccache gcc', f'--jobs={jobs}']
+	cmd += [f'--qemu_args={QEMU_ARGS}', f'--timeout={timeout}', f'--json={json_path}']
 	cmd += [f'--kernel_args={a}' for a in KERNEL_ARGS]
 	if filter_glob:
 		cmd.append(filter_glob)
 	return cmd
 
 
-def declared_cases(source: str) -> Dict[str, List[str]]:
-	"""Suite name -> its case functions in run order, read from the C source."""
-	tables = {m.group(1): re.findall(r'KUNIT_CASE\w*\((\w+)', m.group(2))
-		  for m in re.finditer(r'struct kunit_case (\w+)\[\] = \{(.*?)\n\};', source, re.S)}
-	suites = {}
-	for m in re.finditer(r'struct kunit_suite \w+ = \{(.*?)\n\};', source, re.S):
-		name = re.search(r'\.name = "([^"]+)"', m.group(1))
-		table = re.search(r'\.test_cases = (\w+)', m.group(1))
-		if name and table and table.group(1) in tables:
-			suites[name.group(1)] = tables[table.group(1)]
-	return suites
+def cases_from_json(data: dict, declared: Optional[Dict[str, List[str]]] = None,
+		    finished: Optional[Set[str]] = None) -> List[Case]:
+	"""Flatten kunit.py's JSON to 'suite.case[.param]' results.
 
-
-def cases_from_json(data: dict, declared: Optional[Dict[str, List[str]]] = None
-		    ) -> List[CaseResult]:
-	"""Flatten kunit.py's KernelCI-style JSON to 'suite.case[.param]' results.
-
-	When the kernel crashes, kunit.py records the case that was running as
-	an unnamed ERROR and knows nothing of the cases after it.  With the
-	suite's declared case order, the first case without a result is named
-	as the one that crashed (status ERROR) and the rest as NOTRUN.
+	When the kernel dies, kunit.py records one unnamed ERROR per result it
+	is missing and knows nothing of the cases after the crash.  The crash
+	belongs to the case that was running: a parameterised case whose own
+	KTAP result line never came (@finished: the names that have one, from
+	console.ktap_results()), or else the suite's first declared case without
+	a result.  The declared cases after it are NOTRUN.
 	"""
-	out: List[CaseResult] = []
-
-	def walk(node: dict, prefix: str, missing: List[str]) -> None:
-		crashed = False
-		for sub in node.get('sub_groups', []) or []:
-			walk(sub, f'{prefix}{sub["name"]}.', [])
-		for case in node.get('test_cases', []) or []:
-			name = case['name']
-			if not name:
-				if crashed:
-					continue	# kunit.py reports one crash twice
-				crashed = True
-				name = missing.pop(0) if missing else '(crashed)'
-			out.append(CaseResult(prefix + name, case.get('status', 'ERROR'),
-					      case.get('log', '')))
-		for name in missing:
-			out.append(CaseResult(prefix + name, 'NOTRUN', ''))
-
+	out: List[Case] = []
 	for suite in data.get('sub_groups', []) or []:
-		seen = {sub['name'] for sub in suite.get('sub_groups', []) or []}
-		seen |= {c['name'] for c in suite.get('test_cases', []) or [] if c['name']}
-		missing = [c for c in (declared or {}).get(suite['name'], []) if c not in seen]
-		walk(suite, f'{suite["name"]}.', missing)
+		sname = suite['name']
+		groups = suite.get('sub_groups', []) or []
+		named = [c for c in suite.get('test_cases', []) or [] if c['name']]
+		stopped = any(not c['name'] for c in suite.get('test_cases', []) or []) or \
+			any(not p['name'] for g in groups for p in g.get('test_cases', []) or [])
+		crashed_in = ''
+		for group in groups:
+			params = [p for p in group.get('test_cases', []) or [] if p['name']]
+			for p in params:
+				out.append(Case(f'{sname}.{group["name"]}.{p["name"]}',
+						Status(p.get('status', 'ERROR'))))
+			if stopped and not crashed_in and finished is not None and \
+			   f'{sname}.{group["name"]}' not in finished:
+				crashed_in = group['name']
+				after = f" after parameter '{params[-1]['name']}'" if params else ''
+				out.append(Case(f'{sname}.{crashed_in}', Status.ERROR,
+						f'the guest stopped in this case{after}'))
+		for c in named:
+			out.append(Case(f'{sname}.{c["name"]}', Status(c.get('status', 'ERROR'))))
+		seen = {g['name'] for g in groups} | {c['name'] for c in named}
+		missing = [c for c in (declared or {}).get(sname, []) if c not in seen]
+		if stopped and not crashed_in:
+			name = missing.pop(0) if missing else '(unknown case)'
+			out.append(Case(f'{sname}.{name}', Status.ERROR, 'the guest stopped in this case'))
+		for name in missing:
+			out.append(Case(f'{sname}.{name}', Status.NOTRUN,
+					'no result: the guest stopped before it'))
 	return out
+
+
+def with_skip_reasons(cases: List[Case], reasons: Dict[str, str]) -> List[Case]:
+	return [dataclasses.replace(c, reason=reasons.get(c.name, c.reason))
+		if c.status == Status.SKIP else c for c in cases]
 
 
 def suite_warnings(log: str) -> List[str]:
 	"""Compiler warnings in the suite's own files (seen when they were rebuilt)."""
 	return [line.strip() for line in log.splitlines()
 		if re.search(r'mm/tests/thp_deferred_split_kunit\.[ch]:\d+:\d+: (warning|error):', line)]
-
-
-# What ends a kernel: an oops (with oops=panic, a panic follows).  Reports
-# the kernel survives, such as "BUG: Bad page state" or a WARN, are not
-# crashes; the cases see those through the taint flags.
-OOPS_START = re.compile(r'(Oops: |BUG: kernel NULL pointer dereference|BUG: unable to handle|'
-			r'general protection fault|kernel BUG at |Kernel panic - not syncing)')
-
-
-def oops_excerpt(log: str, limit: int = 40) -> str:
-	"""The first oops or panic in a console log, up to its call trace's end."""
-	lines = log.splitlines()
-	for i, line in enumerate(lines):
-		if OOPS_START.search(line):
-			end = i
-			while end < len(lines) and end - i < limit and '</TASK>' not in lines[end]:
-				end += 1
-			return '\n'.join(lines[i:end + 1]) + '\n'
-	return ''
 
 
 def config_sha256(build_dir: str) -> str:
@@ -175,49 +169,89 @@ def config_sha256(build_dir: str) -> str:
 		return hashlib.sha256(f.read()).hexdigest()
 
 
-def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
-	filter_glob: Optional[str] = None, jobs: Optional[int] = None,
-	accel: str = 'tcg') -> RunResult:
-	os.makedirs(out_dir, exist_ok=True)
-	os.makedirs(build_dir, exist_ok=True)
+def interpret(log_text: str, console_text: str, json_data: Optional[dict],
+	      declared: Dict[str, List[str]], returncode: int) -> dict:
+	"""What a run showed, from kunit.py's output, the guest's console and
+	kunit.py's JSON (None when it wrote none): RunOutput's fields."""
+	results = console.ktap_results(console_text)
+	cases: List[Case] = []
+	if json_data is not None:
+		cases = cases_from_json(json_data, declared, set(results) if results else None)
+	cases = with_skip_reasons(cases, {name: reason for name, (_, reason) in results.items()
+					  if reason is not None})
+	excerpt = console.oops_excerpt(console_text)
+	return dict(returncode=returncode, built=STARTED in log_text,
+		    timed_out=bool(TIMED_OUT.search(log_text)), cases=cases,
+		    oops=console.oops_summary(excerpt), oops_excerpt=excerpt,
+		    suite_warnings=suite_warnings(log_text),
+		    teardown_errors=console.teardown_errors(console_text),
+		    kernel_reports=console.kernel_reports(console_text))
+
+
+def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,
+		seconds: float) -> RunOutput:
+	"""Collect what kunit.py left in out_dir and build_dir after a run."""
 	log_path = os.path.join(out_dir, 'kunit.log')
 	json_path = os.path.join(out_dir, 'kunit.json')
-	if os.path.exists(json_path):
-		os.remove(json_path)
-	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
-	if accel == 'tcg':
-		env['PATH'] = tcg_shim_dir(cache) + os.pathsep + env.get('PATH', '')
-	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
-			    filter_glob)
-	start = time.monotonic()
-	with open(log_path, 'w') as log:
-		log.write('$ ' + ' '.join(cmd) + '\n')
-		log.flush()
-		proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
-					stderr=subprocess.STDOUT, text=True)
-		assert proc.stdout is not None
-		for line in proc.stdout:
-			sys.stdout.write(line)
-			log.write(line)
-		proc.wait()
-	seconds = time.monotonic() - start
-	cases: List[CaseResult] = []
+	console_path = os.path.join(out_dir, 'console.log')
+	with open(log_path, errors='replace') as f:
+		log_text = f.read()
+	console_text = ''
+	if STARTED in log_text and os.path.exists(os.path.join(build_dir, 'test.log')):
+		shutil.copyfile(os.path.join(build_dir, 'test.log'), console_path)
+		with open(console_path, errors='replace') as f:
+			console_text = f.read()
 	declared = {}
 	if os.path.exists(os.path.join(tree, SUITE_SOURCE)):
 		with open(os.path.join(tree, SUITE_SOURCE)) as f:
 			declared = declared_cases(f.read())
+	json_data = None
 	if os.path.exists(json_path):
 		with open(json_path) as f:
-			cases = cases_from_json(json.load(f), declared)
+			json_data = json.load(f)
+	seen = interpret(log_text, console_text, json_data, declared, returncode)
+	excerpt = seen.pop('oops_excerpt')
 	oops_path = os.path.join(out_dir, 'oops.txt')
-	with open(log_path) as f:
-		log_text = f.read()
-	oops = oops_excerpt(log_text)
-	warnings = suite_warnings(log_text)
-	if oops:
+	if excerpt:
 		with open(oops_path, 'w') as f:
-			f.write(oops)
+			f.write(excerpt)
 	elif os.path.exists(oops_path):
 		os.remove(oops_path)
-	return RunResult(proc.returncode, cases, log_path, json_path,
-			 config_sha256(build_dir), seconds, oops_path if oops else '', warnings)
+	return RunOutput(log_path=log_path, console_path=console_path if console_text else '',
+			 json_path=json_path, config_sha256=config_sha256(build_dir),
+			 seconds=seconds, oops_path=oops_path if excerpt else '', **seen)
+
+
+def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
+	filter_glob: Optional[str] = None, jobs: Optional[int] = None, accel: str = 'tcg',
+	mode: str = 'run', kconfig_add: Sequence[str] = ()) -> RunOutput:
+	os.makedirs(out_dir, exist_ok=True)
+	os.makedirs(build_dir, exist_ok=True)
+	for stale in ('kunit.json', 'console.log'):
+		if os.path.exists(os.path.join(out_dir, stale)):
+			os.remove(os.path.join(out_dir, stale))
+	if os.path.exists(os.path.join(build_dir, 'test.log')):
+		os.remove(os.path.join(build_dir, 'test.log'))
+	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
+	if accel == 'tcg':
+		env['PATH'] = tcg_shim_dir(cache) + os.pathsep + env.get('PATH', '')
+	json_path = os.path.join(out_dir, 'kunit.json')
+	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
+			    filter_glob, mode, kconfig_add)
+	start = time.monotonic()
+	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
+		log.write('$ ' + ' '.join(cmd) + '\n')
+		log.flush()
+		proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
+					stderr=subprocess.STDOUT, text=True, errors='replace')
+		assert proc.stdout is not None
+		try:
+			for line in proc.stdout:
+				sys.stdout.write(line)
+				log.write(line)
+		finally:
+			# an interrupted run must not leave kunit.py (and QEMU) behind
+			if proc.poll() is None:
+				proc.terminate()
+			proc.wait()
+	return read_output(tree, build_dir, out_dir, proc.returncode, time.monotonic() - start)

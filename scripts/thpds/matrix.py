@@ -1,102 +1,130 @@
-"""The verdict table: every tree x (as shipped, each unpatched variant).
+"""Tables from real runs: the verdict matrix and the repeat table.
 
-Rendered only from the records of real runs (runner.run_tree writes them);
-nothing in the table is typed by hand.
+Rendered only from the records runner.run_tree() writes, with each run's
+verdict from verdict.judge(); nothing in a table is typed by hand.
 """
 
 import json
+import os
 import re
-from typing import Dict, List
+from typing import List
 
-from thpds import variants
-
-MARK = {'PASS': 'pass', 'SKIP': 'skip', 'FAIL': '**FAIL**', 'ERROR': '**ERROR**'}
+from thpds.verdict import RunRecord, Status, judge
 
 
-def column_verdict(rec: Dict) -> str:
-	crash = f'; guest crashed: {rec["oops"]}' if rec.get('oops') else ''
-	return _verdict(rec) + crash
+def cell(rec: RunRecord, name: str) -> str:
+	case = next((c for c in rec.cases if c.name == name), None)
+	if case is None:
+		return '—'
+	if case.status == Status.ERROR:
+		text = '**CRASH**' if rec.oops else '**TIMEOUT**' if rec.timed_out else '**ERROR**'
+	elif case.status == Status.SKIP:
+		text = f'SKIP ({case.reason})' if case.reason else 'SKIP'
+	elif case.status == Status.PASS:
+		text = 'pass'
+	else:
+		text = f'**{case.status.value}**'
+	if rec.expect.declares_fail(name):
+		text += ' (expected)' if case.status in (Status.FAIL, Status.ERROR) else ' (MISSED)'
+	return text
 
 
-def _verdict(rec: Dict) -> str:
-	if not rec['cases']:
-		return 'no result (build error, crash or timeout)'
-	if rec['variant'] == variants.SHIPPED:
-		bad = [n for n, s in rec['cases'].items() if s not in ('PASS', 'SKIP')]
-		return 'all pass' if not bad and rec['kunit_returncode'] == 0 else f'{len(bad)} failing'
-	v = variants.judge(rec['expect_fail'], rec['cases'])
-	if v.ok:
-		return f'caught as declared ({len(v.caught)} cases)'
-	return (f'NOT as declared: {len(v.missed)} missed, '
-		f'{len(v.collateral)} unexpected')
+def run_verdict(rec: RunRecord) -> str:
+	verdict = judge(rec)
+	if not rec.built:
+		return 'BUILD-FAIL'
+	text = verdict.summary()
+	if rec.expect.expect_fail and verdict.ok:
+		text = f'caught as declared; {text}'
+	if rec.oops:
+		text += f'; guest crashed: {rec.oops}'
+	return text
 
 
-def render_markdown(records: List[Dict]) -> str:
-	cols = [f'{r["tree"]} {r["variant"]}' for r in records]
-	cases: List[str] = []
+def render_markdown(records: List[RunRecord]) -> str:
+	cols = [f'{r.tree} {r.variant}' for r in records]
+	names: List[str] = []
 	for r in records:
-		cases += [c for c in r['cases'] if c not in cases]
+		names += [c.name for c in r.cases if c.name not in names]
+		names += [s for s in r.selected if not any(n == s or n.startswith(s + '.')
+							   for n in names)]
 	out = ['# Verdict matrix', '',
 	       'Written by `scripts/thp-ds matrix` from the runs below; do not edit.',
-	       'A cell in bold failed; `(expected)` marks a failure the variant declares.', '',
-	       '| run | package version | kernel | port | suite | .config sha256 | date (UTC) | verdict |',
-	       '|---|---|---|---|---|---|---|---|']
+	       'A cell in bold failed; `(expected)` marks a failure the variant declares, '
+	       '`(MISSED)` a declared failure that did not happen; `—` no result.', '',
+	       '| run | package version | kernel | port | suite | .config sha256 | date (UTC) | '
+	       'verdict |', '|---|---|---|---|---|---|---|---|']
 	for col, r in zip(cols, records):
-		out.append(f'| {col} | {r["origin"]} {r["version"]} | {r["kernel"]} | {r["port"]} | '
-			   f'`{r.get("suite_revision", "?")}` | `{r["config_sha256"][:12]}` | '
-			   f'{r["date"]} | {column_verdict(r)} |')
-	out += ['', '| case | ' + ' | '.join(cols) + ' |',
-		'|---|' + '---|' * len(cols)]
-	for case in cases:
-		cells = []
-		for r in records:
-			status = r['cases'].get(case)
-			cell = MARK.get(status, status or '—')
-			if status in ('FAIL', 'ERROR') and case in r['expect_fail']:
-				cell += ' (expected)'
-			elif case in r['expect_fail']:
-				cell += ' (MISSED)'
-			cells.append(cell)
-		short = case.split('.', 1)[1] if '.' in case else case
-		out.append(f'| {short} | ' + ' | '.join(cells) + ' |')
+		out.append(f'| {col} | {r.origin} {r.version} | {r.kernel} | {r.port} | '
+			   f'`{r.suite_revision}` | `{r.config_sha256[:12]}` | {r.date} | '
+			   f'{run_verdict(r)} |')
+	out += ['', '| case | ' + ' | '.join(cols) + ' |', '|---|' + '---|' * len(cols)]
+	for name in names:
+		short = name.split('.', 1)[1] if '.' in name else name
+		out.append(f'| {short} | ' + ' | '.join(cell(r, name) for r in records) + ' |')
 	return '\n'.join(out) + '\n'
 
 
-def render_json(records: List[Dict]) -> str:
-	keep = ('tree', 'origin', 'version', 'kernel', 'port', 'variant', 'suite_revision', 'expect_fail',
-		'config_sha256', 'accel', 'date', 'seconds', 'kunit_returncode', 'cases', 'oops')
-	return json.dumps([{k: r.get(k) for k in keep} for r in records], indent=1) + '\n'
+def render_json(records: List[RunRecord]) -> str:
+	rows = []
+	for r in records:
+		row = r.to_json()
+		row.pop('log', None)	# a path on the machine that ran it
+		row['verdict'] = run_verdict(r)
+		rows.append(row)
+	return json.dumps(rows, indent=1) + '\n'
 
 
-DEBUG_LIST_REPORT = re.compile(r'list_(add|del) corruption')
+def write(out_dir: str, records: List[RunRecord]) -> None:
+	for name, text in (('matrix.md', render_markdown(records)),
+			   ('matrix.json', render_json(records))):
+		tmp = os.path.join(out_dir, name + '.tmp')
+		with open(tmp, 'w') as f:
+			f.write(text)
+		os.replace(tmp, os.path.join(out_dir, name))
 
 
-def classify_repeat(rec: Dict, log_text: str, cases: List[str]) -> Dict:
-	"""One run of a repeated case: its status and how the kernel complained."""
-	statuses = {c: rec['cases'].get(c, 'NOTRUN') for c in cases}
-	return {
-		'date': rec['date'], 'statuses': statuses,
-		'failed': any(s in ('FAIL', 'ERROR') for s in statuses.values()),
-		'debug_list_reports': len(DEBUG_LIST_REPORT.findall(log_text)),
-		'oops': rec.get('oops', ''),
-	}
+DEBUG_LIST_REPORT = re.compile(r'DEBUG_LIST')
 
 
-def render_repeat(rec: Dict, runs: List[Dict], cases: List[str]) -> str:
-	caught = sum(1 for r in runs if r['failed'])
-	with_list = sum(1 for r in runs if r['debug_list_reports'])
-	oopsed = sum(1 for r in runs if r['oops'])
-	out = [f'# Repeated runs: {rec["tree"]} {rec["variant"]}', '',
+def repeat_outcome(rec: RunRecord) -> str:
+	"""One repeated run, in a few words: its verdict and how the kernel complained."""
+	if not rec.cases:
+		return 'no result' + ('' if rec.built else ' (not built)')
+	verdict = judge(rec)
+	text = verdict.summary()
+	lists = [r for r in rec.kernel_reports if DEBUG_LIST_REPORT.search(r)]
+	if lists:
+		text += '; ' + ', '.join(lists)
+	if rec.oops:
+		text += f'; oops: {rec.oops}'
+	return text
+
+
+def render_repeat(records: List[RunRecord]) -> str:
+	first = records[0]
+	verdicts = [judge(r) for r in records]
+	no_result = sum(1 for r in records if not r.cases)
+	ok = sum(1 for r, v in zip(records, verdicts) if r.cases and v.ok)
+	failing = sum(1 for r in records if any(c.status in (Status.FAIL, Status.ERROR)
+						for c in r.cases))
+	with_list = sum(1 for r in records if any(DEBUG_LIST_REPORT.search(x)
+						  for x in r.kernel_reports))
+	oopsed = sum(1 for r in records if r.oops)
+	out = [f'# Repeated runs: {first.tree} {first.variant}'
+	       + (f' ({first.profile} profile)' if first.profile != 'default' else ''), '',
 	       'Written by `scripts/thp-ds repeat` from the runs below; do not edit.', '',
-	       f'- tree: {rec["origin"]} {rec["version"]} (kernel {rec["kernel"]}, port {rec["port"]}), '
-	       f'.config sha256 `{rec["config_sha256"][:12]}`, suite revision '
-	       f'`{rec.get("suite_revision", "?")}`',
-	       f'- cases: {", ".join(cases)}',
-	       f'- runs: {len(runs)}; a case failed in {caught}; CONFIG_DEBUG_LIST reported list '
-	       f'corruption in {with_list}; the guest oopsed in {oopsed}', '',
-	       '| # | date (UTC) | status | DEBUG_LIST reports | oops |', '|---|---|---|---|---|']
-	for i, r in enumerate(runs, 1):
-		status = ', '.join(sorted(set(r['statuses'].values())))
-		out.append(f'| {i} | {r["date"]} | {status} | {r["debug_list_reports"]} | '
-			   f'{r["oops"] or "—"} |')
+	       f'- tree: {first.origin} {first.version} (kernel {first.kernel}, port {first.port}), '
+	       f'.config sha256 `{first.config_sha256[:12]}`, suite revision '
+	       f'`{first.suite_revision}`; built once, then booted {len(records)} times',
+	       f'- cases: {first.filter or "all"} ({len(first.selected)} case functions)',
+	       f'- runs: {len(records)}; verdict PASS in {ok}, FAIL in '
+	       f'{len(records) - ok - no_result}, no result in {no_result}; a case failed or '
+	       f'crashed in {failing}; CONFIG_DEBUG_LIST reported list corruption in {with_list}; '
+	       f'the guest oopsed in {oopsed}', '',
+	       '| # | date (UTC) | seconds | verdict | how it ended |', '|---|---|---|---|---|']
+	for i, (r, v) in enumerate(zip(records, verdicts), 1):
+		out.append(f'| {i} | {r.date} | {r.seconds} | '
+			   f'{"PASS" if v.ok and r.cases else "no result" if not r.cases else "FAIL"} | '
+			   f'{repeat_outcome(r)} |')
 	return '\n'.join(out) + '\n'

@@ -14,10 +14,11 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
-from thpds import debian_source, kunit_run, suite, tree, variants
+from thpds import cases, debian_source, kunit_run, suite, tree, variants
 from thpds.errors import UsageError
+from thpds.verdict import Expectation, RunRecord
 
 
 def cache_dir() -> str:
@@ -104,8 +105,8 @@ def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 
 @dataclasses.dataclass
 class TreeRun:
-	record: Dict
-	result: kunit_run.RunResult
+	record: RunRecord
+	output: kunit_run.RunOutput
 	applied: suite.Applied
 
 
@@ -119,43 +120,76 @@ def suite_revision() -> str:
 	return (head or 'unknown') + ('+' if dirty else '')
 
 
-def oops_summary(oops_path: str) -> str:
-	"""'BUG: ... at RIP function', or '' when the guest did not crash."""
-	if not oops_path:
-		return ''
-	with open(oops_path) as f:
-		lines = [line.split('] ', 1)[-1] for line in f.read().splitlines()]
-	rip = next((line.split('RIP: ', 1)[1] for line in lines if 'RIP: ' in line), '')
-	return lines[0] + (f' (RIP {rip})' if rip else '')
+# Build profiles: extra Kconfig on top of mm/tests/.kunitconfig, each in a
+# build directory of its own so that switching never invalidates the other.
+PROFILES: Dict[str, Sequence[str]] = {
+	'default': (),
+	# The kernel's own debug checks, to see the bug as they report it:
+	# KASAN for use-after-free of the freed folio, lockdep for the queue
+	# locks, DEBUG_OBJECTS for work and timers, atomic-sleep checks.
+	'debug': ('CONFIG_KASAN=y', 'CONFIG_KASAN_GENERIC=y', 'CONFIG_KASAN_INLINE=y',
+		  'CONFIG_PROVE_LOCKING=y', 'CONFIG_DEBUG_ATOMIC_SLEEP=y',
+		  'CONFIG_DEBUG_OBJECTS=y', 'CONFIG_DEBUG_OBJECTS_FREE=y',
+		  'CONFIG_DEBUG_OBJECTS_TIMERS=y', 'CONFIG_DEBUG_OBJECTS_WORK=y',
+		  'CONFIG_DEBUG_OBJECTS_RCU_HEAD=y', 'CONFIG_DEBUG_VM_PGFLAGS=y'),
+}
+
+
+def write_json_atomically(path: str, data) -> None:
+	tmp = path + '.tmp'
+	with open(tmp, 'w') as f:
+		json.dump(data, f, indent=1)
+	os.replace(tmp, path)
+
+
+def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Expectation,
+		**meta: str) -> RunRecord:
+	"""The record of a run: what kunit.py and the guest showed, and what was
+	expected; meta names the tree, variant and settings."""
+	return RunRecord(
+		selected=selected, cases=tuple(out.cases), expect=expect, built=out.built,
+		kunit_returncode=out.returncode, timed_out=out.timed_out, oops=out.oops,
+		suite_warnings=tuple(out.suite_warnings), teardown_errors=tuple(out.teardown_errors),
+		kernel_reports=tuple(out.kernel_reports), config_sha256=out.config_sha256,
+		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 
 
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
-	     accel: str = 'tcg', variant: Optional[str] = None) -> TreeRun:
-	"""Prepare, apply, build, boot and record one tree (and variant)."""
+	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
+	     mode: str = 'run', out_name: Optional[str] = None) -> TreeRun:
+	"""Prepare, apply, build, boot and record one tree (and variant).
+
+	After a variant run the tree goes back to shipped + suite, so that
+	nobody builds the bug from it by accident; the build directory keeps
+	what was last built (mode='exec' boots that again without building).
+	"""
+	selected = cases.select(cases.repo_declared(), filter_glob)
 	t = prepare(spec)
 	applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else variants.SHIPPED
 	name = os.path.basename(t.path)
-	build_dir = os.path.join(cache_dir(), 'build', name)
-	out_dir = os.path.join(cache_dir(), 'results', name, vname)
+	build_name = name if profile == 'default' else f'{name}-{profile}'
+	build_dir = os.path.join(cache_dir(), 'build', build_name)
+	out_dir = os.path.join(cache_dir(), 'results', build_name, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
-	      f'{tree.kernel_version(t.path)}, port {applied.port}, {vname}) at {t.path}',
-	      flush=True)
-	res = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
-			    filter_glob=filter_glob, accel=accel)
-	record = {
-		'tree': os.path.realpath(spec) if is_path(spec) else spec,
-		'origin': t.meta['origin'], 'version': t.meta['version'],
-		'kernel': tree.kernel_version(t.path), 'port': applied.port, 'variant': vname,
-		'suite_revision': suite_revision(),
-		'expect_fail': sorted(applied.variant.expect_fail) if applied.variant else [],
-		'config_sha256': res.config_sha256, 'accel': accel,
-		'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-		'seconds': round(res.seconds, 1), 'kunit_returncode': res.returncode,
-		'cases': {c.name: c.status for c in res.cases},
-		'oops': oops_summary(res.oops_path),
-		'log': res.log_path,
-	}
-	with open(os.path.join(out_dir, 'result.json'), 'w') as f:
-		json.dump(record, f, indent=1)
-	return TreeRun(record, res, applied)
+	      f'{tree.kernel_version(t.path)}, port {applied.port}, {vname}, '
+	      f'{profile} profile) at {t.path}', flush=True)
+	try:
+		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
+				    filter_glob=filter_glob, accel=accel, mode=mode,
+				    kconfig_add=PROFILES[profile])
+	finally:
+		if applied.variant:
+			apply_suite(t, None)
+	v = applied.variant
+	record = make_record(
+		out, selected,
+		Expectation(v.expect_fail if v else frozenset(), v.may_crash if v else frozenset(),
+			    suite.port_skips(applied.port)),
+		tree=os.path.realpath(spec) if is_path(spec) else spec,
+		origin=t.meta['origin'], version=t.meta['version'],
+		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,
+		filter=filter_glob or '', suite_revision=suite_revision(), accel=accel,
+		profile=profile, date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
+	return TreeRun(record, out, applied)

@@ -16,13 +16,15 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from thpds.errors import UsageError
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE_FILES = ('mm/tests/thp_deferred_split_kunit.c', 'mm/tests/.kunitconfig')
 KCONFIG_ANCHOR = 'source "mm/damon/Kconfig"'
 TEST_SYMBOL = 'THP_DEFERRED_SPLIT_KUNIT_TEST'
 
 
-class SuiteError(Exception):
+class SuiteError(UsageError):
 	"""The suite cannot be applied to this tree; the message says why."""
 
 
@@ -107,3 +109,26 @@ def port_patches(port: str, repo: str = REPO) -> List[str]:
 	found = sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
 		if os.path.isdir(d) else []
 	return found
+
+
+def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The skips a port allows: (case glob, reason substring) pairs.
+
+	ports/<X.Y>/may-skip holds one 'glob: reason' per line, for cases that
+	cannot run on that tree family (a path the tree does not have).  A case
+	that skips anywhere else fails the run: a skip proves nothing.
+	"""
+	path = os.path.join(repo, 'ports', port, 'may-skip')
+	if not os.path.exists(path):
+		return ()
+	found = []
+	with open(path) as f:
+		for line in f:
+			line = line.strip()
+			if not line or line.startswith('#'):
+				continue
+			glob, sep, reason = line.partition(':')
+			if not sep or not reason.strip():
+				raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
+			found.append((glob.strip(), reason.strip()))
+	return tuple(found)

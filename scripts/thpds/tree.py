@@ -19,6 +19,8 @@ import shutil
 import subprocess
 from typing import Dict, List, Optional, Sequence
 
+from thpds.errors import InfraError, UsageError
+
 GIT_ID = ['-c', 'user.name=thp-ds', '-c', 'user.email=thp-ds@localhost',
 	  '-c', 'commit.gpgsign=false', '-c', 'core.autocrlf=false']
 
@@ -27,8 +29,12 @@ GIT_ID = ['-c', 'user.name=thp-ds', '-c', 'user.email=thp-ds@localhost',
 DEBIAN_IGNORE_MARKER = '# Debian packaging: ignore everything'
 
 
-class TreeError(Exception):
-	"""The tree cannot be prepared; the message says why."""
+class TreeError(InfraError):
+	"""git failed on a tool-owned tree; the message says how."""
+
+
+class PatchError(UsageError):
+	"""A patch of the suite does not apply to this tree."""
 
 
 def git(repo: str, *args: str, env: Optional[Dict[str, str]] = None,
@@ -143,7 +149,7 @@ class Tree:
 					       os.path.abspath(patch)], env=env,
 					      capture_output=True, text=True)
 			if proc.returncode != 0:
-				raise TreeError(f'{os.path.basename(patch)} does not apply to this tree '
+				raise PatchError(f'{os.path.basename(patch)} does not apply to this tree '
 						f'({self.meta.get("version")}):\n{proc.stderr.strip()}')
 		tree_id = git(self.path, 'write-tree', env=env)
 		old_tree = git(self.path, 'rev-parse', f'{parent}^{{tree}}')

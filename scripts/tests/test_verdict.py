@@ -1,0 +1,212 @@
+"""The one judge (thpds.verdict), rule by rule, on recorded kunit.py runs.
+
+Each test names the rule it holds the judge to; removing the rule from
+verdict.judge() makes that test fail.
+"""
+
+import dataclasses
+import unittest
+
+from tests import recordings
+from thpds.verdict import Case, Expectation, Outcome, RunRecord, Status, judge
+
+RACE = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+LOCK = 'thp_deferred_split.thp_ds_test_free_reclaim_lock'
+RECLAIM = 'thp_deferred_split.thp_ds_test_free_reclaim'
+
+
+def failed(verdict):
+	return {j.name: j.why for j in verdict.judgements if j.outcome == Outcome.FAILED}
+
+
+class ShippedTest(unittest.TestCase):
+	def test_a_run_where_every_case_ran_and_passed_passes(self):
+		_, rec = recordings.load('6.12-shipped')
+		v = judge(rec)
+		self.assertTrue(v.ok, v.reasons)
+		self.assertEqual(v.tally(), (21, 0, 0))
+		self.assertEqual(v.exit_code, 0)
+
+	def test_kunit_exiting_non_zero_without_a_failing_case_fails(self):
+		_, rec = recordings.load('6.12-shipped')
+		v = judge(dataclasses.replace(rec, kunit_returncode=1))
+		self.assertFalse(v.ok)
+		self.assertIn('kunit.py exited 1 without a failing case', v.reasons)
+		self.assertEqual(v.tally(), (21, 1, 0))	# the run-level failure is counted
+
+	def test_a_suite_missing_from_the_results_fails(self):
+		_, rec = recordings.load('no-suite', filter_glob=None)
+		v = judge(rec)
+		self.assertFalse(v.ok)
+		self.assertIn("suite thp_deferred_split has no result in kunit.py's output", v.reasons)
+		self.assertIn("suite thp_deferred_split_race has no result in kunit.py's output",
+			      v.reasons)
+		self.assertTrue(all(j.status == Status.NOTRUN for j in v.judgements))
+		self.assertIn('no case passed: the run proves nothing', v.reasons)
+
+	def test_a_case_that_never_ran_fails_the_run(self):
+		_, rec = recordings.load('6.12-shipped')
+		rec = dataclasses.replace(rec, cases=tuple(c for c in rec.cases if c.name != LOCK))
+		self.assertIn(LOCK, failed(judge(rec)))
+		self.assertIn('did not run', failed(judge(rec))[LOCK])
+
+	def test_an_unexplained_oops_fails(self):
+		_, rec = recordings.load('param-crash')
+		v = judge(rec)
+		self.assertIn('the guest crashed: BUG: kernel NULL pointer dereference, address: '
+			      '0000000000000000 (at thp_ds_test_free_reclaim+0x7b/0x310)', v.reasons)
+
+	def test_a_guest_stopped_by_the_timeout_fails(self):
+		_, rec = recordings.load('timeout')
+		v = judge(rec)
+		self.assertTrue(rec.timed_out)
+		self.assertIn('the guest was stopped by the timeout before the suite finished',
+			      v.reasons)
+		self.assertEqual(failed(v)[RACE], 'the guest stopped in it (the guest stopped in '
+				 'this case)')
+
+	def test_kernel_reports_fail_a_shipped_run(self):
+		_, rec = recordings.load('6.12-shipped')
+		v = judge(dataclasses.replace(rec, kernel_reports=('KASAN slab-use-after-free in x',)))
+		self.assertIn('the kernel reported: KASAN slab-use-after-free in x', v.reasons)
+
+	def test_compiler_warnings_and_teardown_errors_fail(self):
+		_, rec = recordings.load('6.12-shipped')
+		v = judge(dataclasses.replace(rec, suite_warnings=('a.c:1:2: warning: x',),
+					      teardown_errors=('could not remove thp_ds_kunit-1',)))
+		self.assertEqual(len(v.reasons), 2)
+
+	def test_a_kernel_that_did_not_build_is_no_verdict(self):
+		_, rec = recordings.load('6.12-shipped')
+		v = judge(dataclasses.replace(rec, built=False, cases=()))
+		self.assertTrue(v.infrastructure)
+		self.assertEqual(v.exit_code, 3)
+		self.assertTrue(v.summary().startswith('no verdict'))
+
+
+class SkipTest(unittest.TestCase):
+	def test_skips_keep_their_reason(self):
+		_, rec = recordings.load('one-cpu')
+		skipped = {c.name: c.reason for c in rec.cases if c.status == Status.SKIP}
+		self.assertEqual(skipped, {LOCK: 'needs two online CPUs (QEMU -smp 2)',
+					   RACE: 'needs two online CPUs (QEMU -smp 2)'})
+
+	def test_a_skip_the_port_does_not_allow_fails(self):
+		_, rec = recordings.load('one-cpu')
+		v = judge(rec)
+		self.assertFalse(v.ok)
+		self.assertIn('never skips on this tree', failed(v)[LOCK])
+
+	def test_a_skip_the_port_allows_is_counted_apart(self):
+		allow = Expectation(may_skip=(('*_lock', 'two online CPUs'), ('*race*', 'two online')))
+		_, rec = recordings.load('one-cpu', expect=allow)
+		v = judge(rec)
+		self.assertTrue(v.ok, v.reasons)
+		self.assertEqual(v.tally(), (19, 0, 2))
+
+	def test_a_skip_with_another_reason_is_not_allowed(self):
+		allow = Expectation(may_skip=(('*', 'no anonymous mTHP'),))
+		_, rec = recordings.load('one-cpu', expect=allow)
+		self.assertFalse(judge(rec).ok)
+
+	def test_a_run_where_everything_skipped_fails(self):
+		allow = Expectation(may_skip=(('*', 'two online CPUs'),))
+		_, rec = recordings.load('one-cpu-lock-only', expect=allow)
+		v = judge(rec)
+		self.assertEqual(v.tally(), (0, 1, 1))
+		self.assertIn('no case passed: the run proves nothing', v.reasons)
+
+
+class FilterTest(unittest.TestCase):
+	def test_only_the_selected_cases_are_judged(self):
+		_, rec = recordings.load('filter-reclaim')
+		self.assertEqual(rec.selected, (RECLAIM, LOCK))
+		v = judge(rec)
+		self.assertTrue(v.ok, v.reasons)
+		self.assertEqual(v.tally(), (4, 0, 0))
+
+	def test_a_variant_under_a_filter_is_held_to_the_selected_declarations(self):
+		exp = Expectation(frozenset({RECLAIM, RACE}))
+		_, rec = recordings.load('filter-reclaim', expect=exp)
+		v = judge(rec)	# the race case is outside the filter: not required
+		self.assertEqual(set(failed(v)), {f'{RECLAIM}.order 9', f'{RECLAIM}.order 4',
+						  f'{RECLAIM}.order 2'})
+
+
+class VariantTest(unittest.TestCase):
+	def test_declared_failures_and_an_allowed_crash_are_caught(self):
+		info = recordings.about('6.12-seed-reclaim-race-crash')
+		exp = Expectation(frozenset(info['expect_fail']), frozenset({RACE}))
+		_, rec = recordings.load('6.12-seed-reclaim-race-crash', expect=exp)
+		v = judge(rec)
+		self.assertTrue(v.ok, (v.reasons, failed(v)))
+		self.assertEqual(v.tally(), (21, 0, 0))
+
+	def test_a_crash_the_variant_does_not_allow_fails(self):
+		_, rec = recordings.load('6.12-seed-reclaim-race-crash')
+		v = judge(rec)
+		self.assertIn('MISSED: declared to fail, but the guest crashed in it',
+			      failed(v)[RACE])
+		self.assertTrue(any(r.startswith('the guest crashed') for r in v.reasons))
+
+	def test_a_declared_case_that_passes_is_missed(self):
+		exp = Expectation(frozenset({'thp_deferred_split.thp_ds_test_migrate'}))
+		_, rec = recordings.load('6.12-shipped', expect=exp)
+		v = judge(rec)
+		self.assertEqual(failed(v), {'thp_deferred_split.thp_ds_test_migrate':
+					     'MISSED: declared to fail, but PASS'})
+
+	def test_an_undeclared_failure_is_unexpected(self):
+		info = recordings.about('6.12-seed-reclaim-race-crash')
+		exp = Expectation(frozenset(info['expect_fail']) - {LOCK}, frozenset({RACE}))
+		_, rec = recordings.load('6.12-seed-reclaim-race-crash', expect=exp)
+		self.assertEqual(failed(judge(rec)), {LOCK: 'UNEXPECTED: failed'})
+
+	def test_a_variant_whose_kernel_dies_early_fails(self):
+		# the old rule ("declared cases failed") passed this: the declared
+		# case crashed, and the cases after it, the race suite with them,
+		# never ran
+		exp = Expectation(frozenset({RECLAIM}), frozenset({RECLAIM}))
+		_, rec = recordings.load('param-crash', expect=exp)
+		v = judge(rec)
+		self.assertFalse(v.ok)
+		self.assertIn(RACE, failed(v))
+		self.assertIn(LOCK, failed(v))
+		self.assertIn("suite thp_deferred_split_race has no result in kunit.py's output",
+			      v.reasons)
+
+
+class CrashPinningTest(unittest.TestCase):
+	def test_a_crash_in_a_parameterised_case_is_pinned_on_it(self):
+		out, _ = recordings.load('param-crash')
+		status = {c.name: (c.status, c.reason) for c in out.cases}
+		self.assertEqual(status[RECLAIM], (Status.ERROR, "the guest stopped in this case "
+						    "after parameter 'order 9'"))
+		self.assertEqual(status[f'{RECLAIM}.order 9'][0], Status.PASS)
+		self.assertEqual(status[LOCK][0], Status.NOTRUN)
+		self.assertEqual(sum(1 for c in out.cases if c.status == Status.ERROR), 1)
+
+	def test_a_crash_between_cases_is_pinned_on_the_running_one(self):
+		out, _ = recordings.load('6.12-seed-reclaim-race-crash')
+		self.assertEqual({c.name for c in out.cases if c.status == Status.ERROR}, {RACE})
+
+
+class RecordTest(unittest.TestCase):
+	def test_json_round_trip(self):
+		_, rec = recordings.load('one-cpu')
+		again = RunRecord.from_json(rec.to_json())
+		self.assertEqual(again, rec)
+
+	def test_a_declaration_of_a_case_covers_its_parameters(self):
+		exp = Expectation(frozenset({RECLAIM}))
+		self.assertTrue(exp.declares_fail(f'{RECLAIM}.order 4'))
+		self.assertFalse(exp.declares_fail(f'{RECLAIM}_lock'))
+
+	def test_a_hand_made_case_list(self):
+		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),
+				(Case('s.a', Status.PASS),))
+		self.assertTrue(judge(rec).ok)
+
+
+if __name__ == '__main__':
+	unittest.main()

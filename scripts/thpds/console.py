@@ -1,0 +1,143 @@
+"""What the guest kernel printed: oopses, debug-check reports, skip reasons.
+
+kunit.py's JSON says how each case ended; it drops what the kernel said
+around it.  These readers take the raw console (kunit.py's test.log) and
+pick out only what the verdict needs.  Each pattern is the kernel's own
+wording, quoted in the comment beside it.
+"""
+
+import re
+from typing import Dict, List, Optional, Tuple
+
+# What ends a kernel: an oops (with oops=panic, a panic follows).  Reports
+# the kernel survives, such as "BUG: Bad page state" or a WARN, are not
+# crashes; they are kernel reports (below) and the cases see them through
+# the kernel's warn count.
+OOPS_START = re.compile(r'(Oops: |BUG: kernel NULL pointer dereference|BUG: unable to handle|'
+			r'general protection fault|kernel BUG at |Unable to handle kernel |'
+			r'Kernel panic - not syncing)')
+OOPS_END = ('</TASK>', '---[ end trace', 'Kernel panic - not syncing')
+
+# Debug-check reports that a clean kernel never prints:
+#   "WARNING: CPU: 0 PID: 60 at mm/huge_memory.c:3730 func+0x1/0x2"   (6.x)
+#   "WARNING: mm/huge_memory.c:3730 at func+0x1/0x2, CPU#0: comm/60"    (7.x)
+#   "BUG: KASAN: slab-use-after-free in func+0x1/0x2"
+#   "WARNING: possible circular locking dependency detected" (lockdep)
+#   "list_del corruption. prev->next should be ..." (CONFIG_DEBUG_LIST)
+#   "BUG: Bad page state in process ...", "ODEBUG: free active ...",
+#   "BUG: sleeping function called from invalid context at ...", "UBSAN: ..."
+REPORTS = (
+	(re.compile(r'WARNING: CPU: \d+ PID: \d+ at (\S+) (\S+?)\+'), 'WARN at {0} {1}'),
+	(re.compile(r'WARNING: (\S+:\d+) at (\S+?)\+'), 'WARN at {0} {1}'),
+	(re.compile(r'WARNING: at (\S+?)\+'), 'WARN in {0}'),
+	(re.compile(r'BUG: KASAN: (\S+) in (\S+?)\+'), 'KASAN {0} in {1}'),
+	(re.compile(r'BUG: KFENCE: (.*)'), 'KFENCE {0}'),
+	(re.compile(r'WARNING: (possible .*?) detected'), 'lockdep: {0}'),
+	(re.compile(r'WARNING: (inconsistent lock state|suspicious RCU usage|bad unlock balance)'),
+	 'lockdep: {0}'),
+	(re.compile(r'(list_(?:add|del) corruption)'), 'DEBUG_LIST: {0}'),
+	(re.compile(r'BUG: (Bad page (?:state|map))'), '{0}'),
+	(re.compile(r'ODEBUG: (\S+ \S+) object'), 'ODEBUG: {0}'),
+	(re.compile(r'BUG: (sleeping function called from invalid context)'), '{0}'),
+	(re.compile(r'UBSAN: (\S+)'), 'UBSAN: {0}'),
+)
+
+# "ok 3 order 9 # SKIP could not allocate an order-9 folio" under
+# "# Subtest: thp_ds_test_charge", itself under "# Subtest: thp_deferred_split".
+KTAP_SUBTEST = re.compile(r'^(\s*)# Subtest: (.*)$')
+KTAP_RESULT = re.compile(r'^(\s*)(not )?ok \d+ (?:- )?(.*?)( # SKIP ?(.*))?$')
+
+# The suite's teardown cannot fail a case; it says what it could not undo
+# on a line of its own (see thp_ds_suite_exit()).
+TEARDOWN_ERROR = re.compile(r'thp_deferred_split: teardown: (.*)$')
+
+# "    # thp_ds_test_migrate: EXPECTATION FAILED at mm/tests/thp_deferred_split_kunit.c:712"
+FAILED_AT = re.compile(r'# (\w+): (?:EXPECTATION|ASSERTION) FAILED at (\S+:\d+)')
+
+TIMESTAMP = re.compile(r'^\[[ \d.:]+\] ?')
+
+
+def strip_timestamp(line: str) -> str:
+	return TIMESTAMP.sub('', line, count=1)
+
+
+def oops_excerpt(log: str, limit: int = 40) -> str:
+	"""The first oops or panic in a console log, up to its call trace's end."""
+	lines = log.splitlines()
+	for i, line in enumerate(lines):
+		if OOPS_START.search(line):
+			end = i
+			while end < len(lines) - 1 and end - i < limit and \
+			      not any(m in lines[end] for m in OOPS_END[:2]):
+				end += 1
+			return '\n'.join(lines[i:end + 1]) + '\n'
+	return ''
+
+
+def oops_summary(excerpt: str) -> str:
+	"""'BUG: ... (RIP func)' (x86) or '... (pc func)' (arm64); '' for no oops."""
+	if not excerpt:
+		return ''
+	lines = [strip_timestamp(line) for line in excerpt.splitlines()]
+	where = ''
+	for line in lines:
+		m = re.search(r'RIP: \S+:(\S+)', line) or re.search(r'pc : (\S+)', line)
+		if m:
+			where = f' (at {m.group(1)})'
+			break
+	return lines[0].strip() + where
+
+
+def kernel_reports(log: str) -> List[str]:
+	"""Each distinct debug-check report, in the order first seen."""
+	found: List[str] = []
+	for line in log.splitlines():
+		for pattern, fmt in REPORTS:
+			m = pattern.search(line)
+			if m:
+				text = fmt.format(*m.groups())
+				if text not in found:
+					found.append(text)
+				break
+	return found
+
+
+def ktap_results(log: str) -> Dict[str, Tuple[bool, Optional[str]]]:
+	"""'suite.case[.param]' -> (ok, skip reason or None) for every KTAP result line.
+
+	kunit.py's JSON keeps neither skip reasons nor whether a parameterised
+	case reached its own result line; the raw KTAP has both.
+	"""
+	stack: List[Tuple[int, str]] = []	# (indent, name) of the open subtests
+	results = {}
+	for raw in log.splitlines():
+		line = strip_timestamp(raw)
+		m = KTAP_SUBTEST.match(line)
+		if m:
+			indent = len(m.group(1))
+			stack = [s for s in stack if s[0] < indent] + [(indent, m.group(2).strip())]
+			continue
+		m = KTAP_RESULT.match(line)
+		if m:
+			# a result line is indented like the "# Subtest:" line it belongs to
+			indent = len(m.group(1))
+			parents = [name for ind, name in stack if ind <= indent]
+			skip = m.group(5) if m.group(4) else None
+			results['.'.join(parents + [m.group(3).strip()])] = (
+				m.group(2) is None, skip.strip() if skip is not None else None)
+	return results
+
+
+def skip_reasons(log: str) -> Dict[str, str]:
+	"""'suite.case[.param]' -> reason, for every KTAP line with a SKIP directive."""
+	return {name: reason for name, (_, reason) in ktap_results(log).items()
+		if reason is not None}
+
+
+def teardown_errors(log: str) -> List[str]:
+	return [m.group(1).strip() for m in map(TEARDOWN_ERROR.search, log.splitlines()) if m]
+
+
+def failed_checks(log: str) -> List[tuple]:
+	"""(case function, 'file:line') of every failed expectation, in order."""
+	return [(m.group(1), m.group(2)) for m in map(FAILED_AT.search, log.splitlines()) if m]

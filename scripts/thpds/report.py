@@ -1,0 +1,39 @@
+"""A run's verdict, in words, for the terminal: every command prints this."""
+
+from typing import List
+
+from thpds.verdict import Outcome, RunRecord, Status, Verdict
+
+
+def describe(rec: RunRecord) -> str:
+	what = rec.variant if rec.filter == '' else f'{rec.variant}, filter {rec.filter!r}'
+	if rec.profile != 'default':
+		what += f', {rec.profile} profile'
+	return f'{rec.origin} {rec.version} ({what})'
+
+
+def lines(rec: RunRecord, verdict: Verdict) -> List[str]:
+	"""What to print about one run: the verdict first, then why."""
+	out = [f'{describe(rec)}: {verdict.summary()} in {rec.seconds} s; log {rec.log}']
+	if rec.oops:
+		out.append(f'  the guest crashed: {rec.oops}')
+	for j in verdict.judgements:
+		if j.outcome == Outcome.FAILED:
+			out.append(f'  FAILED {j.name}: {j.why}')
+		elif j.outcome == Outcome.SKIPPED:
+			out.append(f'  skipped {j.name}: {j.why}')
+		elif j.status in (Status.FAIL, Status.ERROR):
+			out.append(f'  caught {j.name}: {j.why}')
+	for reason in verdict.reasons:
+		out.append(f'  {reason}')
+	if rec.kernel_reports:
+		out.append('  the kernel reported: ' + '; '.join(rec.kernel_reports))
+	if rec.expect.expect_fail:
+		out.append('  variant ' + ('caught exactly as declared' if verdict.ok
+					   else 'NOT caught as declared'))
+	return out
+
+
+def show(rec: RunRecord, verdict: Verdict) -> None:
+	for line in lines(rec, verdict):
+		print('[thp-ds] ' + line, flush=True)

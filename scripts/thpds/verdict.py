@@ -1,0 +1,247 @@
+"""What a run means: one typed record per run, and the one rule that judges it.
+
+Every command (run, check, matrix, repeat) renders from judge(); nothing
+else decides whether a run passed.  The rules:
+
+- A case passes only when it ran and passed.  A case selected for the run
+  (by the suite's case tables and --filter) that has no result did not run,
+  and that fails the run.
+- On an unpatched variant, each case it declares (Expect-Fail) must fail;
+  every other selected case must run and pass.  A declared case may end in
+  a guest crash only where the variant says so (May-Crash).
+- A SKIP is counted apart, with its reason; it is allowed only where the
+  port declares that case may skip on its tree.  A run where nothing passed
+  proves nothing and fails.
+- A guest oops not pinned on a case allowed to crash, kunit.py exiting
+  non-zero without a failing case, a guest stopped by the timeout, compiler
+  warnings in the suite, a suite teardown that reports an error, and (as
+  shipped) any report of the kernel's debug checks (WARN, KASAN, lockdep,
+  DEBUG_LIST, bad page) each fail the run with their reason.  A kernel that did not build is an
+  infrastructure failure (exit status 3), not a verdict on the kernel.
+"""
+
+import dataclasses
+import enum
+import fnmatch
+from typing import Dict, FrozenSet, List, Optional, Tuple
+
+
+class Status(enum.Enum):
+	"""How a case ended, in kunit.py's words plus NOTRUN."""
+	PASS = 'PASS'
+	FAIL = 'FAIL'
+	SKIP = 'SKIP'
+	ERROR = 'ERROR'		# it was running when the guest crashed or was stopped
+	NOTRUN = 'NOTRUN'	# no result: the guest died before it, or it was never reached
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+	name: str		# suite.case, or suite.case.param for a parameterised case
+	status: Status
+	reason: str = ''	# the skip reason, or why there is no result
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+	"""What a run of this tree and variant must show."""
+	expect_fail: FrozenSet[str] = frozenset()	# variant: cases that must fail
+	may_crash: FrozenSet[str] = frozenset()		# variant: of those, may crash the guest
+	may_skip: Tuple[Tuple[str, str], ...] = ()	# port: (case glob, reason substring)
+
+	def declares_fail(self, name: str) -> bool:
+		return _declared(name, self.expect_fail)
+
+	def allows_crash(self, name: str) -> bool:
+		return _declared(name, self.may_crash)
+
+	def allows_skip(self, name: str, reason: str) -> bool:
+		return any(fnmatch.fnmatchcase(name, glob) and text in reason
+			   for glob, text in self.may_skip)
+
+
+def _declared(name: str, names: FrozenSet[str]) -> bool:
+	"""A declaration of 'suite.case' covers each of its parameters."""
+	return any(name == n or name.startswith(n + '.') for n in names)
+
+
+@dataclasses.dataclass
+class RunRecord:
+	"""One kernel run, as recorded: what ran, what was expected, how it ended."""
+	tree: str
+	origin: str
+	version: str
+	kernel: str
+	port: str
+	variant: str
+	selected: Tuple[str, ...]		# suite.case functions the run had to run
+	cases: Tuple[Case, ...]
+	expect: Expectation = Expectation()
+	filter: str = ''
+	built: bool = True
+	kunit_returncode: int = 0
+	timed_out: bool = False
+	oops: str = ''				# first line (and RIP) of the guest's oops
+	suite_warnings: Tuple[str, ...] = ()	# compiler warnings in the suite's files
+	teardown_errors: Tuple[str, ...] = ()	# the suite could not restore the system
+	kernel_reports: Tuple[str, ...] = ()	# KASAN, lockdep, DEBUG_LIST, ... in the log
+	config_sha256: str = ''
+	suite_revision: str = ''
+	accel: str = ''
+	profile: str = 'default'
+	date: str = ''
+	seconds: float = 0.0
+	log: str = ''
+
+	def to_json(self) -> Dict:
+		out = dataclasses.asdict(self)
+		out['cases'] = [{'name': c.name, 'status': c.status.value, 'reason': c.reason}
+				for c in self.cases]
+		out['expect'] = {'expect_fail': sorted(self.expect.expect_fail),
+				 'may_crash': sorted(self.expect.may_crash),
+				 'may_skip': [list(s) for s in self.expect.may_skip]}
+		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports'):
+			out[key] = list(getattr(self, key))
+		return out
+
+	@classmethod
+	def from_json(cls, data: Dict) -> 'RunRecord':
+		fields = {f.name for f in dataclasses.fields(cls)}
+		kw = {k: v for k, v in data.items() if k in fields}
+		kw['cases'] = tuple(Case(c['name'], Status(c['status']), c.get('reason', ''))
+				    for c in data['cases'])
+		exp = data.get('expect', {})
+		kw['expect'] = Expectation(frozenset(exp.get('expect_fail', ())),
+					   frozenset(exp.get('may_crash', ())),
+					   tuple(tuple(s) for s in exp.get('may_skip', ())))
+		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports'):
+			kw[key] = tuple(data.get(key, ()))
+		return cls(**kw)
+
+	def case_status(self, name: str) -> Optional[Status]:
+		return next((c.status for c in self.cases if c.name == name), None)
+
+
+class Outcome(enum.Enum):
+	PASSED = 'passed'
+	FAILED = 'failed'
+	SKIPPED = 'skipped'
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+	"""One case, judged against what the run expected of it."""
+	name: str
+	status: Status
+	outcome: Outcome
+	why: str
+
+
+@dataclasses.dataclass
+class Verdict:
+	judgements: List[Judgement]
+	reasons: List[str]			# run-level failures, in words
+	infrastructure: bool = False		# the run could not produce a verdict on the kernel
+
+	@property
+	def ok(self) -> bool:
+		return not self.reasons and all(j.outcome != Outcome.FAILED for j in self.judgements)
+
+	def count(self, outcome: Outcome) -> int:
+		return sum(1 for j in self.judgements if j.outcome == outcome)
+
+	@property
+	def exit_code(self) -> int:
+		if self.ok:
+			return 0
+		return 3 if self.infrastructure else 1
+
+	def tally(self) -> Tuple[int, int, int]:
+		"""(passed, failed, skipped) cases; a run-level failure that no case
+		shows counts as one more failure, so that it is never lost."""
+		passed, failed = self.count(Outcome.PASSED), self.count(Outcome.FAILED)
+		if not self.ok and failed == 0:
+			failed = 1
+		return passed, failed, self.count(Outcome.SKIPPED)
+
+	def summary(self) -> str:
+		if self.infrastructure:
+			return 'no verdict: ' + '; '.join(self.reasons)
+		passed, failed, skipped = self.tally()
+		word = 'PASS' if self.ok else 'FAIL'
+		return f'{word} ({passed} passed, {failed} failed, {skipped} skipped)'
+
+
+def in_selection(name: str, selected: Tuple[str, ...]) -> Optional[str]:
+	"""The selected case function that result @name belongs to, if any."""
+	return next((s for s in selected if name == s or name.startswith(s + '.')), None)
+
+
+def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool) -> Judgement:
+	def j(outcome: Outcome, why: str) -> Judgement:
+		return Judgement(case.name, case.status, outcome, why)
+
+	reason = f' ({case.reason})' if case.reason else ''
+	if expect.declares_fail(case.name):
+		if case.status == Status.FAIL:
+			return j(Outcome.PASSED, 'failed, as the variant declares')
+		if case.status == Status.ERROR and oops and expect.allows_crash(case.name):
+			return j(Outcome.PASSED, 'crashed the guest, which the variant allows')
+		if case.status == Status.ERROR:
+			return j(Outcome.FAILED, 'MISSED: declared to fail, but the guest '
+				 + ('crashed' if oops else 'stopped') + ' in it' + reason)
+		return j(Outcome.FAILED, f'MISSED: declared to fail, but {case.status.value}{reason}')
+	if case.status == Status.PASS:
+		return j(Outcome.PASSED, 'passed')
+	if case.status == Status.SKIP:
+		if expect.allows_skip(case.name, case.reason):
+			return j(Outcome.SKIPPED, f'skipped{reason}, as the port allows')
+		return j(Outcome.FAILED, f'skipped{reason}, but this case never skips on this tree')
+	prefix = 'UNEXPECTED: ' if variant else ''
+	if case.status == Status.FAIL:
+		return j(Outcome.FAILED, prefix + 'failed')
+	if case.status == Status.ERROR:
+		return j(Outcome.FAILED, prefix + ('the guest crashed in it' if oops
+						   else 'the guest stopped in it') + reason)
+	return j(Outcome.FAILED, prefix + 'did not run' + reason)
+
+
+def judge(rec: RunRecord) -> Verdict:
+	"""The verdict on one run: the only place that decides pass or fail."""
+	if not rec.built:
+		return Verdict([Judgement(s, Status.NOTRUN, Outcome.FAILED, 'not built')
+				for s in rec.selected],
+			       ['the kernel did not build (see the log)'], infrastructure=True)
+	variant = bool(rec.expect.expect_fail)
+	judgements = []
+	for case in rec.cases:
+		if in_selection(case.name, rec.selected):
+			judgements.append(_judge_case(case, rec.expect, rec.oops, variant))
+	for sel in rec.selected:
+		if not any(in_selection(c.name, (sel,)) for c in rec.cases):
+			judgements.append(_judge_case(Case(sel, Status.NOTRUN, 'no result'),
+						      rec.expect, rec.oops, variant))
+
+	reasons = []
+	suites = sorted({s.split('.', 1)[0] for s in rec.selected})
+	for suite in suites:
+		if not any(c.name.startswith(suite + '.') and c.status != Status.NOTRUN
+			   for c in rec.cases):
+			reasons.append(f'suite {suite} has no result in kunit.py\'s output')
+	crashed = [c for c in rec.cases if c.status == Status.ERROR]
+	if rec.oops and not any(rec.expect.allows_crash(c.name) for c in crashed):
+		reasons.append(f'the guest crashed: {rec.oops}')
+	if rec.timed_out:
+		reasons.append('the guest was stopped by the timeout before the suite finished')
+	failing = [j for j in judgements if j.status in (Status.FAIL, Status.ERROR)]
+	if rec.kunit_returncode != 0 and not failing:
+		reasons.append(f'kunit.py exited {rec.kunit_returncode} without a failing case')
+	if not any(j.outcome == Outcome.PASSED for j in judgements):
+		reasons.append('no case passed: the run proves nothing')
+	for w in rec.suite_warnings:
+		reasons.append(f'compiler warning in the suite: {w}')
+	for e in rec.teardown_errors:
+		reasons.append(f'the suite could not restore the system: {e}')
+	if rec.kernel_reports and not variant:
+		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
+	return Verdict(judgements, reasons)
