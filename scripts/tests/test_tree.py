@@ -3,11 +3,13 @@ unchanged files keep their mtimes across variant switches."""
 
 import hashlib
 import os
+import subprocess
 import tempfile
 import time
 import unittest
+from unittest import mock
 
-from thpds import tree
+from thpds import gitrun, tree
 
 
 def make_fake_kernel(root, sublevel=117):
@@ -51,7 +53,7 @@ class TreeTest(unittest.TestCase):
 
 	def base_from_user(self):
 		staging = tree.stage_user_tree(self.user, self.t.path + '.staging')
-		self.t.set_base(staging, 'user tree', tree.kernel_version(staging))
+		self.t.set_base(staging, "user tree", tree.kernel_version(staging), force=False)
 
 	def test_user_tree_is_never_written(self):
 		before = digest(self.user)
@@ -110,6 +112,171 @@ class TreeTest(unittest.TestCase):
 
 	def test_kernel_version(self):
 		self.assertEqual(tree.kernel_version(self.user), '6.12.117')
+
+
+def write(root, rel, text, mode=0o644):
+	path = os.path.join(root, rel)
+	os.makedirs(os.path.dirname(path), exist_ok=True)
+	with open(path, 'w') as f:
+		f.write(text)
+	os.chmod(path, mode)
+	return path
+
+
+def make_tarball(src, tarball):
+	"""A linux-source-like .tar.xz: one top-level directory."""
+	subprocess.run(['tar', '-cJf', tarball, '-C', os.path.dirname(src),
+			os.path.basename(src)], check=True)
+
+
+def user_git(cwd, *args):
+	"""The test's own git on a user's tree, free of this machine's config."""
+	subprocess.run(gitrun.command(args, cwd), env=gitrun.env(), check=True,
+		       capture_output=True)
+
+
+class UserGitConfigTest(unittest.TestCase):
+	"""Nothing of the user's git configuration reaches the tool's trees."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		d = self.tmp.name
+		home, xdg = os.path.join(d, 'home'), os.path.join(d, 'xdg')
+		self.marker = os.path.join(d, 'ran')
+		hook = f'#!/bin/sh\necho "$0" >> {self.marker}\nexit 1\n'
+		write(home, 'hooks/post-checkout', hook, 0o755)
+		write(home, 'fsmonitor', hook, 0o755)
+		write(home, 'excludes', 'build/\n*.c\n')
+		user_config = (f'[core]\n\texcludesFile = {home}/excludes\n'
+			       f'\thooksPath = {home}/hooks\n\tfsmonitor = {home}/fsmonitor\n'
+			       '\tautocrlf = true\n[commit]\n\tgpgsign = true\n')
+		write(home, '.gitconfig', user_config)
+		write(xdg, 'git/config', user_config)
+		write(xdg, 'git/ignore', 'build/\n')	# read even without any config
+		write(xdg, 'git/attributes', '* text eol=crlf\n')
+		write(d, 'system.gitconfig', user_config)
+		env = {'HOME': home, 'XDG_CONFIG_HOME': xdg,
+		       'GIT_CONFIG_SYSTEM': os.path.join(d, 'system.gitconfig'),
+		       'GIT_DIR': os.path.join(d, 'elsewhere.git'),
+		       'GIT_WORK_TREE': os.path.join(d, 'elsewhere'),
+		       'GIT_INDEX_FILE': os.path.join(d, 'elsewhere.index'),
+		       'GIT_CONFIG_PARAMETERS': "'core.excludesfile'='%s/excludes'" % home}
+		patcher = mock.patch.dict(os.environ, env)
+		patcher.start()
+		self.addCleanup(patcher.stop)
+		self.src = os.path.join(d, 'src', 'linux-6.12')
+		make_fake_kernel(self.src)
+		write(self.src, 'tools/build/Makefile', 'build := -f feature\n')
+		write(self.src, 'tools/build/feature/test-all.c', 'int main(void) { return 0; }\n')
+		self.t = tree.Tree(os.path.join(d, 'cache/trees/debian-6.12'))
+
+	def assert_untouched_by_user_config(self):
+		for rel in ('tools/build/Makefile', 'tools/build/feature/test-all.c', 'mm/a.c'):
+			self.assertIn(rel, tree.tracked_files(self.t.path))
+			with open(os.path.join(self.t.path, rel), 'rb') as f:
+				self.assertNotIn(b'\r', f.read(), rel)
+		self.assertFalse(os.path.exists(self.marker), 'a hook or fsmonitor of the user ran')
+		for junk in ('elsewhere.git', 'elsewhere', 'elsewhere.index'):
+			self.assertFalse(os.path.exists(os.path.join(self.tmp.name, junk)), junk)
+
+	def test_debian_tree_keeps_tools_build_through_checkout_and_clean(self):
+		tarball = os.path.join(self.tmp.name, 'linux-source-6.12.tar.xz')
+		make_tarball(self.src, tarball)
+		staging = tree.stage_debian_tarball(tarball, self.t.path + '.staging')
+		self.t.set_base(staging, 'linux-source-6.12', '6.12.117-1', force=True)
+		self.assert_untouched_by_user_config()
+		suite = self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite')
+		self.t.checkout(suite)
+		self.t.checkout(self.t.meta['base'])
+		self.t.checkout(suite)
+		self.assert_untouched_by_user_config()
+		self.assertTrue(os.path.exists(os.path.join(self.t.path, 'tools/build/feature/test-all.c')))
+
+	def test_plain_user_tree_keeps_tools_build(self):
+		staging = tree.stage_user_tree(self.src, self.t.path + '.staging')
+		self.t.set_base(staging, 'user tree', '6.12.117', force=False)
+		self.t.checkout(self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite'))
+		self.assert_untouched_by_user_config()
+
+	def test_user_git_tree_lists_without_the_users_excludes(self):
+		write(self.src, '.gitignore', '*.o\n')
+		user_git(self.src, 'init', '-q')
+		user_git(self.src, 'add', 'Makefile')
+		self.assertEqual(sorted(tree.user_git_files(self.src)),
+				 sorted(['.gitignore', 'Kconfig', 'Makefile', 'mm/Kconfig', 'mm/Makefile',
+					 'mm/a.c', 'mm/b.c', 'tools/build/Makefile',
+					 'tools/build/feature/test-all.c']))
+
+
+	def test_user_git_trees_own_config_runs_nothing_and_hides_nothing(self):
+		write(self.src, '.gitignore', '*.o\n')
+		user_git(self.src, 'init', '-q')
+		home = os.environ['HOME']
+		with open(os.path.join(self.src, '.git/config'), 'a') as f:
+			f.write(f'[core]\n\texcludesFile = {home}/excludes\n'
+				f'\tfsmonitor = {home}/fsmonitor\n\thooksPath = {home}/hooks\n')
+		before = digest(self.src)
+		listed = tree.user_git_files(self.src)
+		self.assertIn('tools/build/Makefile', listed)
+		self.assertIn('mm/a.c', listed)
+		self.assertFalse(os.path.exists(self.marker), 'the tree\'s fsmonitor ran')
+		self.assertEqual(digest(self.src), before)
+
+
+class ForceAddTest(unittest.TestCase):
+	"""What is committed: all of a Debian tarball; a user's git's own list."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.src = os.path.join(self.tmp.name, 'linux')
+		make_fake_kernel(self.src)
+		self.t = tree.Tree(os.path.join(self.tmp.name, 'cache/trees/t'))
+
+	def test_debian_tarball_is_committed_whole(self):
+		# pure source that the kernel's own .gitignore happens to match
+		write(self.src, 'arch/x86/lib/blob.o', 'shipped\n')
+		tarball = os.path.join(self.tmp.name, 'linux.tar.xz')
+		make_tarball(self.src, tarball)
+		staging = tree.stage_debian_tarball(tarball, self.t.path + '.staging')
+		self.t.set_base(staging, 'linux-source-6.12', '6.12.117-1', force=True)
+		self.assertIn('arch/x86/lib/blob.o', tree.tracked_files(self.t.path))
+
+	def test_user_git_tree_copies_exactly_what_its_git_lists(self):
+		write(self.src, '.gitignore', '*.o\n')
+		write(self.src, 'mm/forced.o', 'tracked although ignored\n')
+		write(self.src, 'mm/gone.c', 'tracked, then deleted\n')
+		user_git(self.src, 'init', '-q')
+		user_git(self.src, 'add', '-A')
+		user_git(self.src, 'add', '-f', 'mm/forced.o')
+		user_git(self.src, 'commit', '-q', '-m', 'x')
+		os.remove(os.path.join(self.src, 'mm/gone.c'))
+		write(self.src, 'mm/new.c', 'untracked source\n')
+		write(self.src, 'mm/a.o', 'build output\n')
+		write(self.src, 'mm/secret.c', 'excluded by the repository\n')
+		write(self.src, '.git/info/exclude', 'mm/secret.c\n')
+		before = digest(self.src)
+		files = tree.user_git_files(self.src)
+		staging = tree.stage_user_tree(self.src, self.t.path + '.staging', files)
+		self.t.set_base(staging, 'user tree', '6.12.117', force=True)
+		got = tree.tracked_files(self.t.path)
+		for rel in ('mm/forced.o', 'mm/new.c', 'mm/a.c'):
+			self.assertIn(rel, got)
+		for rel in ('mm/a.o', 'mm/secret.c', 'mm/gone.c'):
+			self.assertNotIn(rel, got)
+			self.assertFalse(os.path.exists(os.path.join(self.t.path, rel)), rel)
+		self.assertEqual(digest(self.src), before, 'the user tree (or its .git) was written')
+		# the next snapshot: a file the user's git no longer lists leaves the copy
+		os.remove(os.path.join(self.src, 'mm/new.c'))
+		files = tree.user_git_files(self.src)
+		staging = tree.stage_user_tree(self.src, self.t.path + '.staging', files)
+		self.assertFalse(os.path.exists(os.path.join(staging, 'mm/new.c')))
+		self.t.set_base(staging, 'user tree', '6.12.117', force=True)
+		self.assertNotIn('mm/new.c', tree.tracked_files(self.t.path))
+
+	def test_plain_directory_is_not_a_git_tree(self):
+		self.assertIsNone(tree.user_git_files(self.src))
 
 
 if __name__ == '__main__':

@@ -47,7 +47,8 @@ def prepare_debian(series: str) -> tree.Tree:
 	unpacked = os.path.join(root, 'unpack', series)
 	tarball = debian_source.unpack(deb, unpacked)
 	staging = tree.stage_debian_tarball(tarball, t.path + '.staging')
-	t.set_base(staging, package, version)
+	# A Debian tarball is pure source: all of it is committed.
+	t.set_base(staging, package, version, force=True)
 	shutil.rmtree(t.path + '.staging', ignore_errors=True)
 	shutil.rmtree(unpacked, ignore_errors=True)
 	return t
@@ -67,8 +68,10 @@ def prepare_user(path: str) -> tree.Tree:
 	key = hashlib.sha256(src.encode()).hexdigest()[:12]
 	name = f'user-{os.path.basename(src.rstrip("/"))}-{key}'
 	t = tree.Tree(os.path.join(cache_dir(), 'trees', name))
-	staging = tree.stage_user_tree(src, t.path + '.staging')
-	t.set_base(staging, f'user tree {src}', tree.kernel_version(staging))
+	files = tree.user_git_files(src)
+	staging = tree.stage_user_tree(src, t.path + '.staging', files)
+	t.set_base(staging, f'user tree {src}', tree.kernel_version(staging),
+		   force=files is not None)
 	return t
 
 

@@ -10,19 +10,21 @@ the suite stays incremental (ccache keys include the source path, which is
 why the path never changes).
 
 A user's own tree is never written to: it is copied to a staging directory
-first, and only the copy is committed.
+first, and only the copy is committed.  What is copied and committed must not
+depend on who runs the tool: git runs isolated from the user's configuration
+(gitrun.py), a Debian tarball is committed whole (it is pure source, even
+where the kernel's .gitignore would ignore a file), and a user's tree that is
+a git work tree contributes exactly the files its own git lists.
 """
 
 import json
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
+from thpds import gitrun
 from thpds.errors import InfraError, UsageError
-
-GIT_ID = ['-c', 'user.name=thp-ds', '-c', 'user.email=thp-ds@localhost',
-	  '-c', 'commit.gpgsign=false', '-c', 'core.autocrlf=false']
 
 # Debian's linux-source tarballs end their .gitignore with a block that
 # ignores the whole top level; it must go before git can see the tree.
@@ -38,18 +40,30 @@ class PatchError(UsageError):
 
 
 def git(repo: str, *args: str, env: Optional[Dict[str, str]] = None,
-	input_text: Optional[str] = None) -> str:
-	proc = subprocess.run(['git', '-C', repo, *GIT_ID, *args], capture_output=True,
-			      text=True, env=env, input=input_text)
+	input_text: Union[str, bytes, None] = None, work_tree: Optional[str] = None,
+	settings: Sequence[str] = ()) -> str:
+	"""git on the tool-owned repository at repo, isolated (see gitrun.py).
+
+	The repository is named explicitly, never discovered: a tree whose .git
+	is missing or broken must fail, not fall through to some repository
+	above the cache.  work_tree (default repo) is where git reads files.
+	"""
+	where = work_tree or repo
+	extra = {'GIT_DIR': os.path.join(os.path.abspath(repo), '.git'),
+		 'GIT_WORK_TREE': os.path.abspath(where), **(env or {})}
+	proc = gitrun.run(args, cwd=where, extra_env=extra, settings=settings,
+			  input=input_text, text=not isinstance(input_text, bytes))
 	if proc.returncode != 0:
-		raise TreeError(f'git {" ".join(args)} in {repo} failed:\n{proc.stderr.strip()}')
-	return proc.stdout.strip()
+		err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode(errors='replace')
+		raise TreeError(f'git {" ".join(args)} in {repo} failed:\n{err.strip()}')
+	out = proc.stdout if isinstance(proc.stdout, str) else proc.stdout.decode()
+	return out.strip()
 
 
 def show(repo: str, commit: str, rel: str) -> str:
 	"""A file's text at commit, byte-exact (git() strips whitespace)."""
-	proc = subprocess.run(['git', '-C', repo, 'show', f'{commit}:{rel}'],
-			      capture_output=True, text=True)
+	proc = gitrun.run(['show', f'{commit}:{rel}'], cwd=repo,
+			  extra_env={'GIT_DIR': os.path.join(os.path.abspath(repo), '.git')})
 	if proc.returncode != 0:
 		raise TreeError(f'{rel} is not in {repo} at {commit}: {proc.stderr.strip()}')
 	return proc.stdout
@@ -90,7 +104,8 @@ class Tree:
 
 	def __init__(self, path: str) -> None:
 		self.path = path
-		self.meta_file = os.path.join(path, '.git', 'thp-ds.json')
+		self.gitdir = os.path.join(path, '.git')
+		self.meta_file = os.path.join(self.gitdir, 'thp-ds.json')
 
 	@property
 	def meta(self) -> Dict[str, str]:
@@ -102,32 +117,44 @@ class Tree:
 	def exists(self) -> bool:
 		return bool(self.meta.get('base'))
 
-	def set_base(self, staging: str, origin: str, version: str) -> None:
+	def git(self, *args: str, index: Optional[str] = None, work_tree: Optional[str] = None,
+		input_text: Union[str, bytes, None] = None, settings: Sequence[str] = ()) -> str:
+		"""Isolated git on this tree; index names a private index file in .git."""
+		env = {'GIT_INDEX_FILE': os.path.join(self.gitdir, index)} if index else None
+		return git(self.path, *args, env=env, work_tree=work_tree, input_text=input_text,
+			   settings=settings)
+
+	def set_base(self, staging: str, origin: str, version: str, force: bool) -> None:
 		"""Make the contents of staging the tree's base commit.
 
 		Staging is read through this repository's git directory with an
 		index of its own, so staging needs no .git and is not modified.
 		Only files that differ from the current checkout are rewritten.
+		force: commit every file of staging, even one the tree's .gitignore
+		ignores (a Debian tarball, or a list a user's git made); otherwise
+		the tree's own .gitignore files decide (a user's plain directory,
+		which may hold build output).
 		"""
 		if not looks_like_kernel_tree(staging):
 			raise TreeError(f'{staging} is not a kernel source tree')
 		os.makedirs(self.path, exist_ok=True)
-		if not os.path.isdir(os.path.join(self.path, '.git')):
-			git(self.path, 'init', '-q', '-b', 'thp-ds')
-		gitdir = os.path.join(self.path, '.git')
-		env = dict(os.environ, GIT_INDEX_FILE=os.path.join(gitdir, 'staging.index'))
-		wt = ['--git-dir', gitdir, '--work-tree', staging]
-		git(self.path, *wt, 'add', '-A', '.', env=env)
-		tree_id = git(self.path, *wt, 'write-tree', env=env)
-		base = git(self.path, 'commit-tree', tree_id, '-m',
-			   f'{origin} {version} as obtained')
+		if not os.path.isdir(self.gitdir):
+			proc = gitrun.run(['init', '-q', '-b', 'thp-ds'], cwd=self.path)
+			if proc.returncode != 0:
+				raise TreeError(f'git init in {self.path} failed:\n{proc.stderr.strip()}')
+		# One index per mode: entries a forced add tracked must not survive
+		# into an add that respects .gitignore.
+		index = 'staging-forced.index' if force else 'staging.index'
+		self.git('add', '-A', *(['-f'] if force else []), '.', index=index, work_tree=staging)
+		tree_id = self.git('write-tree', index=index, work_tree=staging)
+		base = self.git('commit-tree', tree_id, '-m', f'{origin} {version} as obtained')
 		self.checkout(base)
 		meta = {'base': base, 'origin': origin, 'version': version}
 		with open(self.meta_file, 'w') as f:
 			json.dump(meta, f, indent=1)
 
 	def head(self) -> str:
-		return git(self.path, 'rev-parse', 'HEAD')
+		return self.git('rev-parse', 'HEAD')
 
 	def commit_on_base(self, files: Dict[str, bytes], patches: Sequence[str],
 			   message: str, parent: Optional[str] = None) -> str:
@@ -136,36 +163,35 @@ class Tree:
 		Built in a private index; the working tree is not touched.
 		"""
 		parent = parent or self.meta['base']
-		gitdir = os.path.join(self.path, '.git')
-		env = dict(os.environ, GIT_INDEX_FILE=os.path.join(gitdir, 'compose.index'))
-		git(self.path, 'read-tree', parent, env=env)
+		index = 'compose.index'
+		self.git('read-tree', parent, index=index)
 		for rel, data in sorted(files.items()):
-			blob = subprocess.run(['git', '-C', self.path, 'hash-object', '-w', '--stdin'],
-					      input=data, capture_output=True, check=True).stdout
-			git(self.path, 'update-index', '--add', '--cacheinfo',
-			    f'100644,{blob.decode().strip()},{rel}', env=env)
+			blob = self.git('hash-object', '-w', '--stdin', input_text=data)
+			self.git('update-index', '--add', '--cacheinfo', f'100644,{blob},{rel}', index=index)
 		for patch in patches:
-			proc = subprocess.run(['git', '-C', self.path, 'apply', '--cached',
-					       os.path.abspath(patch)], env=env,
-					      capture_output=True, text=True)
-			if proc.returncode != 0:
+			try:
+				self.git('apply', '--cached', os.path.abspath(patch), index=index)
+			except TreeError as e:
 				raise PatchError(f'{os.path.basename(patch)} does not apply to this tree '
-						f'({self.meta.get("version")}):\n{proc.stderr.strip()}')
-		tree_id = git(self.path, 'write-tree', env=env)
-		old_tree = git(self.path, 'rev-parse', f'{parent}^{{tree}}')
+						 f'({self.meta.get("version")}):\n'
+						 + str(e).split('\n', 1)[-1]) from None
+		tree_id = self.git('write-tree', index=index)
+		old_tree = self.git('rev-parse', f'{parent}^{{tree}}')
 		if tree_id == old_tree and not files and not patches:
 			return parent
-		return git(self.path, 'commit-tree', tree_id, '-p', parent, '-m', message)
+		return self.git('commit-tree', tree_id, '-p', parent, '-m', message)
 
 	def checkout(self, commit: str) -> None:
 		"""Switch the working tree to commit, rewriting only changed files."""
 		# A file whose mtime changed but whose content did not must not be
 		# rewritten: refresh the index by content first (exit status 1 only
 		# says that something differs, which checkout -f then discards).
-		subprocess.run(['git', '-C', self.path, 'update-index', '-q', '--refresh'],
-			       capture_output=True)
-		git(self.path, 'checkout', '-q', '-f', '-B', 'thp-ds', commit)
-		git(self.path, 'clean', '-q', '-fdx', '-e', '/.git')
+		try:
+			self.git('update-index', '-q', '--refresh')
+		except TreeError:
+			pass
+		self.git('checkout', '-q', '-f', '-B', 'thp-ds', commit)
+		self.git('clean', '-q', '-fdx', '-e', '/.git')
 
 
 def stage_debian_tarball(tarball: str, staging: str) -> str:
@@ -181,13 +207,61 @@ def stage_debian_tarball(tarball: str, staging: str) -> str:
 	return tree
 
 
-def stage_user_tree(source: str, staging: str) -> str:
-	"""Mirror a user's tree into staging (read-only on the source)."""
+def user_git_files(source: str) -> Optional[List[str]]:
+	"""The files a user's tree holds by its own git, or None if it has no git.
+
+	A tree with a .git of its own is a git work tree: its sources are what
+	'git ls-files -c -o --exclude-standard' lists (tracked files, even ones
+	its .gitignore matches, and untracked ones it does not ignore), so build
+	output in it stays out.  git runs isolated and read-only: no optional
+	locks (status would otherwise refresh the user's index), no discovery
+	above the tree, and the user's tree may belong to another user.
+	"""
+	source = os.path.abspath(source)
+	if not os.path.lexists(os.path.join(source, '.git')):
+		return None
+	proc = gitrun.run(['ls-files', '-z', '-c', '-o', '--exclude-standard'], cwd=source,
+			  extra_env={'GIT_OPTIONAL_LOCKS': '0',
+				     'GIT_CEILING_DIRECTORIES': os.path.dirname(source)},
+			  settings=('-c', f'safe.directory={source}'))
+	if proc.returncode != 0:
+		raise TreeError(f'git ls-files in {source} failed:\n{proc.stderr.strip()}')
+	listed = dict.fromkeys(p for p in proc.stdout.split('\0') if p)
+	# A tracked file deleted in the work tree is listed but absent.
+	return [p for p in listed if os.path.lexists(os.path.join(source, p))
+		and not os.path.isdir(os.path.join(source, p))]
+
+
+def stage_user_tree(source: str, staging: str, files: Optional[List[str]] = None) -> str:
+	"""Mirror a user's tree into staging (read-only on the source).
+
+	files: copy exactly these (from user_git_files) and nothing else;
+	None: the whole tree but its .git.
+	"""
 	os.makedirs(staging, exist_ok=True)
-	subprocess.run(['rsync', '-a', '--delete', '--exclude=/.git', source.rstrip('/') + '/',
-			staging + '/'], check=True)
+	src = source.rstrip('/') + '/'
+	if files is None:
+		subprocess.run(['rsync', '-a', '--delete', '--exclude=/.git', src, staging + '/'],
+			       check=True)
+	else:
+		subprocess.run(['rsync', '-a', '--from0', '--files-from=-', src, staging + '/'],
+			       input='\0'.join(files).encode(), check=True)
+		_remove_unlisted(staging, set(files))
 	strip_debian_ignore(staging)
 	return staging
+
+
+def _remove_unlisted(staging: str, keep: set) -> None:
+	"""Delete what a previous copy left in staging that the list no longer has."""
+	for dirpath, dirnames, filenames in os.walk(staging, topdown=False):
+		rel_dir = os.path.relpath(dirpath, staging)
+		for name in filenames + [d for d in dirnames
+					 if os.path.islink(os.path.join(dirpath, d))]:
+			rel = os.path.normpath(os.path.join(rel_dir, name))
+			if rel not in keep:
+				os.unlink(os.path.join(dirpath, name))
+		if dirpath != staging and not os.listdir(dirpath):
+			os.rmdir(dirpath)
 
 
 def tracked_files(tree: str) -> List[str]:
