@@ -1,18 +1,36 @@
 """Bad input to thp-ds gets one clear line and exit status 2, changing nothing."""
 
 import contextlib
+import fcntl
 import io
 import os
 import subprocess
+import sys
 import tempfile
+import threading
 import unittest
 from unittest import mock
 
 from tests import recordings
 from tests.test_tree import make_fake_kernel
-from thpds import cli, debian_source, host, runner
+from thpds import cli, debian_source, host, lock, runner
 from thpds.errors import UsageError
 from thpds.verdict import Expectation
+
+_module_env = mock.patch.dict(os.environ)
+_module_cache = tempfile.TemporaryDirectory()
+
+
+def setUpModule():
+	# Every command now takes the cache's lock: no test may reach the
+	# real cache (~/.cache/thp-ds), where real builds run.
+	_module_env.start()
+	os.environ['THP_DS_CACHE'] = os.path.join(_module_cache.name, 'cache')
+
+
+def tearDownModule():
+	_module_env.stop()
+	_module_cache.cleanup()
 
 
 class BadInputTest(unittest.TestCase):
@@ -187,6 +205,93 @@ class HostTest(unittest.TestCase):
 	def test_every_package_has_a_witness_file(self):
 		self.assertEqual(sorted(host.HOST_PACKAGES), sorted(host.HOST_FILES))
 
+
+
+HOLDER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from thpds import lock
+lock.acquire(sys.argv[2], 'thp-ds run --tree 6.12')
+print('held', flush=True)
+sys.stdin.read()
+"""
+
+
+class LockTest(unittest.TestCase):
+	"""One thp-ds per cache: a second waits (saying so once) or, with
+	--no-wait, refuses with status 2."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.cache = os.path.join(self.tmp.name, 'cache')
+		patcher = mock.patch.dict(os.environ, {'THP_DS_CACHE': self.cache})
+		patcher.start()
+		self.addCleanup(patcher.stop)
+
+	def hold_elsewhere(self):
+		"""Another process holding the cache's lock until its stdin closes."""
+		scripts = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+		proc = subprocess.Popen([sys.executable, '-c', HOLDER, scripts, self.cache],
+					stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+		self.addCleanup(proc.stdout.close)
+		self.addCleanup(proc.wait)
+		self.addCleanup(proc.stdin.close)
+		self.assertEqual(proc.stdout.readline().strip(), 'held')
+		return proc
+
+	def run_cli(self, *argv):
+		err, out = io.StringIO(), io.StringIO()
+		with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+			rc = cli.main(list(argv))
+		return rc, err.getvalue()
+
+	def test_no_wait_refuses_naming_the_holder(self):
+		holder = self.hold_elsewhere()
+		with mock.patch.object(cli, 'cmd_fetch') as fetch:
+			rc, err = self.run_cli('fetch', '--no-wait')
+		self.assertEqual(rc, 2)
+		fetch.assert_not_called()
+		self.assertEqual(len(err.strip().splitlines()), 1, err)
+		self.assertIn(f'in use by pid {holder.pid} (thp-ds run --tree 6.12', err)
+
+	def test_a_second_run_waits_and_says_so_once(self):
+		holder = self.hold_elsewhere()
+		threading.Timer(0.5, holder.stdin.close).start()
+		seen = []
+		with mock.patch.object(cli, 'cmd_fetch',
+				       side_effect=lambda args: seen.append(holder.poll()) or 0):
+			rc, err = self.run_cli('fetch')
+		self.assertEqual(rc, 0)
+		self.assertEqual(err.count('waiting for the cache'), 1, err)
+		self.assertIn(f'pid {holder.pid}', err)
+		holder.wait()
+		self.assertEqual(seen, [0], 'the command ran before the holder was gone')
+
+	def test_every_command_that_touches_the_cache_holds_the_lock(self):
+		commands = {'run': 'cmd_run', 'check': 'cmd_check', 'matrix': 'cmd_matrix',
+			    'repeat': 'cmd_repeat', 'fetch': 'cmd_fetch', 'list': 'cmd_list'}
+		for command, func in commands.items():
+			held = []
+
+			def body(args):
+				held.append(lock.holds(self.cache))
+				with open(os.path.join(self.cache, 'lock')) as f:
+					held.append(f'pid {os.getpid()} (thp-ds {command}' in f.read())
+				fd = os.open(os.path.join(self.cache, 'lock'), os.O_RDWR)
+				try:
+					fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+					held.append(False)
+				except BlockingIOError:
+					held.append(True)
+				finally:
+					os.close(fd)
+				return 0
+			with mock.patch.object(cli, func, side_effect=body):
+				rc, err = self.run_cli(command)
+			self.assertEqual((rc, held), (0, [True, True, True]), (command, err))
+			self.assertFalse(lock.holds(self.cache), command)
+			self.assertEqual(lock.holder(self.cache), '')
 
 if __name__ == '__main__':
 	unittest.main()

@@ -13,7 +13,7 @@ import traceback
 import unittest
 from typing import List, Optional
 
-from thpds import cases, debian_source, host, matrix, report, runner, suite, tree, variants
+from thpds import cases, debian_source, host, lock, matrix, report, runner, suite, tree, variants
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -173,6 +173,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 		       'directory of its own')
 	p.add_argument('--install-deps', action='store_true',
 		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_lock_option(p)
+
+
+def add_lock_option(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--no-wait', action='store_true',
+		       help='if another thp-ds is using the cache, exit with status 2 instead of '
+		       'waiting for it')
 
 
 def parser() -> argparse.ArgumentParser:
@@ -202,6 +209,7 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--timeout', type=positive, default=300)
 	c.add_argument('--install-deps', action='store_true',
 		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_lock_option(c)
 	c.set_defaults(func=cmd_check)
 
 	m = sub.add_parser('matrix', help='run each tree as shipped and with every unpatched '
@@ -211,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
 		       help='output directory (default: docs/results of this repository)')
 	m.add_argument('--timeout', type=positive, default=300)
 	m.add_argument('--install-deps', action='store_true')
+	add_lock_option(m)
 	m.set_defaults(func=cmd_matrix)
 
 	rp = sub.add_parser('repeat', help='build once, boot the same kernel N times, tabulate '
@@ -224,10 +233,12 @@ def parser() -> argparse.ArgumentParser:
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)
+	add_lock_option(f)
 	f.set_defaults(func=cmd_fetch)
 
 	ls = sub.add_parser('list', help='kernel series the Debian archive offers now, and the '
 			    'unpatched variants of each port')
+	add_lock_option(ls)
 	ls.set_defaults(func=cmd_list)
 	return p
 
@@ -237,10 +248,22 @@ def first_line(e: BaseException) -> str:
 	return text.splitlines()[0] if text else type(e).__name__
 
 
+def locks_cache(args: argparse.Namespace) -> bool:
+	"""Every command touches trees, builds, debs or apt state."""
+	return True
+
+
 def main(argv: Optional[List[str]] = None) -> int:
 	args = parser().parse_args(argv)	# argparse itself exits 2 on bad usage
 	try:
-		return args.func(args)
+		if not locks_cache(args):
+			return args.func(args)
+		words = sys.argv[1:] if argv is None else argv
+		# One thp-ds at a time per cache, for the whole command: a second
+		# one must not check a tree out under a running build.
+		with lock.held(runner.cache_dir(), ' '.join(['thp-ds', *words]),
+			       wait=not args.no_wait):
+			return args.func(args)
 	except ThpDsError as e:
 		print(f'thp-ds: {e}', file=sys.stderr)
 		return e.exit_code
