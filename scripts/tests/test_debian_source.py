@@ -1,6 +1,7 @@
 """Tests for thpds.debian_source: apt configuration parsing and version choice."""
 
 import os
+import subprocess
 import tempfile
 import unittest
 from unittest import mock
@@ -106,6 +107,37 @@ class ResolveTest(unittest.TestCase):
 				ds.resolve(apt, '4.19')
 		self.assertIn('linux-source-4.19 is not offered', str(cm.exception))
 		self.assertIn('Offered now: 6.1, 6.12', str(cm.exception))
+
+
+def make_deb(root, package='linux-source-6.12', version='6.12.117-1'):
+	"""A minimal linux-source .deb holding usr/src/<package>.tar.xz."""
+	pkg = os.path.join(root, 'pkg')
+	os.makedirs(os.path.join(pkg, 'DEBIAN'))
+	os.makedirs(os.path.join(pkg, 'usr/src'))
+	with open(os.path.join(pkg, 'DEBIAN/control'), 'w') as f:
+		f.write(f'Package: {package}\nVersion: {version}\nArchitecture: all\n'
+			'Maintainer: t <t@example>\nDescription: t\n')
+	with open(os.path.join(pkg, f'usr/src/{package}.tar.xz'), 'wb') as f:
+		f.write(b'not really xz')
+	deb = os.path.join(root, f'{package}_{version}_all.deb')
+	subprocess.run(['dpkg-deb', '-Zgzip', '--build', pkg, deb], check=True,
+		       capture_output=True)
+	return deb
+
+
+class UnpackTest(unittest.TestCase):
+	def test_unpack_starts_from_an_empty_directory(self):
+		with tempfile.TemporaryDirectory() as d:
+			deb = make_deb(d)
+			dest = os.path.join(d, 'unpack')
+			os.makedirs(os.path.join(dest, 'usr/src'))
+			with open(os.path.join(dest, 'usr/src/half-of-an-old.tar.xz'), 'w') as f:
+				f.write('interrupted')
+			tarball = ds.unpack(deb, dest)
+			self.assertEqual(os.listdir(os.path.join(dest, 'usr/src')),
+					 ['linux-source-6.12.tar.xz'])
+			with open(tarball, 'rb') as f:
+				self.assertEqual(f.read(), b'not really xz')
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ import dataclasses
 import glob
 import os
 import re
+import shutil
 import subprocess
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -241,8 +242,12 @@ def available_series(apt: PrivateApt) -> List[str]:
 
 
 def unpack(deb: str, dest_dir: str) -> str:
-	"""Extract usr/src/linux-source-*.tar.xz from the .deb; return the tarball path."""
-	os.makedirs(dest_dir, exist_ok=True)
+	"""Extract usr/src/linux-source-*.tar.xz from the .deb; return the tarball path.
+
+	dest_dir is emptied first: an interrupted unpack leaves half a tarball.
+	"""
+	shutil.rmtree(dest_dir, ignore_errors=True)
+	os.makedirs(dest_dir)
 	listing = subprocess.run(['dpkg-deb', '-c', deb], capture_output=True, text=True,
 				 check=True).stdout
 	member = next((line.split()[-1] for line in listing.splitlines()

@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
-from thpds import cases, debian_source, kunit_run, suite, tree, variants
+from thpds import cases, debian_source, kunit_run, lock, suite, tree, variants
 from thpds.errors import UsageError
 from thpds.verdict import Expectation, RunRecord
 
@@ -39,7 +39,8 @@ def prepare_debian(series: str) -> tree.Tree:
 	apt.update()
 	package, version, suite_name = debian_source.resolve(apt, series)
 	t = tree.Tree(os.path.join(root, 'trees', f'debian-{series}'))
-	if t.meta.get('version') == version:
+	repair(t)
+	if t.meta.get('version') == version and t.exists():
 		print(f'[thp-ds] {package} {version} ({suite_name}) already at {t.path}', flush=True)
 		return t
 	print(f'[thp-ds] fetching {package} {version} from {suite_name}', flush=True)
@@ -52,6 +53,19 @@ def prepare_debian(series: str) -> tree.Tree:
 	shutil.rmtree(t.path + '.staging', ignore_errors=True)
 	shutil.rmtree(unpacked, ignore_errors=True)
 	return t
+
+
+def repair(t: tree.Tree) -> None:
+	"""Undo what an interrupted run left in t that would stop git.
+
+	Everything else an interruption can leave is redone by the steps
+	themselves: staging and unpack directories are emptied before use, and
+	a tree whose metadata is missing or half written is prepared again.
+	"""
+	if os.path.isdir(t.gitdir) and lock.holds(cache_dir()):
+		for name in t.remove_stale_locks():
+			print(f'[thp-ds] removed {name} that an interrupted run left in {t.path}',
+			      flush=True)
 
 
 def prepare_user(path: str) -> tree.Tree:
@@ -68,6 +82,7 @@ def prepare_user(path: str) -> tree.Tree:
 	key = hashlib.sha256(src.encode()).hexdigest()[:12]
 	name = f'user-{os.path.basename(src.rstrip("/"))}-{key}'
 	t = tree.Tree(os.path.join(cache_dir(), 'trees', name))
+	repair(t)
 	files = tree.user_git_files(src)
 	staging = tree.stage_user_tree(src, t.path + '.staging', files)
 	t.set_base(staging, f'user tree {src}', tree.kernel_version(staging),

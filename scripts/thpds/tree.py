@@ -17,13 +17,13 @@ where the kernel's .gitignore would ignore a file), and a user's tree that is
 a git work tree contributes exactly the files its own git lists.
 """
 
-import json
 import os
 import shutil
 import subprocess
+import time
 from typing import Dict, List, Optional, Sequence, Union
 
-from thpds import gitrun
+from thpds import atomic, gitrun
 from thpds.errors import InfraError, UsageError
 
 # Debian's linux-source tarballs end their .gitignore with a block that
@@ -109,13 +109,42 @@ class Tree:
 
 	@property
 	def meta(self) -> Dict[str, str]:
-		if not os.path.exists(self.meta_file):
-			return {}
-		with open(self.meta_file) as f:
-			return json.load(f)
+		"""What set_base recorded: base, origin, version, prepared (a UTC date).
+
+		Empty when the tree was never prepared, or its preparation was
+		interrupted before it completed."""
+		meta = atomic.read_json(self.meta_file)
+		return meta if isinstance(meta, dict) else {}
 
 	def exists(self) -> bool:
-		return bool(self.meta.get('base'))
+		"""The tree has a base that its repository holds."""
+		base = self.meta.get('base')
+		if not base:
+			return False
+		try:
+			self.git('cat-file', '-e', f'{base}^{{commit}}')
+		except TreeError:
+			return False
+		return True
+
+	def remove_stale_locks(self) -> List[str]:
+		"""Delete the lock files an interrupted git left in .git; return them.
+
+		Only for a caller that holds the cache's lock (lock.py): then no
+		other git can be at work in this tree, and any *.lock is left over
+		from a run that was killed.  git would otherwise refuse every
+		command ('index.lock exists') until someone deleted it by hand.
+		"""
+		removed = []
+		for dirpath, dirnames, filenames in os.walk(self.gitdir):
+			if dirpath == self.gitdir and 'objects' in dirnames:
+				dirnames.remove('objects')	# no locks there, and many entries
+			for name in filenames:
+				if name.endswith('.lock'):
+					os.unlink(os.path.join(dirpath, name))
+					removed.append(os.path.relpath(os.path.join(dirpath, name),
+								       self.gitdir))
+		return sorted(removed)
 
 	def git(self, *args: str, index: Optional[str] = None, work_tree: Optional[str] = None,
 		input_text: Union[str, bytes, None] = None, settings: Sequence[str] = ()) -> str:
@@ -138,10 +167,7 @@ class Tree:
 		if not looks_like_kernel_tree(staging):
 			raise TreeError(f'{staging} is not a kernel source tree')
 		os.makedirs(self.path, exist_ok=True)
-		if not os.path.isdir(self.gitdir):
-			proc = gitrun.run(['init', '-q', '-b', 'thp-ds'], cwd=self.path)
-			if proc.returncode != 0:
-				raise TreeError(f'git init in {self.path} failed:\n{proc.stderr.strip()}')
+		self._init()
 		# One index per mode: entries a forced add tracked must not survive
 		# into an add that respects .gitignore.
 		index = 'staging-forced.index' if force else 'staging.index'
@@ -149,9 +175,30 @@ class Tree:
 		tree_id = self.git('write-tree', index=index, work_tree=staging)
 		base = self.git('commit-tree', tree_id, '-m', f'{origin} {version} as obtained')
 		self.checkout(base)
-		meta = {'base': base, 'origin': origin, 'version': version}
-		with open(self.meta_file, 'w') as f:
-			json.dump(meta, f, indent=1)
+		# Recorded last, and whole: until this is written the tree counts
+		# as unprepared, and the next run prepares it again.
+		atomic.write_json(self.meta_file, {
+			'base': base, 'origin': origin, 'version': version,
+			'prepared': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})
+
+	def _init(self) -> None:
+		"""A repository in .git: new, or the one there if git can use it.
+
+		An interrupted 'git init' can leave a .git that is no repository;
+		it holds nothing worth keeping (no base was recorded), so it goes.
+		"""
+		if os.path.lexists(self.gitdir):
+			try:
+				self.git('rev-parse', '--git-dir')
+				return
+			except TreeError:
+				if os.path.isdir(self.gitdir) and not os.path.islink(self.gitdir):
+					shutil.rmtree(self.gitdir)
+				else:
+					os.unlink(self.gitdir)
+		proc = gitrun.run(['init', '-q', '-b', 'thp-ds'], cwd=self.path)
+		if proc.returncode != 0:
+			raise TreeError(f'git init in {self.path} failed:\n{proc.stderr.strip()}')
 
 	def head(self) -> str:
 		return self.git('rev-parse', 'HEAD')

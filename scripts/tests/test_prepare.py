@@ -1,0 +1,188 @@
+"""Tests for runner.prepare_*: interrupted runs repair themselves.
+
+The archive is faked (no network): 'downloading' a package gives a .deb
+placeholder, and 'unpacking' it gives a linux-source-like tarball made from
+a miniature kernel tree.
+"""
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+from tests.test_tree import make_fake_kernel, make_tarball, write
+from thpds import debian_source, lock, runner, tree
+
+VERSION = '6.12.117-1~deb12u1'
+
+
+class FakeArchive:
+	"""PrivateApt and unpack, for one package version built from a fake tree."""
+
+	def __init__(self, root: str, version: str = VERSION) -> None:
+		self.root = root
+		self.version = version
+		self.downloads = 0
+		self.updates = 0
+		self.update_error = None
+
+	def update(self) -> None:
+		self.updates += 1
+		if self.update_error:
+			raise debian_source.FetchError(self.update_error)
+
+	def resolve(self, apt, series):
+		return f'linux-source-{series}', self.version, 'bookworm-security'
+
+	def download(self, package, version, dest):
+		self.downloads += 1
+		os.makedirs(dest, exist_ok=True)
+		deb = os.path.join(dest, f'{package}_{version}_all.deb')
+		with open(deb, 'w') as f:
+			f.write('placeholder')
+		return deb
+
+	def unpack(self, deb, dest_dir):
+		src = os.path.join(self.root, 'src', 'linux-source-6.12')
+		if not os.path.isdir(src):
+			make_fake_kernel(src)
+			write(src, 'tools/testing/kunit/kunit.py', '')
+		os.makedirs(dest_dir, exist_ok=True)
+		tarball = os.path.join(dest_dir, 'linux-source-6.12.tar.xz')
+		make_tarball(src, tarball)
+		return tarball
+
+	def patches(self):
+		return [mock.patch.object(debian_source.PrivateApt, 'update',
+					  lambda apt_self, *a, **k: self.update()),
+			mock.patch.object(debian_source, 'resolve', self.resolve),
+			mock.patch.object(debian_source.PrivateApt, 'download',
+					  lambda apt_self, *a: self.download(*a)),
+			mock.patch.object(debian_source, 'unpack', self.unpack)]
+
+
+class PrepareCase(unittest.TestCase):
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.cache = os.path.join(self.tmp.name, 'cache')
+		patchers = [mock.patch.dict(os.environ, {'THP_DS_CACHE': self.cache})]
+		self.archive = FakeArchive(self.tmp.name)
+		patchers += self.archive.patches()
+		for p in patchers:
+			p.start()
+			self.addCleanup(p.stop)
+		self.out = io.StringIO()
+
+	def prepare(self, series='6.12'):
+		with contextlib.redirect_stdout(self.out):
+			return runner.prepare_debian(series)
+
+	def hold_lock(self):
+		lock.acquire(self.cache, 'test')
+		self.addCleanup(lock.release, self.cache)
+
+
+class InterruptedRunTest(PrepareCase):
+	def test_stale_git_locks_are_removed_when_we_hold_the_cache(self):
+		t = self.prepare()
+		for rel in ('index.lock', 'compose.index.lock', 'staging-forced.index.lock',
+			    'HEAD.lock', 'refs/heads/thp-ds.lock'):
+			write(t.gitdir, rel, '')
+		# without the cache's lock another git may be at work: left alone
+		self.prepare()
+		self.assertTrue(os.path.exists(os.path.join(t.gitdir, 'index.lock')))
+		self.hold_lock()
+		t = self.prepare()
+		self.assertIn('removed index.lock', self.out.getvalue())
+		for rel in ('index.lock', 'HEAD.lock', 'refs/heads/thp-ds.lock'):
+			self.assertFalse(os.path.exists(os.path.join(t.gitdir, rel)), rel)
+		t.checkout(t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite'))
+
+	def test_half_written_metadata_means_prepare_again(self):
+		t = self.prepare()
+		with open(t.meta_file, 'w') as f:
+			f.write('{"base": "ab')
+		self.assertEqual(t.meta, {})
+		self.assertFalse(t.exists())
+		t = self.prepare()
+		self.assertEqual(t.meta['version'], VERSION)
+		self.assertTrue(t.exists())
+		self.assertEqual(self.archive.downloads, 2)
+
+	def test_metadata_is_never_half_written(self):
+		t = self.prepare()
+		before = t.meta
+
+		def interrupted(obj, f, **kw):
+			f.write(json.dumps(obj)[:10])
+			raise KeyboardInterrupt
+		self.archive.version = '6.12.118-1'
+		with mock.patch.object(json, 'dump', interrupted):
+			with self.assertRaises(KeyboardInterrupt):
+				self.prepare()
+		self.assertEqual(t.meta, before)
+		self.assertEqual(self.prepare().meta['version'], '6.12.118-1')
+
+	def test_metadata_is_written_only_once_the_checkout_is_complete(self):
+		t = self.prepare()
+		self.archive.version = '6.12.118-1'
+		with mock.patch.object(tree.Tree, 'checkout', side_effect=KeyboardInterrupt):
+			with self.assertRaises(KeyboardInterrupt):
+				self.prepare()
+		self.assertEqual(t.meta['version'], VERSION)
+		self.assertEqual(self.prepare().meta['version'], '6.12.118-1')
+
+	def test_init_without_a_commit_is_redone(self):
+		real_git = tree.Tree.git
+
+		def no_commit(t, *args, **kw):
+			if args[0] == 'commit-tree':
+				raise tree.TreeError('git commit-tree failed: interrupted')
+			return real_git(t, *args, **kw)
+		with mock.patch.object(tree.Tree, 'git', no_commit):
+			with self.assertRaises(tree.TreeError):
+				self.prepare()
+		t = tree.Tree(os.path.join(self.cache, 'trees', 'debian-6.12'))
+		self.assertTrue(os.path.isdir(t.gitdir))
+		self.assertFalse(t.exists())
+		t = self.prepare()
+		self.assertTrue(t.exists())
+		self.assertIn('mm/a.c', tree.tracked_files(t.path))
+
+	def test_metadata_naming_a_base_the_repository_lost_means_prepare_again(self):
+		t = self.prepare()
+		objects = os.path.join(t.gitdir, 'objects')
+		for name in os.listdir(objects):
+			path = os.path.join(objects, name)
+			for dirpath, _, files in os.walk(path):
+				for f in files:
+					os.unlink(os.path.join(dirpath, f))
+		self.assertEqual(t.meta['version'], VERSION)
+		self.assertFalse(t.exists())
+		t = self.prepare()
+		self.assertTrue(t.exists())
+		self.assertEqual(self.archive.downloads, 2)
+
+	def test_a_git_dir_that_is_no_repository_is_replaced(self):
+		t = tree.Tree(os.path.join(self.cache, 'trees', 'debian-6.12'))
+		write(t.gitdir, 'config', '')	# 'git init' killed early
+		t = self.prepare()
+		self.assertTrue(t.exists())
+
+	def test_half_unpacked_staging_and_unpack_leftovers_are_redone(self):
+		staging = os.path.join(self.cache, 'trees', 'debian-6.12.staging')
+		write(staging, 'linux-source-6.12/mm/junk.c', 'half of an old unpack')
+		write(staging, 'other-top-level/x', '')
+		write(self.cache, 'unpack/6.12/usr/src/stale.tar.xz', 'half')
+		t = self.prepare()
+		self.assertNotIn('mm/junk.c', tree.tracked_files(t.path))
+		self.assertFalse(os.path.exists(staging))
+		self.assertFalse(os.path.exists(os.path.join(self.cache, 'unpack', '6.12')))
+
+
+if __name__ == '__main__':
+	unittest.main()
