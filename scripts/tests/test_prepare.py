@@ -14,7 +14,7 @@ import unittest
 from unittest import mock
 
 from tests.test_tree import make_fake_kernel, make_tarball, write
-from thpds import debian_source, lock, runner, tree
+from thpds import cli, debian_source, lock, runner, tree
 
 VERSION = '6.12.117-1~deb12u1'
 
@@ -182,6 +182,57 @@ class InterruptedRunTest(PrepareCase):
 		self.assertNotIn('mm/junk.c', tree.tracked_files(t.path))
 		self.assertFalse(os.path.exists(staging))
 		self.assertFalse(os.path.exists(os.path.join(self.cache, 'unpack', '6.12')))
+
+
+class PathTest(unittest.TestCase):
+	"""The kernel's Makefile refuses paths with spaces or colons."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+
+	def run_cli(self, env, *argv):
+		err = io.StringIO()
+		with mock.patch.dict(os.environ, env), \
+		     mock.patch.object(debian_source.PrivateApt, 'update') as update, \
+		     contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+			rc = cli.main(list(argv))
+		update.assert_not_called()
+		return rc, err.getvalue()
+
+	def test_cache_path_with_space_or_colon_is_refused_before_any_work(self):
+		user = os.path.join(self.tmp.name, 'linux')
+		make_fake_kernel(user)
+		for bad in ('with space', 'with:colon'):
+			cache = os.path.join(self.tmp.name, bad, 'cache')
+			for argv in (['fetch'], ['run', '--tree', user], ['list']):
+				rc, err = self.run_cli({'THP_DS_CACHE': cache}, *argv)
+				self.assertEqual(rc, 2, (bad, argv, err))
+				self.assertEqual(len(err.strip().splitlines()), 1, err)
+				self.assertIn('space or colon', err)
+				self.assertFalse(os.path.exists(os.path.join(self.tmp.name, bad)))
+
+	def test_home_with_a_colon_is_refused_too(self):
+		home = os.path.join(self.tmp.name, 'home:x')
+		env = {'HOME': home}
+		with mock.patch.dict(os.environ, env):
+			os.environ.pop('THP_DS_CACHE', None)
+			rc, err = self.run_cli({}, 'fetch')
+		self.assertEqual(rc, 2, err)
+		self.assertIn('space or colon', err)
+		self.assertFalse(os.path.exists(home))
+
+	def test_a_user_tree_at_a_path_with_spaces_and_colons_can_be_used(self):
+		user = os.path.join(self.tmp.name, 'my src', 'linux:6.12 (work)')
+		make_fake_kernel(user)
+		write(user, 'tools/testing/kunit/kunit.py', '')
+		with mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(self.tmp.name, 'c')}):
+			t = runner.prepare_user(user)
+		name = os.path.basename(t.path)
+		self.assertRegex(name, r'^user-linux_6\.12__work_-[0-9a-f]{12}$')
+		self.assertTrue(t.exists())
+		self.assertIn('mm/a.c', tree.tracked_files(t.path))
+		self.assertEqual(t.meta['origin'], f'user tree {os.path.realpath(user)}')
 
 
 if __name__ == '__main__':

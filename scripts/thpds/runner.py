@@ -22,7 +22,32 @@ from thpds.verdict import Expectation, RunRecord
 
 
 def cache_dir() -> str:
-	return os.environ.get('THP_DS_CACHE', os.path.expanduser('~/.cache/thp-ds'))
+	"""$THP_DS_CACHE or ~/.cache/thp-ds, as an absolute path.
+
+	Trees and build directories live under it, and the kernel's Makefile
+	refuses a source or build path with a space or a colon: better one
+	line now than a failed build after the download.
+	"""
+	root = os.path.abspath(os.environ.get('THP_DS_CACHE')
+			       or os.path.expanduser('~/.cache/thp-ds'))
+	for path in (root, os.path.realpath(root)):
+		if re.search(r'[\s:]', path):
+			raise UsageError(f'cache directory {path!r} has a space or colon, which the '
+					 "kernel's build refuses in source and build paths: set "
+					 'THP_DS_CACHE to a path without them')
+	return root
+
+
+def user_tree_name(src: str) -> str:
+	"""The directory name of the tool's copy of the user's tree at src.
+
+	Only [A-Za-z0-9._-], whatever the user's path holds (the copy is
+	where the kernel is built); the hash of the full path keeps two trees
+	of one name apart.
+	"""
+	key = hashlib.sha256(src.encode()).hexdigest()[:12]
+	base = re.sub(r'[^A-Za-z0-9._-]', '_', os.path.basename(src.rstrip('/')))
+	return f'user-{base}-{key}'
 
 
 def is_path(spec: str) -> bool:
@@ -79,9 +104,7 @@ def prepare_user(path: str) -> tree.Tree:
 	if not os.path.exists(os.path.join(src, 'tools/testing/kunit/kunit.py')):
 		raise UsageError(f'--tree {path}: has no tools/testing/kunit/kunit.py')
 	suite.port_for(tree.kernel_version(src))	# refuses a tree too old, before copying
-	key = hashlib.sha256(src.encode()).hexdigest()[:12]
-	name = f'user-{os.path.basename(src.rstrip("/"))}-{key}'
-	t = tree.Tree(os.path.join(cache_dir(), 'trees', name))
+	t = tree.Tree(os.path.join(cache_dir(), 'trees', user_tree_name(src)))
 	repair(t)
 	files = tree.user_git_files(src)
 	staging = tree.stage_user_tree(src, t.path + '.staging', files)
