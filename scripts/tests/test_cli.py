@@ -207,6 +207,17 @@ class HostTest(unittest.TestCase):
 
 
 
+class RefreshOptionTest(unittest.TestCase):
+	def test_refresh_asks_for_fresh_package_lists(self):
+		for argv in (['fetch'], ['list'], ['run']):
+			for refresh in (False, True):
+				with mock.patch.object(debian_source, '_refresh_requested', False), \
+				     mock.patch.object(cli, 'cmd_' + argv[0], return_value=0) as cmd:
+					cli.main(argv + (['--refresh'] if refresh else []))
+					self.assertEqual(debian_source._refresh_requested, refresh, argv)
+				cmd.assert_called_once()
+
+
 HOLDER = """
 import sys
 sys.path.insert(0, sys.argv[1])

@@ -1,5 +1,7 @@
 """Tests for thpds.debian_source: apt configuration parsing and version choice."""
 
+import contextlib
+import io
 import os
 import subprocess
 import tempfile
@@ -100,6 +102,12 @@ class ResolveTest(unittest.TestCase):
 		apt = FakeApt({'linux-source-7.2': [('7.2.13-1', 'sid')]})
 		self.assertEqual(ds.resolve(apt, '7.2'), ('linux-source-7.2', '7.2.13-1', 'sid'))
 
+	def test_lists_without_any_kernel_are_an_archive_failure(self):
+		with mock.patch.object(ds, 'available_series', return_value=[]):
+			with self.assertRaises(ds.FetchError) as cm:
+				ds.resolve(FakeApt({}), '6.12')
+		self.assertNotIsInstance(cm.exception, ds.NotOffered)
+
 	def test_missing_series_says_what_is_offered(self):
 		apt = FakeApt({})
 		with mock.patch.object(ds, 'available_series', return_value=['6.1', '6.12']):
@@ -107,6 +115,97 @@ class ResolveTest(unittest.TestCase):
 				ds.resolve(apt, '4.19')
 		self.assertIn('linux-source-4.19 is not offered', str(cm.exception))
 		self.assertIn('Offered now: 6.1, 6.12', str(cm.exception))
+
+
+UNREACHABLE = ('Err:1 http://deb.example/debian bookworm InRelease\n'
+	       "  Could not resolve 'deb.example'\n", "W: Failed to fetch "
+	       "http://deb.example/debian/dists/bookworm/InRelease  Could not resolve "
+	       "'deb.example'\nW: Some index files failed to download. They have been "
+	       'ignored, or old ones used instead.\n')
+
+
+class UpdateTest(unittest.TestCase):
+	"""The private lists: refreshed at most hourly, on --refresh, or when the
+	machine's apt configuration changed; an unreachable archive is an error."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.sources = [ds.AptSource('http://deb.example/debian', ('bookworm',), None)]
+		patches = [mock.patch.object(ds, 'configured_sources', lambda: self.sources),
+			   mock.patch.object(ds.subprocess, 'run', self.fake_run),
+			   mock.patch.object(ds, '_refresh_requested', False)]
+		for p in patches:
+			p.start()
+			self.addCleanup(p.stop)
+		self.apt = ds.PrivateApt(self.tmp.name)
+		self.updates = 0
+		self.result = (0, 'Hit:1 http://deb.example/debian bookworm InRelease\n', '')
+
+	def fake_run(self, argv, **kw):
+		self.assertIn('update', argv)
+		self.updates += 1
+		rc, out, err = self.result
+		if rc == 0 and out.startswith('Hit'):
+			lists = os.path.join(self.apt.dir, 'lists')
+			with open(os.path.join(lists, 'deb.example_dists_bookworm_main_Packages'), 'w'):
+				pass
+		return subprocess.CompletedProcess(argv, rc, out, err)
+
+	def test_at_most_once_an_hour(self):
+		now = 1_000_000.0
+		with mock.patch.object(ds.time, 'time', lambda: now):
+			self.assertTrue(self.apt.update())
+			self.assertFalse(self.apt.update())
+			now += ds.REFRESH_SECONDS - 1
+			self.assertFalse(self.apt.update())
+			now += 2
+			self.assertTrue(self.apt.update())
+		self.assertEqual(self.updates, 2)
+
+	def test_refresh_forces_one_update(self):
+		self.apt.update()
+		ds.request_refresh()
+		self.assertTrue(self.apt.update())
+		self.assertFalse(self.apt.update())
+		self.assertEqual(self.updates, 2)
+
+	def test_a_changed_apt_configuration_refreshes(self):
+		self.apt.update()
+		self.sources = self.sources + [ds.AptSource('http://other.example/debian',
+							     ('trixie',), None)]
+		self.assertTrue(self.apt.update())
+		self.assertEqual(self.updates, 2)
+
+	def test_missing_lists_or_a_half_written_stamp_refresh(self):
+		self.apt.update()
+		with open(self.apt.stamp_file, 'w') as f:
+			f.write('{"time": 12')
+		self.assertTrue(self.apt.update())
+		for name in os.listdir(os.path.join(self.apt.dir, 'lists')):
+			if name.endswith('Packages'):
+				os.unlink(os.path.join(self.apt.dir, 'lists', name))
+		self.assertTrue(self.apt.update())
+		self.assertEqual(self.updates, 3)
+
+	def test_unreachable_archive_is_an_error_and_is_retried(self):
+		self.result = (0, *UNREACHABLE)	# apt-get exits 0 when nothing could be read
+		with self.assertRaises(ds.FetchError) as cm:
+			self.apt.update()
+		self.assertEqual(len(str(cm.exception).splitlines()), 1)
+		self.assertIn("Could not resolve 'deb.example'", str(cm.exception))
+		with self.assertRaises(ds.FetchError):
+			self.apt.update()
+		self.assertEqual(self.updates, 2)
+
+	def test_some_suites_failing_goes_on_but_retries(self):
+		out = 'Hit:1 http://deb.example/debian bookworm InRelease\n' + UNREACHABLE[0]
+		self.result = (0, out, UNREACHABLE[1])
+		with contextlib.redirect_stdout(io.StringIO()) as said:
+			self.assertTrue(self.apt.update())
+			self.assertTrue(self.apt.update())
+		self.assertIn('some suites could not be read', said.getvalue())
+		self.assertEqual(self.updates, 2)
 
 
 def make_deb(root, package='linux-source-6.12', version='6.12.117-1'):

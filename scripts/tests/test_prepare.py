@@ -29,10 +29,11 @@ class FakeArchive:
 		self.updates = 0
 		self.update_error = None
 
-	def update(self) -> None:
+	def update(self) -> bool:
 		self.updates += 1
 		if self.update_error:
 			raise debian_source.FetchError(self.update_error)
+		return True
 
 	def resolve(self, apt, series):
 		return f'linux-source-{series}', self.version, 'bookworm-security'
@@ -182,6 +183,57 @@ class InterruptedRunTest(PrepareCase):
 		self.assertNotIn('mm/junk.c', tree.tracked_files(t.path))
 		self.assertFalse(os.path.exists(staging))
 		self.assertFalse(os.path.exists(os.path.join(self.cache, 'unpack', '6.12')))
+
+
+class OfflineTest(PrepareCase):
+	"""No archive, but a prepared tree: use it, say so, record it."""
+
+	def test_update_fails_with_a_cached_tree(self):
+		self.prepare()
+		self.archive.update_error = ('apt-get update (private list) failed: Failed to fetch '
+					     "http://deb.example/InRelease Could not resolve 'deb.example'")
+		self.out = io.StringIO()
+		t = self.prepare()
+		line = self.out.getvalue().strip()
+		self.assertEqual(len(line.splitlines()), 1, line)
+		self.assertRegex(line, r"^\[thp-ds\] cannot reach the archive \(apt-get update .*"
+				 r"Could not resolve 'deb.example'\); using the cached linux-source-6.12 "
+				 + VERSION.replace('.', r'\.') + r' prepared on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$')
+		self.assertIn('Could not resolve', t.meta['offline'])
+		self.assertEqual(t.meta['version'], VERSION)
+		self.assertEqual(self.archive.downloads, 1)
+		# the fact belongs to this run, not to the tree
+		self.assertNotIn('offline', tree.Tree(t.path).meta)
+
+	def test_download_fails_with_a_cached_older_tree(self):
+		self.prepare()
+		self.archive.version = '6.12.118-1'
+
+		def unreachable(*args):
+			raise debian_source.FetchError('apt-get download linux-source-6.12=6.12.118-1 '
+						       'failed: connection timed out')
+		with mock.patch.object(debian_source.PrivateApt, 'download', unreachable):
+			t = self.prepare()
+		self.assertEqual(t.meta['version'], VERSION)
+		self.assertIn('connection timed out', t.meta['offline'])
+		self.assertIn(f'using the cached linux-source-6.12 {VERSION}', self.out.getvalue())
+
+	def test_no_cached_tree_is_an_infrastructure_error(self):
+		self.archive.update_error = 'apt-get update (private list) failed: network unreachable'
+		with self.assertRaises(debian_source.FetchError):
+			self.prepare()
+		err = io.StringIO()
+		with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+			rc = cli.main(['fetch'])
+		self.assertEqual(rc, 3)
+		self.assertIn('network unreachable', err.getvalue())
+
+	def test_a_series_the_archive_does_not_offer_is_not_offline(self):
+		self.prepare()
+		with mock.patch.object(debian_source, 'resolve',
+				       side_effect=debian_source.NotOffered('not offered')):
+			with self.assertRaises(debian_source.NotOffered):
+				self.prepare()
 
 
 class PathTest(unittest.TestCase):

@@ -174,6 +174,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--install-deps', action='store_true',
 		       help='install missing host packages with apt-get (as root, or through sudo)')
 	add_lock_option(p)
+	add_refresh_option(p)
+
+
+def add_refresh_option(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--refresh', action='store_true',
+		       help="refresh the archive's package lists now (otherwise at most hourly)")
 
 
 def add_lock_option(p: argparse.ArgumentParser) -> None:
@@ -234,11 +240,13 @@ def parser() -> argparse.ArgumentParser:
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)
 	add_lock_option(f)
+	add_refresh_option(f)
 	f.set_defaults(func=cmd_fetch)
 
 	ls = sub.add_parser('list', help='kernel series the Debian archive offers now, and the '
 			    'unpatched variants of each port')
 	add_lock_option(ls)
+	add_refresh_option(ls)
 	ls.set_defaults(func=cmd_list)
 	return p
 
@@ -256,6 +264,8 @@ def locks_cache(args: argparse.Namespace) -> bool:
 def main(argv: Optional[List[str]] = None) -> int:
 	args = parser().parse_args(argv)	# argparse itself exits 2 on bad usage
 	try:
+		if getattr(args, 'refresh', False):
+			debian_source.request_refresh()
 		if not locks_cache(args):
 			return args.func(args)
 		words = sys.argv[1:] if argv is None else argv

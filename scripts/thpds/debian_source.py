@@ -10,12 +10,15 @@ package lists are never changed.
 
 import dataclasses
 import glob
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import time
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from thpds import atomic
 from thpds.errors import InfraError, UsageError
 
 APT_SOURCE_DIR = '/etc/apt/sources.list.d'
@@ -29,6 +32,20 @@ EXTRA_SUITES = {
 	'security': ('bullseye-security', 'bookworm-security',
 		     'trixie-security'),
 }
+
+
+# The private package lists are refreshed at most this often (seconds):
+# 'apt-get update' costs seconds on every run, and the archive's linux-source
+# packages change every few weeks.  --refresh forces it (request_refresh()).
+REFRESH_SECONDS = 3600
+
+_refresh_requested = False
+
+
+def request_refresh() -> None:
+	"""The next PrivateApt.update() refreshes, however fresh the lists are."""
+	global _refresh_requested
+	_refresh_requested = True
 
 
 class FetchError(InfraError):
@@ -140,6 +157,8 @@ class PrivateApt:
 	def __init__(self, cache_dir: str) -> None:
 		self.dir = os.path.join(cache_dir, 'apt')
 		self.list_file = os.path.join(self.dir, 'sources.sources')
+		# When the lists were last refreshed in full, from which source list.
+		self.stamp_file = os.path.join(self.dir, 'updated.json')
 
 	def _opts(self) -> List[str]:
 		return ['-o', f'Dir::Etc::SourceList={self.list_file}',
@@ -148,15 +167,56 @@ class PrivateApt:
 			'-o', f'Dir::Cache={self.dir}/cache',
 			'-o', 'APT::Sandbox::User=root']
 
-	def update(self) -> None:
+	def update(self) -> bool:
+		"""Refresh the private package lists if they are due; True if refreshed.
+
+		Due: never refreshed in full, older than REFRESH_SECONDS, made from
+		another source list than this machine's apt configuration gives
+		now, or --refresh.  Raises FetchError when the archive cannot be
+		read at all; when only some suites failed, the lists of the others
+		are fresh and apt keeps the old ones of those, so the run goes on
+		and the next one tries again.
+		"""
+		global _refresh_requested
+		text = private_source_list(configured_sources())
+		if not _refresh_requested and self.lists_age(text) is not None:
+			return False
 		for sub in ('lists/partial', 'cache/archives/partial'):
 			os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-		with open(self.list_file, 'w') as f:
-			f.write(private_source_list(configured_sources()))
+		atomic.write_text(self.list_file, text)
 		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'update'],
 				      capture_output=True, text=True)
-		if proc.returncode != 0:
-			raise FetchError('apt-get update (private list) failed:\n' + proc.stderr)
+		# apt-get exits 0 when no index could be fetched ('W: Failed to
+		# fetch'); stderr says why, stdout's 'Err:' lines only which.
+		failed = [line.strip() for line in proc.stderr.splitlines()
+			  if line.startswith(('E:', 'W: Failed to fetch'))]
+		failed += [line.strip() for line in proc.stdout.splitlines() if line.startswith('Err:')]
+		reached = any(line.startswith(('Hit:', 'Get:')) for line in proc.stdout.splitlines())
+		if proc.returncode != 0 or (failed and not reached):
+			why = _apt_reason(failed or proc.stderr.strip().splitlines() or
+					  [f'exit status {proc.returncode}'])
+			raise FetchError(f'apt-get update (private list) failed: {why}')
+		_refresh_requested = False
+		if failed:
+			print(f'[thp-ds] apt-get update: some suites could not be read '
+			      f'({_apt_reason(failed)}); using their previous lists', flush=True)
+			return True
+		atomic.write_json(self.stamp_file, {'time': time.time(), 'sources': _sha256(text)})
+		return True
+
+	def lists_age(self, text: Optional[str] = None) -> Optional[float]:
+		"""Seconds since the lists were refreshed in full, when that is recent
+		enough to use them (None: due for a refresh).  text: the source list
+		they must have been made from (default: the current one)."""
+		if text is None:
+			text = private_source_list(configured_sources())
+		stamp = atomic.read_json(self.stamp_file)
+		if not isinstance(stamp, dict) or stamp.get('sources') != _sha256(text):
+			return None
+		if not glob.glob(os.path.join(self.dir, 'lists', '*_Packages*')):
+			return None
+		age = time.time() - float(stamp.get('time', 0))
+		return age if 0 <= age < REFRESH_SECONDS else None
 
 	def versions(self, package: str) -> List[Tuple[str, str]]:
 		"""(version, suite) pairs of package on offer, newest first."""
@@ -187,6 +247,17 @@ class PrivateApt:
 		return os.path.join(dest, debs[0])
 
 
+def _sha256(text: str) -> str:
+	return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _apt_reason(lines: List[str]) -> str:
+	"""apt's first complaint, short enough for one line."""
+	line = re.sub(r'^(?:E:|W:|Err:\d+)\s*', '', lines[0].strip())
+	line = re.sub(r'\s+', ' ', line)
+	return line if len(line) <= 160 else line[:157] + '...'
+
+
 def _deb_version(filename: str) -> str:
 	# apt-get download escapes ':' in epochs as %3a
 	return filename.split('_')[1].replace('%3a', ':')
@@ -214,8 +285,9 @@ def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
 	The machine's own configured suites win (they are what the machine is
 	set up to track); the extra suites are searched only when those do not
 	carry the series.  Within that choice the newest version wins.  Returns
-	(package, version, suite); raises FetchError naming what is on offer
-	when the series is not (or no longer) packaged.
+	(package, version, suite); raises NotOffered naming what is on offer
+	when the series is not (or no longer) packaged, FetchError when the
+	lists offer no kernel at all (the archive could not be read).
 	"""
 	package = f'linux-source-{series}'
 	found = apt.versions(package)
@@ -225,12 +297,14 @@ def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
 		return (package, *preferred[0])
 	if found:
 		return (package, *found[0])
-	else:
-		offered = available_series(apt)
-		raise NotOffered(f'{package} is not offered by the archive (searched suites: '
-				 + ', '.join(EXTRA_SUITES['archive'] + EXTRA_SUITES['security'])
-				 + '). Offered now: ' + (', '.join(offered) or 'none'))
-	return package, found[0]
+	offered = available_series(apt)
+	if not offered:
+		# No kernel at all: the lists are missing or empty, not the series.
+		raise FetchError(f'cannot resolve {package}: the private package lists hold no '
+				 'linux-source package (the archive was never read in full)')
+	raise NotOffered(f'{package} is not offered by the archive (searched suites: '
+			 + ', '.join(EXTRA_SUITES['archive'] + EXTRA_SUITES['security'])
+			 + '). Offered now: ' + ', '.join(offered))
 
 
 def available_series(apt: PrivateApt) -> List[str]:
@@ -254,7 +328,8 @@ def unpack(deb: str, dest_dir: str) -> str:
 		       if re.search(r'usr/src/linux-source-[\d.]+\.tar\.xz$', line)), None)
 	if member is None:
 		raise FetchError(f'{deb} holds no usr/src/linux-source-*.tar.xz')
-	fsys = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', deb], stdout=subprocess.PIPE)
-	subprocess.run(['tar', '-x', '-C', dest_dir, member], stdin=fsys.stdout, check=True)
-	fsys.wait()
+	with subprocess.Popen(['dpkg-deb', '--fsys-tarfile', deb], stdout=subprocess.PIPE) as fsys:
+		subprocess.run(['tar', '-x', '-C', dest_dir, member], stdin=fsys.stdout, check=True)
+	if fsys.returncode != 0:
+		raise FetchError(f'dpkg-deb --fsys-tarfile {deb} failed (exit status {fsys.returncode})')
 	return os.path.join(dest_dir, member)

@@ -60,16 +60,24 @@ def prepare_debian(series: str) -> tree.Tree:
 		raise UsageError(f'--tree {series!r}: give a Debian kernel series such as 6.12 or 7.2, '
 				 'or a path to a kernel tree')
 	root = cache_dir()
-	apt = debian_source.PrivateApt(root)
-	apt.update()
-	package, version, suite_name = debian_source.resolve(apt, series)
 	t = tree.Tree(os.path.join(root, 'trees', f'debian-{series}'))
 	repair(t)
+	apt = debian_source.PrivateApt(root)
+	try:
+		refreshed = apt.update()
+		package, version, suite_name = debian_source.resolve(apt, series)
+	except debian_source.FetchError as e:
+		return use_cached(t, e)
+	lists = '' if refreshed else f', package lists {_age(apt.lists_age())} old'
 	if t.meta.get('version') == version and t.exists():
-		print(f'[thp-ds] {package} {version} ({suite_name}) already at {t.path}', flush=True)
+		print(f'[thp-ds] {package} {version} ({suite_name}{lists}) already at {t.path}',
+		      flush=True)
 		return t
-	print(f'[thp-ds] fetching {package} {version} from {suite_name}', flush=True)
-	deb = apt.download(package, version, os.path.join(root, 'debs'))
+	print(f'[thp-ds] fetching {package} {version} from {suite_name}{lists}', flush=True)
+	try:
+		deb = apt.download(package, version, os.path.join(root, 'debs'))
+	except debian_source.FetchError as e:
+		return use_cached(t, e)
 	unpacked = os.path.join(root, 'unpack', series)
 	tarball = debian_source.unpack(deb, unpacked)
 	staging = tree.stage_debian_tarball(tarball, t.path + '.staging')
@@ -78,6 +86,31 @@ def prepare_debian(series: str) -> tree.Tree:
 	shutil.rmtree(t.path + '.staging', ignore_errors=True)
 	shutil.rmtree(unpacked, ignore_errors=True)
 	return t
+
+
+def use_cached(t: tree.Tree, error: debian_source.FetchError) -> tree.Tree:
+	"""The archive cannot be read: the tree as last prepared, if there is one.
+
+	Says so in one line, and records it in t.meta['offline'] (the reason),
+	for this process only: the results of the run can tell.  Without a
+	prepared tree the error stands (exit status 3).
+	"""
+	if not t.exists():
+		raise error
+	meta = t.meta
+	reason = str(error).strip().splitlines()[0] if str(error).strip() else 'no reason given'
+	prepared = meta.get('prepared') or time.strftime(
+		'%Y-%m-%dT%H:%M:%SZ', time.gmtime(os.path.getmtime(t.meta_file)))
+	print(f'[thp-ds] cannot reach the archive ({reason}); using the cached '
+	      f'{meta["origin"]} {meta["version"]} prepared on '
+	      f'{prepared.replace("T", " ").replace("Z", " UTC")}', flush=True)
+	t.session['offline'] = reason
+	return t
+
+
+def _age(seconds: Optional[float]) -> str:
+	minutes = int((seconds or 0) // 60)
+	return f'{minutes} min' if minutes else 'under a minute'
 
 
 def repair(t: tree.Tree) -> None:

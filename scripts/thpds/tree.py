@@ -106,19 +106,24 @@ class Tree:
 		self.path = path
 		self.gitdir = os.path.join(path, '.git')
 		self.meta_file = os.path.join(self.gitdir, 'thp-ds.json')
+		# Facts about this process's use of the tree, shown in meta but
+		# never written: 'offline' (why the archive could not be read).
+		self.session: Dict[str, str] = {}
 
 	@property
 	def meta(self) -> Dict[str, str]:
-		"""What set_base recorded: base, origin, version, prepared (a UTC date).
+		"""What set_base recorded: base, origin, version, prepared (a UTC date),
+		plus this process's session facts.
 
-		Empty when the tree was never prepared, or its preparation was
-		interrupted before it completed."""
+		Without base when the tree was never prepared, or its preparation
+		was interrupted before it completed."""
 		meta = atomic.read_json(self.meta_file)
-		return meta if isinstance(meta, dict) else {}
+		return {**(meta if isinstance(meta, dict) else {}), **self.session}
 
 	def exists(self) -> bool:
 		"""The tree has a base that its repository holds."""
-		base = self.meta.get('base')
+		meta = atomic.read_json(self.meta_file)
+		base = meta.get('base') if isinstance(meta, dict) else None
 		if not base:
 			return False
 		try:
