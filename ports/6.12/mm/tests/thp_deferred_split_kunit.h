@@ -16,6 +16,11 @@
 #include <linux/namei.h>
 #include <linux/sched/mm.h>
 
+/* 7.x's typed allocation helper, which the suite uses as the newest tree asks. */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P, gfp) kzalloc(sizeof(P), gfp)
+#endif
+
 /* One deferred split queue: its lock, its list and its length counter. */
 struct thp_ds_queue {
 	char name[48];
@@ -31,13 +36,14 @@ static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct deferred_spl
 	q->head = &ds->split_queue;
 }
 
-/* The queue a folio charged to @memcg on node @nid is put on. */
-static inline void thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
+/* The queue a folio charged to @memcg on node @nid is put on (one per memcg here). */
+static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 				      struct thp_ds_queue *q)
 {
 	thp_ds_queue_init(q, &memcg->deferred_split_queue);
 	snprintf(q->name, sizeof(q->name), "memcg %u split queue",
 		 mem_cgroup_id(memcg));
+	return true;
 }
 
 /* The queue of folios with no memcg on node @nid. */
@@ -53,35 +59,24 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return (long)READ_ONCE(q->ds->split_queue_len);
 }
 
-/* Caller holds q->lock. */
-static inline void thp_ds_queue_set_len(const struct thp_ds_queue *q, long len)
-{
-	WRITE_ONCE(q->ds->split_queue_len, len);
-}
-
 static inline bool thp_ds_reparents_split_queue(void)
 {
 	return false;
 }
 
-/* Charge @folio to @memcg, as a fault in a task of @memcg would. */
-static inline int thp_ds_charge(struct folio *folio, struct mem_cgroup *memcg)
-{
-	struct mem_cgroup *old = set_active_memcg(memcg);
-	int err = mem_cgroup_charge(folio, NULL, GFP_KERNEL);
-
-	set_active_memcg(old);
-	return err;
-}
-
-/* Reclaim's putback: move_folios_to_lru() under the lruvec lock. */
-static inline void thp_ds_putback_and_free(struct list_head *list)
+/*
+ * Reclaim's putback: move_folios_to_lru() under the lruvec lock, which
+ * frees the folios whose last reference it drops.  Returns the pages it
+ * put back on the LRU instead (0: everything was freed).
+ */
+static inline unsigned int thp_ds_putback_and_free(struct list_head *list)
 {
 	struct folio *folio = lru_to_folio(list);
 	struct lruvec *lruvec = folio_lruvec_lock_irq(folio);
+	unsigned int moved = move_folios_to_lru(lruvec, list);
 
-	move_folios_to_lru(lruvec, list);
 	unlock_page_lruvec_irq(lruvec);
+	return moved;
 }
 
 /* The deferred split shrinker (and the memcg's other shrinkers), as reclaim runs them. */

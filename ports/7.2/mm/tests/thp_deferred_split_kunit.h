@@ -36,18 +36,22 @@ static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct list_lru_one
 	q->head = &lru->list;
 }
 
-/* The queue a folio charged to @memcg on node @nid is put on. */
-static inline void thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
+/*
+ * The list a folio charged to @memcg on node @nid is put on.  The kernel
+ * allocates a memcg's lists when it charges a large folio to it
+ * (folio_memcg_alloc_deferred() on the fault path); false while it has not.
+ */
+static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 				      struct thp_ds_queue *q)
 {
-	struct list_lru_memcg *mlru;
+	struct list_lru_memcg *mlru = xa_load(&deferred_split_lru.xa, memcg_kmem_id(memcg));
 
-	/* as the THP fault path does, so that the list exists */
-	WARN_ON(memcg_list_lru_alloc(memcg, &deferred_split_lru, GFP_KERNEL));
-	mlru = xa_load(&deferred_split_lru.xa, memcg_kmem_id(memcg));
-	thp_ds_queue_init(q, mlru ? &mlru->node[nid] : &deferred_split_lru.node[nid].lru, nid);
+	if (!mlru)
+		return false;
+	thp_ds_queue_init(q, &mlru->node[nid], nid);
 	snprintf(q->name, sizeof(q->name), "memcg %llu split list_lru (node %d)",
 		 (u64)mem_cgroup_id(memcg), nid);
+	return true;
 }
 
 /* The list of folios with no memcg (or the root memcg) on node @nid. */
@@ -62,38 +66,20 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return READ_ONCE(q->lru->nr_items);
 }
 
-/*
- * Caller holds q->lock.  The node's total (what the shrinker counts) moves
- * by the same amount, as __list_lru_add()/__list_lru_del() would move it.
- */
-static inline void thp_ds_queue_set_len(const struct thp_ds_queue *q, long len)
-{
-	atomic_long_add(len - q->lru->nr_items, &deferred_split_lru.node[q->nid].nr_items);
-	WRITE_ONCE(q->lru->nr_items, len);
-}
-
 /* 6.19+: memcg offline moves the split queue to the parent. */
 static inline bool thp_ds_reparents_split_queue(void)
 {
 	return true;
 }
 
-/* Charge @folio to @memcg, as a fault in a task of @memcg would. */
-static inline int thp_ds_charge(struct folio *folio, struct mem_cgroup *memcg)
+/*
+ * Reclaim's putback: move_folios_to_lru() takes the lruvec locks itself and
+ * frees the folios whose last reference it drops.  Returns the pages it
+ * put back on the LRU instead (0: everything was freed).
+ */
+static inline unsigned int thp_ds_putback_and_free(struct list_head *list)
 {
-	struct mem_cgroup *old = set_active_memcg(memcg);
-	int err = mem_cgroup_charge(folio, NULL, GFP_KERNEL);
-
-	set_active_memcg(old);
-	if (!err)
-		err = folio_memcg_alloc_deferred(folio);
-	return err;
-}
-
-/* Reclaim's putback: move_folios_to_lru() takes the lruvec locks itself. */
-static inline void thp_ds_putback_and_free(struct list_head *list)
-{
-	move_folios_to_lru(list);
+	return move_folios_to_lru(list);
 }
 
 /* The deferred split shrinker (and the memcg's other shrinkers), as reclaim runs them. */

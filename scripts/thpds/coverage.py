@@ -1,0 +1,156 @@
+"""Which of the suite's checks were seen failing, and on which runs.
+
+A check that cannot fail is a defect.  Every expectation in the suite's
+source is a check site; KUnit names the file and line of each failed
+expectation ("EXPECTATION FAILED at mm/tests/thp_deferred_split_kunit.c:NNN"),
+so the runs of the unpatched variants show which sites they made fail.
+The table this module renders lists every site with those runs, and the
+sites nothing has made fail yet.
+"""
+
+import dataclasses
+import re
+from typing import Dict, Iterable, List, Tuple
+
+from thpds.cases import SUITE_SOURCE
+
+# The macros that report a failed check (and the suite's own wrappers).
+CHECK = re.compile(r'^\s*(KUNIT_(?:EXPECT|ASSERT)_\w+|KUNIT_FAIL|THP_DS_EXPECT_\w+|'
+		   r'THP_DS_NO_VERDICT)\(')
+# A comment naming the self-test that shows a check failing, for a check
+# that no kernel variant can reach (the leak check).
+SHOWN_BY = re.compile(r'shown failing by (\w+)')
+FUNCTION = re.compile(r'^(?:static\s+)?[\w\s\*]+?\b(\w+)\([^;]*$')
+# The checker's own cases: they fail only if the checker itself is broken.
+SELF_TEST = re.compile(r'^thp_ds_test_checker')
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+	first: int		# line numbers, 1-based, of the whole statement
+	last: int
+	function: str
+	text: str		# the statement, on one line
+	shown_by: str = ''	# a self-test that shows it failing
+
+	@property
+	def self_test(self) -> bool:
+		return bool(SELF_TEST.match(self.function))
+
+	@property
+	def kind(self) -> str:
+		"""check: what the kernel did; precondition: an ASSERT the case
+		cannot go on without; no verdict: a setup step or bounded wait
+		that failed; self-test: the checker's own cases."""
+		if self.self_test:
+			return 'self-test'
+		if self.text.startswith('KUNIT_ASSERT'):
+			return 'precondition'
+		if self.text.startswith('THP_DS_NO_VERDICT'):
+			return 'no verdict'
+		return 'check'
+
+
+def sites(source: str) -> List[Site]:
+	"""Every check statement outside macro definitions, with its function."""
+	lines = source.splitlines()
+	found: List[Site] = []
+	function = ''
+	in_define = False
+	i = 0
+	while i < len(lines):
+		line = lines[i]
+		if line.startswith('#define'):
+			in_define = line.endswith('\\')
+		elif in_define:
+			in_define = line.endswith('\\')
+		elif line.startswith('}'):
+			function = ''
+		else:
+			m = FUNCTION.match(line)
+			if m and not line.startswith((' ', '\t')):
+				function = m.group(1)
+			elif function and CHECK.match(line):
+				depth, j, parts = 0, i, []
+				while j < len(lines):
+					parts.append(lines[j].strip())
+					depth += lines[j].count('(') - lines[j].count(')')
+					if depth <= 0 and lines[j].rstrip().endswith(';'):
+						break
+					j += 1
+				before = lines[i - 1] if i else ''
+				shown = SHOWN_BY.search(before)
+				found.append(Site(i + 1, j + 1, function, ' '.join(parts),
+						  shown.group(1) if shown else ''))
+				i = j
+		i += 1
+	return found
+
+
+def failed_lines(console_text: str) -> List[Tuple[str, int]]:
+	"""(case function, line) of each failed check of the suite, in order."""
+	pattern = re.compile(r'# (\w+): (?:EXPECTATION|ASSERTION) FAILED at '
+			     + re.escape(SUITE_SOURCE) + r':(\d+)')
+	return [(m.group(1), int(m.group(2))) for m in map(pattern.search,
+							  console_text.splitlines()) if m]
+
+
+def site_of(all_sites: List[Site], line: int) -> Site:
+	return next((s for s in all_sites if s.first <= line <= s.last),
+		    Site(line, line, '?', f'(line {line}: not a check site of this source)'))
+
+
+def coverage(all_sites: List[Site], runs: Iterable[Tuple[str, List[Tuple[str, int]]]]
+	     ) -> Dict[Site, List[str]]:
+	"""Each site -> the labels of the runs in which it failed."""
+	seen: Dict[Site, List[str]] = {s: [] for s in all_sites}
+	for label, lines in runs:
+		for case, line in lines:
+			site = site_of(all_sites, line)
+			where = label if site.function == case else f'{label} (in {case})'
+			if where not in seen.setdefault(site, []):
+				seen[site].append(where)
+	return seen
+
+
+def never_seen(all_sites: List[Site], seen: Dict[Site, List[str]]) -> List[Site]:
+	"""The checks no run made fail and no self-test shows failing: defects."""
+	return [s for s in all_sites if s.kind == 'check' and not seen[s] and not s.shown_by]
+
+
+def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) -> str:
+	never = never_seen(all_sites, seen)
+	kinds = ('check', 'precondition', 'no verdict', 'self-test')
+	count = {k: sum(1 for s in all_sites if s.kind == k) for k in kinds}
+	out = ['# Checks and the runs that made them fail', '',
+	       'Written by `scripts/thp-ds matrix` from the same runs as '
+	       '[matrix.md](matrix.md); do not edit.', '',
+	       f'Suite revision `{revision}`. Every expectation in '
+	       '`mm/tests/thp_deferred_split_kunit.c`, with the runs that reported it failed '
+	       '(KUnit\'s "EXPECTATION FAILED at <file>:<line>"); a check in a helper is listed '
+	       'with the cases it failed in. Kinds: *check*, what the kernel did (each must be '
+	       'seen failing); *precondition*, an assertion the case cannot go on without '
+	       '(the fault gave an anonymous THP charged to the case\'s memcg, ...); *no verdict*, '
+	       'a setup step or a bounded wait that failed; *self-test*, the checker\'s own cases '
+	       'on hand-built lists.', '',
+	       f'- checks: {count["check"]}, of which seen failing in a run: '
+	       f'{sum(1 for s in all_sites if s.kind == "check" and seen[s])}, shown failing '
+	       f'by a self-test only: '
+	       f'{sum(1 for s in all_sites if s.kind == "check" and s.shown_by and not seen[s])}, '
+	       f'**never seen failing: {len(never)}**',
+	       f'- preconditions: {count["precondition"]}; no-verdict reports: '
+	       f'{count["no verdict"]}; self-test expectations: {count["self-test"]}', '',
+	       '| line | function | kind | check | failed in |', '|---|---|---|---|---|']
+	for s in all_sites:
+		if seen[s]:
+			where = ', '.join(seen[s])
+		elif s.shown_by:
+			where = f'shown by the self-test `{s.shown_by}`'
+		elif s.kind == 'check':
+			where = '**never seen failing**'
+		else:
+			where = '—'
+		text = s.text if len(s.text) <= 110 else s.text[:107] + '...'
+		text = text.replace('|', '\\|')
+		out.append(f'| {s.first} | `{s.function}` | {s.kind} | `{text}` | {where} |')
+	return '\n'.join(out) + '\n'
