@@ -51,9 +51,6 @@ KTAP_RESULT = re.compile(r'^(\s*)(not )?ok \d+ (?:- )?(.*?)( # SKIP ?(.*))?$')
 # on a line of its own (see thp_ds_suite_exit()).
 TEARDOWN_ERROR = re.compile(r'thp_deferred_split: teardown: (.*)$')
 
-# "    # thp_ds_test_migrate: EXPECTATION FAILED at mm/tests/thp_deferred_split_kunit.c:712"
-FAILED_AT = re.compile(r'# (\w+): (?:EXPECTATION|ASSERTION) FAILED at (\S+:\d+)')
-
 TIMESTAMP = re.compile(r'^\[[ \d.:]+\] ?')
 
 
@@ -136,8 +133,3 @@ def skip_reasons(log: str) -> Dict[str, str]:
 
 def teardown_errors(log: str) -> List[str]:
 	return [m.group(1).strip() for m in map(TEARDOWN_ERROR.search, log.splitlines()) if m]
-
-
-def failed_checks(log: str) -> List[tuple]:
-	"""(case function, 'file:line') of every failed expectation, in order."""
-	return [(m.group(1), m.group(2)) for m in map(FAILED_AT.search, log.splitlines()) if m]

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Set
 
-from thpds import console
+from thpds import console, coverage
 from thpds.cases import SUITE_SOURCE, declared_cases
 from thpds.verdict import Case, Status
 
@@ -89,6 +89,7 @@ class RunOutput:
 	suite_warnings: List[str] = dataclasses.field(default_factory=list)
 	teardown_errors: List[str] = dataclasses.field(default_factory=list)
 	kernel_reports: List[str] = dataclasses.field(default_factory=list)
+	failed_checks: List[str] = dataclasses.field(default_factory=list)
 
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
@@ -185,7 +186,9 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 		    oops=console.oops_summary(excerpt), oops_excerpt=excerpt,
 		    suite_warnings=suite_warnings(log_text),
 		    teardown_errors=console.teardown_errors(console_text),
-		    kernel_reports=console.kernel_reports(console_text))
+		    kernel_reports=console.kernel_reports(console_text),
+		    failed_checks=[f'{case}:{line}' for case, line in
+				   coverage.failed_lines(console_text)])
 
 
 def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,

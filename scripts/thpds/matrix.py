@@ -9,6 +9,7 @@ import os
 import re
 from typing import List
 
+from thpds import cases, coverage
 from thpds.verdict import RunRecord, Status, judge
 
 
@@ -75,9 +76,21 @@ def render_json(records: List[RunRecord]) -> str:
 	return json.dumps(rows, indent=1) + '\n'
 
 
+def render_checks(records: List[RunRecord], source: str) -> str:
+	"""docs/results/checks.md: every check of @source and the runs that failed it."""
+	sites = coverage.sites(source)
+	runs = [(f'{r.tree} {r.variant}', [(c.rsplit(':', 1)[0], int(c.rsplit(':', 1)[1]))
+					     for c in r.failed_checks]) for r in records]
+	revisions = sorted({r.suite_revision for r in records})
+	return coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))
+
+
 def write(out_dir: str, records: List[RunRecord]) -> None:
+	with open(cases.REPO_SOURCE) as f:
+		source = f.read()
 	for name, text in (('matrix.md', render_markdown(records)),
-			   ('matrix.json', render_json(records))):
+			   ('matrix.json', render_json(records)),
+			   ('checks.md', render_checks(records, source))):
 		tmp = os.path.join(out_dir, name + '.tmp')
 		with open(tmp, 'w') as f:
 			f.write(text)

@@ -85,6 +85,7 @@ class RunRecord:
 	suite_warnings: Tuple[str, ...] = ()	# compiler warnings in the suite's files
 	teardown_errors: Tuple[str, ...] = ()	# the suite could not restore the system
 	kernel_reports: Tuple[str, ...] = ()	# KASAN, lockdep, DEBUG_LIST, ... in the log
+	failed_checks: Tuple[str, ...] = ()	# 'case:line' of each failed expectation
 	config_sha256: str = ''
 	suite_revision: str = ''
 	accel: str = ''
@@ -100,7 +101,8 @@ class RunRecord:
 		out['expect'] = {'expect_fail': sorted(self.expect.expect_fail),
 				 'may_crash': sorted(self.expect.may_crash),
 				 'may_skip': [list(s) for s in self.expect.may_skip]}
-		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports'):
+		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
+			    'failed_checks'):
 			out[key] = list(getattr(self, key))
 		return out
 
@@ -114,7 +116,8 @@ class RunRecord:
 		kw['expect'] = Expectation(frozenset(exp.get('expect_fail', ())),
 					   frozenset(exp.get('may_crash', ())),
 					   tuple(tuple(s) for s in exp.get('may_skip', ())))
-		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports'):
+		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
+			    'failed_checks'):
 			kw[key] = tuple(data.get(key, ()))
 		return cls(**kw)
 
