@@ -200,12 +200,15 @@ PROFILES: Dict[str, Sequence[str]] = {
 	'default': (),
 	# The kernel's own debug checks, to see the bug as they report it:
 	# KASAN for use-after-free of the freed folio, lockdep for the queue
-	# locks, DEBUG_OBJECTS for work and timers, atomic-sleep checks.
+	# locks, DEBUG_OBJECTS for work and timers, atomic-sleep checks.  Also
+	# KUnit's debugfs and an initramfs, so that the suite can be run again
+	# on the running kernel (rerun.py).
 	'debug': ('CONFIG_KASAN=y', 'CONFIG_KASAN_GENERIC=y', 'CONFIG_KASAN_INLINE=y',
 		  'CONFIG_PROVE_LOCKING=y', 'CONFIG_DEBUG_ATOMIC_SLEEP=y',
 		  'CONFIG_DEBUG_OBJECTS=y', 'CONFIG_DEBUG_OBJECTS_FREE=y',
 		  'CONFIG_DEBUG_OBJECTS_TIMERS=y', 'CONFIG_DEBUG_OBJECTS_WORK=y',
-		  'CONFIG_DEBUG_OBJECTS_RCU_HEAD=y', 'CONFIG_DEBUG_VM_PGFLAGS=y'),
+		  'CONFIG_DEBUG_OBJECTS_RCU_HEAD=y', 'CONFIG_DEBUG_VM_PGFLAGS=y',
+		  'CONFIG_DEBUG_FS=y', 'CONFIG_KUNIT_DEBUGFS=y', 'CONFIG_BLK_DEV_INITRD=y'),
 }
 
 
