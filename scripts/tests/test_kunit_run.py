@@ -117,6 +117,20 @@ class ConsoleTest(unittest.TestCase):
 		self.assertEqual(console.teardown_errors(log), ['could not remove thp_ds_kunit-7: -16'])
 
 
+class StopGroupTest(unittest.TestCase):
+	def test_an_interrupted_run_leaves_no_child_behind(self):
+		# kunit.py's make and QEMU are its children: stopping kunit.py alone
+		# left a make writing the build directory (seen on this machine)
+		proc = subprocess.Popen(['sh', '-c', 'sleep 300 & echo $!; wait'],
+					stdout=subprocess.PIPE, text=True, start_new_session=True)
+		child = int(proc.stdout.readline())
+		kunit_run.stop_group(proc, grace=2)
+		proc.stdout.close()
+		self.assertIsNotNone(proc.returncode)
+		with self.assertRaises(ProcessLookupError):
+			os.kill(child, 0)
+
+
 class TcgShimTest(unittest.TestCase):
 	def test_shim_keeps_only_tcg(self):
 		with tempfile.TemporaryDirectory() as d:

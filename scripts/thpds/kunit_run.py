@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -225,6 +226,24 @@ def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,
 			 seconds=seconds, oops_path=oops_path if excerpt else '', **seen)
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+	"""Stop @proc's whole process group (kunit.py, make, QEMU), if anything is left."""
+	for sig in (signal.SIGTERM, signal.SIGKILL):
+		try:
+			os.killpg(proc.pid, sig)
+		except ProcessLookupError:
+			break
+		try:
+			proc.wait(timeout=grace)
+			os.killpg(proc.pid, 0)	# raises when the group is gone
+		except ProcessLookupError:
+			break
+		except subprocess.TimeoutExpired:
+			continue
+		time.sleep(0.2)
+	proc.wait()
+
+
 def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 	filter_glob: Optional[str] = None, jobs: Optional[int] = None, accel: str = 'tcg',
 	mode: str = 'run', kconfig_add: Sequence[str] = ()) -> RunOutput:
@@ -245,16 +264,18 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
 		log.write('$ ' + ' '.join(cmd) + '\n')
 		log.flush()
+		# A session of its own, so that an interrupted run can stop
+		# kunit.py together with the make and QEMU it started: left
+		# behind, they would go on writing the build directory.
 		proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
-					stderr=subprocess.STDOUT, text=True, errors='replace')
+					stderr=subprocess.STDOUT, text=True, errors='replace',
+					start_new_session=True)
 		assert proc.stdout is not None
 		try:
 			for line in proc.stdout:
 				sys.stdout.write(line)
 				log.write(line)
-		finally:
-			# an interrupted run must not leave kunit.py (and QEMU) behind
-			if proc.poll() is None:
-				proc.terminate()
 			proc.wait()
+		finally:
+			stop_group(proc)
 	return read_output(tree, build_dir, out_dir, proc.returncode, time.monotonic() - start)
