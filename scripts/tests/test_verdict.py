@@ -142,6 +142,13 @@ class VariantTest(unittest.TestCase):
 		self.assertTrue(v.ok, (v.reasons, failed(v)))
 		self.assertEqual(v.tally(), (21, 0, 0))
 
+	def test_the_rewritten_suite_on_its_seed_variant(self):
+		_, rec = recordings.load('6.12-seed-reclaim')
+		v = judge(rec)
+		self.assertTrue(v.ok, (v.reasons, failed(v)))
+		self.assertEqual(v.tally(), (20, 0, 0))
+		self.assertTrue(rec.oops.startswith('BUG: kernel NULL pointer dereference'))
+
 	def test_a_crash_the_variant_does_not_allow_fails(self):
 		_, rec = recordings.load('6.12-seed-reclaim-race-crash')
 		v = judge(rec)

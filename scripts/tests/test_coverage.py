@@ -1,0 +1,79 @@
+"""Tests for thpds.coverage: the check sites of the suite and who made them fail."""
+
+import unittest
+
+from tests import recordings
+from thpds import cases, coverage
+
+SOURCE = '''static void thp_ds_test_a(struct kunit *test)
+{
+	KUNIT_ASSERT_TRUE(test, x);
+	THP_DS_EXPECT_LEN(test, q, 0,
+			  "after the free");
+	if (y)
+		THP_DS_NO_VERDICT(test, "no %d", 1);
+}
+
+#define THP_DS_EXPECT_LEN(test, q, len, why) do {	\\
+	KUNIT_EXPECT_EQ_MSG(test, a, b, "x");		\\
+} while (0)
+
+static void thp_ds_release(void *data)
+{
+	/* shown failing by thp_ds_test_checker_leak */
+	KUNIT_EXPECT_EQ_MSG(test, usage, 0UL, "leak");
+}
+
+static void thp_ds_test_checker(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, thp_ds_walk(&head));
+}
+'''
+
+
+class SitesTest(unittest.TestCase):
+	def test_sites_kinds_and_spans(self):
+		sites = coverage.sites(SOURCE)
+		self.assertEqual([(s.first, s.last, s.function, s.kind) for s in sites], [
+			(3, 3, 'thp_ds_test_a', 'precondition'),
+			(4, 5, 'thp_ds_test_a', 'check'),
+			(7, 7, 'thp_ds_test_a', 'no verdict'),
+			(17, 17, 'thp_ds_release', 'check'),
+			(22, 22, 'thp_ds_test_checker', 'self-test')])
+		self.assertEqual(sites[3].shown_by, 'thp_ds_test_checker_leak')
+		self.assertIn('"after the free"', sites[1].text)
+
+	def test_a_failure_in_a_continuation_line_finds_its_site(self):
+		sites = coverage.sites(SOURCE)
+		seen = coverage.coverage(sites, [('6.12 put', [('thp_ds_test_a', 5)])])
+		self.assertEqual(seen[sites[1]], ['6.12 put'])
+		self.assertEqual(coverage.never_seen(sites, seen), [])
+
+	def test_never_seen_checks_are_counted_in_bold(self):
+		sites = coverage.sites(SOURCE)
+		seen = coverage.coverage(sites, [])
+		self.assertEqual(coverage.never_seen(sites, seen), [sites[1]])
+		text = coverage.render(sites, seen, 'abc')
+		self.assertIn('**never seen failing: 1**', text)
+		self.assertIn('shown by the self-test `thp_ds_test_checker_leak`', text)
+
+	def test_the_suites_own_checks(self):
+		with open(cases.REPO_SOURCE) as f:
+			sites = coverage.sites(f.read())
+		kinds = {s.kind for s in sites}
+		self.assertEqual(kinds, {'check', 'precondition', 'no verdict', 'self-test'})
+		self.assertTrue(all(s.function for s in sites))
+		self.assertTrue(any(s.shown_by == 'thp_ds_test_checker_leak' for s in sites))
+
+
+class FailedLinesTest(unittest.TestCase):
+	def test_failed_checks_of_a_recorded_variant_run(self):
+		out, rec = recordings.load('6.12-seed-reclaim')
+		functions = {c.split(':')[0] for c in out.failed_checks}
+		self.assertEqual(functions, {'thp_ds_test_free_reclaim', 'thp_ds_test_free_reclaim_lock'})
+		self.assertEqual(rec.failed_checks, tuple(out.failed_checks))
+		self.assertTrue(all(int(c.split(':')[1]) > 0 for c in out.failed_checks))
+
+
+if __name__ == '__main__':
+	unittest.main()
