@@ -13,7 +13,8 @@ import traceback
 import unittest
 from typing import List, Optional
 
-from thpds import cases, debian_source, host, lock, matrix, report, runner, suite, tree, variants
+from thpds import (cases, debian_source, host, lock, matrix, report, rerun, runner, suite, tree,
+		   variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -141,6 +142,29 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 	return 0 if all(v.ok for v in verdicts) and len(records) == args.count else 1
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+	"""Boot the debug profile's kernel as a small live system and run the
+	suites again from KUnit's debugfs, twice: every run must pass and the
+	system must be left as the suite found it."""
+	host.ensure(args.install_deps)
+	t = runner.prepare(args.tree)
+	name = os.path.basename(t.path) + '-debug'
+	build_dir = os.path.join(runner.cache_dir(), 'build', name)
+	result = rerun.boot(build_dir, os.path.join(runner.cache_dir(), 'results', name, 'rerun'),
+			    args.timeout)
+	problems = result.problems()
+	runs = len(rerun.SUITES) * rerun.RUNS
+	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (debug profile): the suites run '
+	      f'{rerun.RUNS} times more from debugfs on a live system: '
+	      + ('PASS' if not problems else 'FAIL') + f' ({runs} runs; log {result.log})')
+	for line in result.before:
+		print(f'[thp-ds]   before and after: {line}' if line in result.after
+		      else f'[thp-ds]   before: {line}')
+	for problem in problems:
+		print(f'[thp-ds]   {problem}')
+	return 1 if problems else 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
 	t = runner.prepare(args.tree)
 	print(f'{t.meta["origin"]} {t.meta["version"]} at {t.path}')
@@ -236,6 +260,16 @@ def parser() -> argparse.ArgumentParser:
 	rp.add_argument('--count', type=positive, default=20)
 	rp.add_argument('--out', help='also write the table here (markdown)')
 	rp.set_defaults(func=cmd_repeat)
+
+	rr = sub.add_parser('rerun', help='run the suites again from KUnit\'s debugfs on the '
+			    'debug kernel, as on a live system; check it is left as it was')
+	rr.add_argument('--tree', default=DEFAULT_TREE)
+	rr.add_argument('--timeout', type=positive, default=600)
+	rr.add_argument('--install-deps', action='store_true',
+			help='install missing host packages with apt-get (as root, or through sudo)')
+	add_lock_option(rr)
+	add_refresh_option(rr)
+	rr.set_defaults(func=cmd_rerun)
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)
