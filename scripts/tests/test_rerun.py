@@ -22,6 +22,7 @@ THPDS-RESULTS-BEGIN 1 thp_deferred_split_race
 ok 1 thp_deferred_split_race
 THPDS-RESULTS-END 1 thp_deferred_split_race
 THPDS-RESULTS-BEGIN 2 thp_deferred_split
+    ok 1 thp_ds_test_checkerX
     not ok 5 thp_ds_test_enqueue
 not ok 1 thp_deferred_split
 THPDS-RESULTS-END 2 thp_deferred_split
@@ -33,23 +34,36 @@ THPDS-DONE
 '''
 
 
+DECLARED = {'thp_deferred_split': ['thp_ds_test_checker'],
+	    'thp_deferred_split_race': ['thp_ds_test_race_reclaim_scan']}
+
+
 class ParseTest(unittest.TestCase):
 	def test_every_failure_is_named(self):
-		problems = rerun.parse(LOG).problems()
+		result = rerun.parse(LOG)
+		result.declared = DECLARED
+		problems = result.problems()
 		self.assertIn('run 2 of thp_deferred_split: not ok 5 thp_ds_test_enqueue; '
-			      'not ok 1 thp_deferred_split', problems)
+			      'not ok 1 thp_deferred_split; thp_ds_test_checker did not pass', problems)
 		self.assertIn('run 2 of thp_deferred_split_race: no results', problems)
 		self.assertIn('the system is not as the suite found it: root cgroups: init.scope '
 			      '-> root cgroups: init.scope thp_ds_kunit.3', problems)
 
 	def test_a_clean_rerun(self):
-		log = LOG.replace('not ok 5', 'ok 5').replace('not ok 1 thp_deferred_split\n',
-							       'ok 1 thp_deferred_split\n')
+		log = LOG.replace('checkerX', 'checker').replace('not ok 5', 'ok 5').replace(
+			'not ok 1 thp_deferred_split\n', 'ok 1 thp_deferred_split\n')
 		log = log.replace(' thp_ds_kunit.3', '').replace(
 			'THPDS-RESULTS-END 2 thp_deferred_split\n',
 			'THPDS-RESULTS-END 2 thp_deferred_split\nTHPDS-RESULTS-BEGIN 2 '
-			'thp_deferred_split_race\nok 1 x\nTHPDS-RESULTS-END 2 thp_deferred_split_race\n')
-		self.assertEqual(rerun.parse(log).problems(), [])
+			'thp_deferred_split_race\n    ok 1 thp_ds_test_race_reclaim_scan\n'
+			'THPDS-RESULTS-END 2 thp_deferred_split_race\n')
+		result = rerun.parse(log)
+		result.declared = DECLARED
+		self.assertEqual(result.problems(), [])
+		result.declared = {'thp_deferred_split': ['thp_ds_test_checker', 'thp_ds_test_lost']}
+		self.assertEqual(result.problems(), ['run 1 of thp_deferred_split: thp_ds_test_lost did '
+						     'not pass', 'run 2 of thp_deferred_split: '
+						     'thp_ds_test_lost did not pass'])
 
 	def test_a_guest_that_never_finished(self):
 		result = rerun.parse(LOG.replace('THPDS-DONE', ''))

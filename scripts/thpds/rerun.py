@@ -19,7 +19,7 @@ import stat
 import subprocess
 from typing import Dict, List, Tuple
 
-from thpds import console
+from thpds import cases, console
 from thpds.errors import UsageError
 
 BUSYBOX = '/bin/busybox'
@@ -97,6 +97,7 @@ class RerunResult:
 	done: bool
 	oops: str
 	log: str
+	declared: Dict[str, List[str]] = dataclasses.field(default_factory=cases.repo_declared)
 
 	def problems(self) -> List[str]:
 		found = []
@@ -112,8 +113,10 @@ class RerunResult:
 					continue
 				bad = [line.strip() for line in ktap.splitlines()
 				       if re.match(r'\s*not ok ', line)]
-				if bad or not re.search(r'^\s*ok \d+ ', ktap, re.M):
-					found.append(f'run {i} of {s}: ' + ('; '.join(bad) or 'no case passed'))
+				bad += [f'{case} did not pass' for case in self.declared.get(s, [])
+					if not re.search(rf'^\s*ok \d+ {case}$', ktap, re.M)]
+				if bad:
+					found.append(f'run {i} of {s}: ' + '; '.join(bad))
 		if self.done and self.before != self.after:
 			changed = [f'{b} -> {a}' for b, a in zip(self.before, self.after) if b != a]
 			found.append('the system is not as the suite found it: ' + '; '.join(changed))
