@@ -3,7 +3,8 @@ that it leaves the system as it found it.
 
 The suite must be safe to run from KUnit's debugfs on a machine in use:
 memory controller already enabled at the root, init in a cgroup of its
-own, THP knobs as the administrator set them.  This boots the debug
+own, THP knobs as the administrator set them (whatever the suite's run at
+boot left).  This boots the debug
 profile's kernel (which has KUnit's debugfs and initramfs support) with a
 busybox initramfs whose init sets up such a system, runs both suites
 twice through /sys/kernel/debug/kunit/<suite>/run, and prints the
@@ -37,7 +38,12 @@ C=/sys/fs/cgroup
 echo +memory > $C/cgroup.subtree_control
 $B mkdir $C/init.scope
 echo $$ > $C/init.scope/cgroup.procs
-echo madvise > /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled
+# the administrator's THP settings, whatever the run at boot left
+T=/sys/kernel/mm/transparent_hugepage
+echo always > $T/enabled
+for k in $T/hugepages-*/enabled; do echo never > $k; done
+echo inherit > $T/hugepages-2048kB/enabled
+echo madvise > $T/hugepages-64kB/enabled
 state() {
 	echo "root subtree_control: $($B cat $C/cgroup.subtree_control)"
 	echo "root cgroups: $($B ls $C | $B grep -v '^cgroup\.\|^memory\.\|^cpu\.\|^io\.\|^pids\.' | $B tr '\n' ' ')"
@@ -165,9 +171,10 @@ def boot(build_dir: str, out_dir: str, timeout: int) -> RerunResult:
 	cmd = ['qemu-system-x86_64', '-nodefaults', '-nographic', '-serial', 'stdio',
 	       '-no-reboot', '-accel', 'tcg', '-smp', '2', '-m', '2048', '-kernel', kernel,
 	       '-initrd', initrd, '-append',
-	       # no run at boot: every run, and every change it could leave
-	       # behind, happens on the live system the init set up
-	       'console=ttyS0 oops=panic panic=-1 kunit.filter_glob=thp_ds_no_suite_at_boot']
+	       # the suites also run at boot (which registers them in debugfs);
+	       # the init then sets the system up afresh, so that what a rerun
+	       # leaves behind shows
+	       'console=ttyS0 oops=panic panic=-1 kunit.filter_glob=thp_deferred_split*']
 	with open(log_path, 'w') as log:
 		try:
 			subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
