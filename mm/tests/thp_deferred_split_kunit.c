@@ -66,8 +66,9 @@
 #define THP_DS_LOCK_HOLD_MS	200
 /* Bound for everything else that waits on another CPU or on RCU work. */
 #define THP_DS_WAIT_MS		5000
-/* How long the reclaim/shrinker race runs (a slow case). */
+/* How long the reclaim/shrinker race runs (a slow case), and its batch of THPs. */
 #define THP_DS_RACE_MS		2000
+#define THP_DS_RACE_BATCH	8
 
 /*
  * Suite fixture: the kernel's own cgroup2 and sysfs, mounted for the
@@ -108,6 +109,7 @@ struct thp_ds_ctx {
 	struct mem_cgroup *charge_to;	/* the memcg of the cgroup it runs in */
 	struct mem_cgroup *saved_active;
 	bool entered;
+	unsigned long allowed;		/* THP orders thp_ds_allow_order() saw to */
 };
 
 /*
@@ -669,9 +671,14 @@ static bool thp_ds_knob_value(const char *path, char *value, size_t len)
  */
 static void thp_ds_allow_order(struct kunit *test, unsigned int order)
 {
-	struct thp_ds_knob *knob = kunit_kzalloc(test, sizeof(*knob), GFP_KERNEL);
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_knob *knob;
 	char top[16];
 
+	if (ctx->allowed & BIT(order))
+		return;
+	ctx->allowed |= BIT(order);
+	knob = kunit_kzalloc(test, sizeof(*knob), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, knob);
 	snprintf(knob->path, sizeof(knob->path), THP_DS_THP_SYSFS "/hugepages-%lukB/enabled",
 		 (PAGE_SIZE << order) / SZ_1K);
@@ -1633,25 +1640,28 @@ static int thp_ds_scanner_fn(void *data)
 }
 
 /*
- * The seed's crash, as a race: reclaim frees queued THPs through
+ * The seed's crash, as a race: reclaim frees batches of queued THPs through
  * move_folios_to_lru() on this CPU while the deferred split shrinker scans
  * the same memcg queue on the other.  If the free unlinks a folio under
  * another lock than the memcg queue's, the scan's list operations and the
  * free's collide; with CONFIG_DEBUG_LIST the kernel reports the corruption
  * (a warning, which the case's exit catches), and the checker finds the
- * queue's links or counter broken.  A patched kernel stays silent.
+ * queue's links or counter broken.  A patched kernel stays silent.  The
+ * THPs are queued and freed in batches, as reclaim frees them, so that the
+ * shrinker finds several on the queue at once.
  *
  * Timing: runs for THP_DS_RACE_MS; a bug that the race does not hit in
- * that time still shows in the counters, which every iteration moves.
+ * that time still shows in the counters, which every batch moves.
  */
 static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	unsigned long frees = 0, scans, deadline, addr;
+	unsigned long frees = 0, scans, deadline;
 	struct thp_ds_node_base *node = NULL;
 	struct thp_ds_scanner *sc;
 	struct task_struct *task;
 	struct thp_ds_queue mq;
+	int i;
 
 	thp_ds_need_two_cpus(test);
 	sc = kzalloc_obj(*sc, GFP_KERNEL);	/* see struct thp_ds_freer */
@@ -1675,19 +1685,27 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 
 	deadline = jiffies + msecs_to_jiffies(THP_DS_RACE_MS);
 	while (time_before(jiffies, deadline)) {
-		struct folio *folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
+		unsigned long addr[THP_DS_RACE_BATCH];
+		struct folio *folio[THP_DS_RACE_BATCH];
 		LIST_HEAD(list);
 
-		if (!node) {
-			node = thp_ds_node(test, folio_nid(folio));
-			thp_ds_folio_queue(test, folio, &mq);
+		for (i = 0; i < THP_DS_RACE_BATCH; i++) {
+			folio[i] = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr[i]);
+			thp_ds_unmap_page(test, addr[i]);
 		}
-		thp_ds_unmap_page(test, addr);
-		vm_munmap(addr, HPAGE_PMD_SIZE);
-		if (!thp_ds_isolate(test, folio, &list))
-			break;
+		if (!node) {
+			node = thp_ds_node(test, folio_nid(folio[0]));
+			thp_ds_folio_queue(test, folio[0], &mq);
+		}
+		for (i = 0; i < THP_DS_RACE_BATCH; i++) {
+			vm_munmap(addr[i], HPAGE_PMD_SIZE);
+			if (!thp_ds_isolate(test, folio[i], &list))
+				break;
+		}
 		thp_ds_reclaim_free(&list);
-		frees++;
+		frees += i;
+		if (i < THP_DS_RACE_BATCH)
+			break;	/* the rest are released by their deferred actions */
 		cond_resched();
 	}
 	WRITE_ONCE(sc->stop, true);
