@@ -1441,6 +1441,7 @@ static void thp_ds_test_split(struct kunit *test)
 	unsigned long addr;
 	struct page *page;
 	LIST_HEAD(list);
+	bool split;
 
 	thp_ds_enter_or_skip(test);
 	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
@@ -1456,10 +1457,12 @@ static void thp_ds_test_split(struct kunit *test)
 	if (!list_empty(&list))
 		putback_movable_pages(&list);
 
+	/* the path under test: the THP was split, not migrated or left */
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, 0, &page));
-	KUNIT_EXPECT_FALSE_MSG(test, folio_test_large(page_folio(page)),
-			       "migrate_pages() did not split the partially mapped THP");
+	split = !folio_test_large(page_folio(page));
 	put_page(page);
+	KUNIT_ASSERT_TRUE_MSG(test, split,
+			      "migrate_pages() did not split the partially mapped THP");
 	THP_DS_EXPECT_LEN(test, &mq, 0, "after the split");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
 	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
