@@ -35,8 +35,6 @@ def run_verdict(rec: RunRecord) -> str:
 	if not rec.built:
 		return 'BUILD-FAIL'
 	text = verdict.summary()
-	if rec.expect.expect_fail and verdict.ok:
-		text = f'caught as declared; {text}'
 	if rec.oops:
 		text += f'; guest crashed: {rec.oops}'
 	return text

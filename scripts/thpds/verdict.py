@@ -145,6 +145,7 @@ class Verdict:
 	judgements: List[Judgement]
 	reasons: List[str]			# run-level failures, in words
 	infrastructure: bool = False		# the run could not produce a verdict on the kernel
+	variant: bool = False			# judged against an unpatched variant's declaration
 
 	@property
 	def ok(self) -> bool:
@@ -172,6 +173,12 @@ class Verdict:
 			return 'no verdict: ' + '; '.join(self.reasons)
 		passed, failed, skipped = self.tally()
 		word = 'PASS' if self.ok else 'FAIL'
+		if self.variant:
+			caught = sum(1 for j in self.judgements if j.outcome == Outcome.PASSED
+				     and j.status in (Status.FAIL, Status.ERROR))
+			return (f'{word}: {"caught" if self.ok else "NOT caught"} as declared '
+				f'({caught} declared failures, {passed - caught} other cases passed, '
+				f'{failed} wrong, {skipped} skipped)')
 		return f'{word} ({passed} passed, {failed} failed, {skipped} skipped)'
 
 
@@ -247,4 +254,4 @@ def judge(rec: RunRecord) -> Verdict:
 		reasons.append(f'the suite could not restore the system: {e}')
 	if rec.kernel_reports and not variant:
 		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
-	return Verdict(judgements, reasons)
+	return Verdict(judgements, reasons, variant=variant)
