@@ -100,6 +100,7 @@ struct thp_ds_ctx {
 	char leaf[16];			/* its name in the suite's top cgroup */
 	struct dentry *dir;
 	struct mem_cgroup *memcg;
+	u64 memcg_id;			/* its id while online, for messages */
 	struct thp_ds_node_base *nodes;	/* nr_node_ids entries */
 	int warns;			/* the kernel's warn count when the case began */
 	/* while the case's thread runs in a cgroup: where to send it back */
@@ -318,24 +319,26 @@ static bool thp_ds_walk_describe(const struct thp_ds_walk *w, const char *name,
 	case THP_DS_OK:
 		return false;
 	/*
-	 * Entries are printed hashed (%p: the same entry reads the same in
-	 * one boot); a link that is not a valid address is printed as the
-	 * value it holds, which tells poison from garbage.
+	 * Links are printed as the values they hold: that tells poison from
+	 * garbage from a valid entry, which is what a reader of a corrupt
+	 * list needs.  (Hashed %p would not do: in a guest whose RNG is not
+	 * ready it prints "(____ptrval____)" for every one of them.)
 	 */
 	case THP_DS_BAD_POINTER:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%p) links to %#lx (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
-			 name, dir, w->index, w->entry, (unsigned long)w->found);
+			 "%s: walking %s, entry %ld (%#lx) links to %#lx (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
+			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found);
 		break;
 	case THP_DS_UNREADABLE:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%p) links to %#lx, which cannot be read: the list points into freed or unmapped memory",
-			 name, dir, w->index, w->entry, (unsigned long)w->found);
+			 "%s: walking %s, entry %ld (%#lx) links to %#lx, which cannot be read: the list points into freed or unmapped memory",
+			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found);
 		break;
 	case THP_DS_BROKEN_LINK:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%p) points back to %p, expected %p: the list was changed under another lock",
-			 name, dir, w->index, w->entry, w->found, w->expected);
+			 "%s: walking %s, entry %ld (%#lx) points back to %#lx, expected %#lx: the list was changed under another lock",
+			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found,
+			 (unsigned long)w->expected);
 		break;
 	case THP_DS_TOO_LONG:
 		snprintf(buf, len,
@@ -977,13 +980,13 @@ static void thp_ds_case_release(void *data)
 		THP_DS_NO_VERDICT(test, "cannot remove the case's cgroup %s: %d", ctx->path, err);
 	} else if (!thp_ds_wait_offline(memcg)) {
 		THP_DS_NO_VERDICT(test, "memcg %llu not offline %d ms after rmdir",
-				  (u64)mem_cgroup_id(memcg), THP_DS_WAIT_MS);
+				  ctx->memcg_id, THP_DS_WAIT_MS);
 	} else {
 		usage = thp_ds_wait_uncharged(memcg, THP_DS_WAIT_MS);
 		/* shown failing by thp_ds_test_checker_leak */
 		KUNIT_EXPECT_EQ_MSG(test, usage, 0UL,
 				    "memcg %llu still has %lu pages charged %d ms after the case: a folio was leaked or never uncharged",
-				    (u64)mem_cgroup_id(memcg), usage, THP_DS_WAIT_MS);
+				    ctx->memcg_id, usage, THP_DS_WAIT_MS);
 	}
 	css_put(&memcg->css);
 }
@@ -1029,6 +1032,7 @@ static int thp_ds_test_init(struct kunit *test)
 		return PTR_ERR(memcg);
 	}
 	ctx->memcg = memcg;
+	ctx->memcg_id = mem_cgroup_id(memcg);
 	if (kunit_add_action_or_reset(test, thp_ds_case_release, ctx))
 		return -ENOMEM;
 
