@@ -2,12 +2,17 @@
 
 import os
 import subprocess
+import sys
 import tempfile
+import time
 import unittest
 
 from tests import recordings
 from thpds import cases, console, kunit_run
 from thpds.verdict import Status
+
+
+SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def text(name, file):
@@ -154,3 +159,39 @@ class TcgShimTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class TerminatedRunTest(unittest.TestCase):
+	def test_sigterm_to_the_tool_stops_kunit_and_its_children(self):
+		# seen: a thp-ds killed with SIGTERM left kunit.py building
+		with tempfile.TemporaryDirectory() as d:
+			pidfile = os.path.join(d, 'pids')
+			script = f'''
+import sys
+sys.path.insert(0, {SCRIPTS!r})
+from thpds import cli, kunit_run
+kunit_run.kunit_command = lambda *a, **k: [
+	'sh', '-c', 'sleep 300 & echo $! > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; wait']
+cli.cmd_fetch = lambda args: kunit_run.run({d!r}, {d!r} + '/b', {d!r} + '/o', {d!r},
+					    accel='auto')
+sys.exit(cli.main(['fetch']))
+'''
+			env = dict(os.environ, THP_DS_CACHE=os.path.join(d, 'cache'))
+			proc = subprocess.Popen([sys.executable, '-c', script], env=env,
+						stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+						text=True)
+			for _ in range(100):
+				if os.path.exists(pidfile):
+					break
+				time.sleep(0.1)
+			with open(pidfile) as f:
+				child = int(f.read())
+			proc.terminate()
+			_, err = proc.communicate(timeout=30)
+			self.assertEqual(proc.returncode, 130, err)
+			self.assertIn('interrupted', err)
+			for _ in range(20):
+				if not alive(child):
+					break
+				time.sleep(0.1)
+			self.assertFalse(alive(child))

@@ -7,6 +7,7 @@ unpack, git, build, disk full, apt): no verdict.  Errors are one line.
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -295,8 +296,20 @@ def locks_cache(args: argparse.Namespace) -> bool:
 	return True
 
 
+class Terminated(KeyboardInterrupt):
+	"""SIGTERM or SIGHUP: stop as on Ctrl-C, so that every cleanup runs."""
+
+
+def _terminate(signum: int, frame) -> None:
+	raise Terminated(signal.Signals(signum).name)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
 	args = parser().parse_args(argv)	# argparse itself exits 2 on bad usage
+	# Python dies at once on SIGTERM, skipping the cleanups that stop
+	# kunit.py's make and QEMU (which run in a session of their own).
+	for sig in (signal.SIGTERM, signal.SIGHUP):
+		signal.signal(sig, _terminate)
 	try:
 		if getattr(args, 'refresh', False):
 			debian_source.request_refresh()
