@@ -626,15 +626,74 @@ static void thp_ds_leave(void *data)
 		set_active_memcg(ctx->saved_active);
 }
 
+/* Run the case's thread in cgroup @path of @memcg, until thp_ds_leave(). */
+static void thp_ds_enter_cgroup(struct kunit *test, const char *path, struct mem_cgroup *memcg)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	int err = thp_ds_enter(ctx, path, memcg);
+
+	if (err)
+		kunit_skip(test, "cannot move the case thread into cgroup %s: %d", path, err);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_leave, ctx));
+}
+
 /* Run the case's thread in the case's own cgroup, until thp_ds_leave(). */
 static void thp_ds_enter_or_skip(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	int err = thp_ds_enter(ctx, ctx->path, ctx->memcg);
+
+	thp_ds_enter_cgroup(test, ctx->path, ctx->memcg);
+}
+
+/*
+ * A second memcg for a case, beside its own: removed and released by a
+ * deferred action however the case ends.  A memcg's own structures are
+ * charged to its parent, which is why it is not created under the case's.
+ */
+struct thp_ds_extra {
+	char leaf[32];
+	char path[64];
+	struct mem_cgroup *memcg;
+	bool removed;
+};
+
+static void thp_ds_extra_release(void *data)
+{
+	struct thp_ds_extra *x = data;
+
+	if (!x->removed)
+		thp_ds_rmdir_bounded(thp_ds.top, x->leaf);
+	css_put(&x->memcg->css);
+}
+
+/* rmdir the second memcg now and wait (bounded) for it to go offline. */
+static int thp_ds_extra_offline(struct thp_ds_extra *x)
+{
+	int err = thp_ds_rmdir_bounded(thp_ds.top, x->leaf);
 
 	if (err)
-		kunit_skip(test, "cannot move the case thread into cgroup %s: %d", ctx->path, err);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_leave, ctx));
+		return err;
+	x->removed = true;
+	return thp_ds_wait_offline(x->memcg) ? 0 : -ETIMEDOUT;
+}
+
+static struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *suffix)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_extra *x = kunit_kzalloc(test, sizeof(*x), GFP_KERNEL);
+	struct mem_cgroup *memcg;
+	struct dentry *dir;
+
+	KUNIT_ASSERT_NOT_NULL(test, x);
+	snprintf(x->leaf, sizeof(x->leaf), "%s-%s", ctx->leaf, suffix);
+	snprintf(x->path, sizeof(x->path), "%s/%s", thp_ds.top_name, x->leaf);
+	memcg = thp_ds_make_memcg(thp_ds.top, x->leaf, &dir);
+	if (IS_ERR(memcg))
+		kunit_skip(test, "cannot create a second memcg %s: %ld", x->path, PTR_ERR(memcg));
+	dput(dir);
+	x->memcg = memcg;
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_extra_release, x));
+	return x;
 }
 
 /* ---- THPs from real faults ---------------------------------------------- */
@@ -702,11 +761,6 @@ static void thp_ds_allow_order(struct kunit *test, unsigned int order)
 static void thp_ds_folio_put(void *folio)
 {
 	folio_put(folio);
-}
-
-static void thp_ds_css_put(void *memcg)
-{
-	css_put(&((struct mem_cgroup *)memcg)->css);
 }
 
 /**
@@ -1556,38 +1610,23 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_queue dq, pq;
 	struct thp_ds_node_base *node;
-	struct mem_cgroup *dying;
+	struct thp_ds_extra *dying;
 	struct thp_ds_walk w;
-	struct dentry *dir;
 	struct folio *folio;
-	char leaf[32], path[64];
 	unsigned long addr;
 	long parent_len = 0, parent_offset = 0;
-	int err;
 
-	snprintf(leaf, sizeof(leaf), "%s-" THP_DS_DYING, ctx->leaf);
-	snprintf(path, sizeof(path), "%s/%s", thp_ds.top_name, leaf);
-	dying = thp_ds_make_memcg(thp_ds.top, leaf, &dir);
-	if (IS_ERR(dying))
-		kunit_skip(test, "cannot create the memcg to take offline: %ld", PTR_ERR(dying));
-	dput(dir);
-	/* held until its queue is checked for the last time, even after the free */
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_css_put, dying));
-
-	err = thp_ds_enter(ctx, path, dying);
-	if (err) {
-		thp_ds_rmdir_bounded(thp_ds.top, leaf);
-		kunit_skip(test, "cannot move the case thread into %s: %d", path, err);
-	}
+	dying = thp_ds_extra_memcg(test, THP_DS_DYING);
+	thp_ds_enter_cgroup(test, dying->path, dying->memcg);
 	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	thp_ds_leave(ctx);
+	kunit_release_action(test, thp_ds_leave, ctx);
 	node = thp_ds_node(test, folio_nid(folio));
 	thp_ds_unmap_page(test, addr);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
-	KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(dying, folio_nid(folio), &dq));
+	KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(dying->memcg, folio_nid(folio), &dq));
 	THP_DS_EXPECT_QUEUED(test, &dq, 0, folio, true);
 	if (thp_ds_reparents_split_queue()) {
-		KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(parent_mem_cgroup(dying),
+		KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(parent_mem_cgroup(dying->memcg),
 							   folio_nid(folio), &pq));
 		thp_ds_walk_queue(&pq, 0, NULL, &w);
 		if (!thp_ds_links_intact(&w))
@@ -1596,10 +1635,8 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 		parent_offset = w.forward_count - parent_len;
 	}
 
-	err = thp_ds_rmdir_bounded(thp_ds.top, leaf);
-	if (!err && !thp_ds_wait_offline(dying))
-		err = -ETIMEDOUT;
-	KUNIT_ASSERT_EQ_MSG(test, err, 0, "cannot take memcg %s offline", path);
+	KUNIT_ASSERT_EQ_MSG(test, thp_ds_extra_offline(dying), 0,
+			    "cannot take memcg %s offline", dying->path);
 
 	if (thp_ds_reparents_split_queue()) {
 		THP_DS_EXPECT_QUEUED(test, &pq, parent_offset, folio, true);
@@ -1620,7 +1657,8 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 		thp_ds_check_queue(test, &dq, 0, NULL, NULL);
 	}
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after freeing the folio");
-	kunit_release_action(test, thp_ds_css_put, dying);
+	/* the dying memcg is pinned (by the second memcg's action) until here */
+	kunit_release_action(test, thp_ds_extra_release, dying);
 }
 
 struct thp_ds_scanner {
@@ -1871,35 +1909,21 @@ static void thp_ds_test_checker_describe(struct kunit *test)
 static void thp_ds_test_checker_leak(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct mem_cgroup *memcg;
+	struct thp_ds_extra *leak;
 	struct folio *folio;
-	struct dentry *dir;
-	char leaf[32], path[64];
 	unsigned long addr;
-	int err;
 
-	snprintf(leaf, sizeof(leaf), "%s-leak", ctx->leaf);
-	snprintf(path, sizeof(path), "%s/%s", thp_ds.top_name, leaf);
-	memcg = thp_ds_make_memcg(thp_ds.top, leaf, &dir);
-	if (IS_ERR(memcg))
-		kunit_skip(test, "cannot create a second memcg: %ld", PTR_ERR(memcg));
-	dput(dir);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_css_put, memcg));
-	err = thp_ds_enter(ctx, path, memcg);
-	if (err) {
-		thp_ds_rmdir_bounded(thp_ds.top, leaf);
-		kunit_skip(test, "cannot move the case thread into %s: %d", path, err);
-	}
+	leak = thp_ds_extra_memcg(test, "leak");
+	thp_ds_enter_cgroup(test, leak->path, leak->memcg);
 	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	thp_ds_leave(ctx);
+	kunit_release_action(test, thp_ds_leave, ctx);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 
-	err = thp_ds_rmdir_bounded(thp_ds.top, leaf);
-	KUNIT_ASSERT_EQ(test, err, 0);
-	KUNIT_ASSERT_TRUE(test, thp_ds_wait_offline(memcg));
-	KUNIT_EXPECT_GE(test, thp_ds_wait_uncharged(memcg, 100), (unsigned long)HPAGE_PMD_NR);
+	KUNIT_ASSERT_EQ(test, thp_ds_extra_offline(leak), 0);
+	KUNIT_EXPECT_GE(test, thp_ds_wait_uncharged(leak->memcg, 100),
+			(unsigned long)HPAGE_PMD_NR);
 	thp_ds_put(test, folio);
-	kunit_release_action(test, thp_ds_css_put, memcg);
+	kunit_release_action(test, thp_ds_extra_release, leak);
 }
 
 static struct kunit_case thp_ds_test_cases[] = {
