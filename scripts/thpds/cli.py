@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import unittest
 from typing import List, Optional
@@ -45,6 +46,7 @@ def positive(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+	start = time.monotonic()
 	check_arch(args.arch)
 	cases.select(cases.repo_declared(), args.filter)	# a bad filter fails before any work
 	host.ensure(args.install_deps)
@@ -52,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 			      args.profile)
 	verdict = judge(run.record)
 	report.show(run.record, verdict)
+	print(f'[thp-ds] wall clock {time.monotonic() - start:.1f} s, of which kunit.py '
+	      f'(build and boot) {run.record.seconds} s', flush=True)
 	return verdict.exit_code
 
 
