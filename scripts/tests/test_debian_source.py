@@ -139,10 +139,13 @@ class UpdateTest(unittest.TestCase):
 			p.start()
 			self.addCleanup(p.stop)
 		self.apt = ds.PrivateApt(self.tmp.name)
-		self.updates = 0
+		self.updates = self.queries = 0
 		self.result = (0, 'Hit:1 http://deb.example/debian bookworm InRelease\n', '')
 
 	def fake_run(self, argv, **kw):
+		if argv[0] == 'apt-cache':
+			self.queries += 1
+			return subprocess.CompletedProcess(argv, 0, MADISON, '')
 		self.assertIn('update', argv)
 		self.updates += 1
 		rc, out, err = self.result
@@ -206,6 +209,33 @@ class UpdateTest(unittest.TestCase):
 			self.assertTrue(self.apt.update())
 		self.assertIn('some suites could not be read', said.getvalue())
 		self.assertEqual(self.updates, 2)
+
+	def test_apt_cache_answers_are_kept_until_the_next_refresh(self):
+		self.apt.update()
+		for _ in range(3):
+			self.assertEqual(self.apt.versions('linux-source-6.12'),
+					 [('6.12.117-1~deb12u1', 'bookworm-security')])
+		self.assertEqual(self.queries, 1)
+		ds.request_refresh()
+		self.apt.update()
+		self.apt.versions('linux-source-6.12')
+		self.assertEqual(self.queries, 2)
+
+	def test_lists_of_a_partial_refresh_are_asked_each_time(self):
+		self.apt.update()
+		self.apt.versions('linux-source-6.12')
+		ds.request_refresh()
+		self.result = (0, 'Hit:1 http://deb.example/debian bookworm InRelease\n'
+			       + UNREACHABLE[0], UNREACHABLE[1])
+		with contextlib.redirect_stdout(io.StringIO()):
+			self.apt.update()
+		self.apt.versions('linux-source-6.12')
+		self.apt.versions('linux-source-6.12')
+		self.assertEqual(self.queries, 3)
+
+
+MADISON = ('linux-source-6.12 | 6.12.117-1~deb12u1 | http://deb.example/debian-security '
+	   'bookworm-security/main amd64 Packages\n')
 
 
 def make_deb(root, package='linux-source-6.12', version='6.12.117-1'):

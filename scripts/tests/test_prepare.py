@@ -138,13 +138,9 @@ class InterruptedRunTest(PrepareCase):
 		self.assertEqual(self.prepare().meta['version'], '6.12.118-1')
 
 	def test_init_without_a_commit_is_redone(self):
-		real_git = tree.Tree.git
-
 		def no_commit(t, *args, **kw):
-			if args[0] == 'commit-tree':
-				raise tree.TreeError('git commit-tree failed: interrupted')
-			return real_git(t, *args, **kw)
-		with mock.patch.object(tree.Tree, 'git', no_commit):
+			raise tree.TreeError('git commit-tree failed: interrupted')
+		with mock.patch.object(tree.Tree, '_commit', no_commit):
 			with self.assertRaises(tree.TreeError):
 				self.prepare()
 		t = tree.Tree(os.path.join(self.cache, 'trees', 'debian-6.12'))

@@ -113,6 +113,65 @@ class TreeTest(unittest.TestCase):
 	def test_kernel_version(self):
 		self.assertEqual(tree.kernel_version(self.user), '6.12.117')
 
+	def git_commands(self):
+		"""Record the git subcommands run on trees from now on."""
+		seen = []
+		real = tree.git
+
+		def spy(repo, *args, **kw):
+			seen.append(args[0])
+			return real(repo, *args, **kw)
+		patcher = mock.patch.object(tree, 'git', spy)
+		patcher.start()
+		self.addCleanup(patcher.stop)
+		return seen
+
+	def test_same_inputs_make_the_same_commit(self):
+		self.base_from_user()
+		one = self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite')
+		time.sleep(1.1)	# commit dates have a resolution of a second
+		two = self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite')
+		self.assertEqual(one, two)
+		self.assertNotEqual(one, self.t.commit_on_base({'mm/tests/x.c': b'int y;\n'}, [],
+								'suite'))
+
+	def test_checkout_of_what_the_tree_holds_does_nothing(self):
+		self.base_from_user()
+		commit = self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite')
+		self.t.checkout(commit)
+		b_path = os.path.join(self.t.path, 'mm/b.c')
+		os.utime(b_path, (1, 1))	# touched, same content
+		write(self.t.path, 'tools/testing/kunit/__pycache__/kunit.cpython-311.pyc', 'x')
+		seen = self.git_commands()
+		self.t.checkout(commit)
+		self.assertNotIn('checkout', seen)
+		self.assertNotIn('clean', seen)
+		self.assertEqual(os.stat(b_path).st_mtime, 1)
+
+	def test_checkout_repairs_a_tree_that_differs(self):
+		self.base_from_user()
+		commit = self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite')
+		self.t.checkout(commit)
+		for rel, text in (('mm/a.c', 'edited\n'), ('mm/untracked.c', 'x\n'),
+				  ('.config', 'CONFIG_X=y\n'), ('mm/a.o', 'ignored build output\n')):
+			write(self.t.path, rel, text)
+			self.t.checkout(commit)
+			self.assertEqual(tree.git(self.t.path, 'status', '--porcelain', '--ignored',
+						  '--untracked-files=all'), '', rel)
+		os.remove(os.path.join(self.t.path, 'mm/b.c'))
+		self.t.checkout(commit)
+		self.assertTrue(os.path.exists(os.path.join(self.t.path, 'mm/b.c')))
+
+	def test_an_unchanged_user_tree_leaves_the_suite_checked_out(self):
+		self.base_from_user()
+		self.t.checkout(self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 'suite'))
+		x_path = os.path.join(self.t.path, 'mm/tests/x.c')
+		os.utime(x_path, (1, 1))
+		seen = self.git_commands()
+		self.base_from_user()
+		self.assertNotIn('checkout', seen)
+		self.assertEqual(os.stat(x_path).st_mtime, 1)
+
 
 def write(root, rel, text, mode=0o644):
 	path = os.path.join(root, rel)

@@ -159,13 +159,41 @@ class PrivateApt:
 		self.list_file = os.path.join(self.dir, 'sources.sources')
 		# When the lists were last refreshed in full, from which source list.
 		self.stamp_file = os.path.join(self.dir, 'updated.json')
+		# apt-cache's answers from the lists of that refresh.
+		self.answers_file = os.path.join(self.dir, 'answers.json')
 
 	def _opts(self) -> List[str]:
+		# No binary caches (pkgcache.bin, srcpkgcache.bin): over 200 MB for
+		# these suites, to save the second or so that the few questions
+		# asked after each refresh take (their answers are kept: query()).
 		return ['-o', f'Dir::Etc::SourceList={self.list_file}',
 			'-o', 'Dir::Etc::SourceParts=/dev/null',
 			'-o', f'Dir::State::Lists={self.dir}/lists',
 			'-o', f'Dir::Cache={self.dir}/cache',
+			'-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache=',
 			'-o', 'APT::Sandbox::User=root']
+
+	def query(self, *args: str) -> str:
+		"""apt-cache's output for args, kept until the lists are next refreshed.
+
+		Without binary caches every apt-cache reads all the lists (over a
+		second); the lists change only on a refresh, so neither do the
+		answers.  Lists not refreshed in full are never answered from here.
+		"""
+		stamp = atomic.read_json(self.stamp_file)
+		when = stamp.get('time') if isinstance(stamp, dict) else None
+		kept = atomic.read_json(self.answers_file)
+		if not isinstance(kept, dict) or kept.get('lists') != when:
+			kept = {'lists': when, 'answers': {}}
+		key = ' '.join(args)
+		if when is not None and key in kept['answers']:
+			return kept['answers'][key]
+		proc = subprocess.run(['apt-cache', *self._opts(), *args], capture_output=True,
+				      text=True)
+		if proc.returncode == 0 and when is not None:
+			kept['answers'][key] = proc.stdout
+			atomic.write_json(self.answers_file, kept)
+		return proc.stdout
 
 	def update(self) -> bool:
 		"""Refresh the private package lists if they are due; True if refreshed.
@@ -184,6 +212,10 @@ class PrivateApt:
 		for sub in ('lists/partial', 'cache/archives/partial'):
 			os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
 		atomic.write_text(self.list_file, text)
+		# The lists are about to change: until a refresh completes in full,
+		# neither they nor apt-cache's answers from them count as fresh.
+		if os.path.exists(self.stamp_file):
+			os.unlink(self.stamp_file)
 		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'update'],
 				      capture_output=True, text=True)
 		# apt-get exits 0 when no index could be fetched ('W: Failed to
@@ -220,10 +252,8 @@ class PrivateApt:
 
 	def versions(self, package: str) -> List[Tuple[str, str]]:
 		"""(version, suite) pairs of package on offer, newest first."""
-		proc = subprocess.run(['apt-cache', *self._opts(), 'madison', package],
-				      capture_output=True, text=True)
 		found = []
-		for line in proc.stdout.splitlines():
+		for line in self.query('madison', package).splitlines():
 			parts = [p.strip() for p in line.split('|')]
 			if len(parts) < 3 or parts[0] != package:
 				continue
@@ -308,9 +338,7 @@ def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
 
 
 def available_series(apt: PrivateApt) -> List[str]:
-	proc = subprocess.run(['apt-cache', *apt._opts(), 'pkgnames', 'linux-source-'],
-			      capture_output=True, text=True)
-	names = [n[len('linux-source-'):] for n in proc.stdout.split()
+	names = [n[len('linux-source-'):] for n in apt.query('pkgnames', 'linux-source-').split()
 		 if re.fullmatch(r'linux-source-\d+\.\d+', n)]
 	return sorted(names, key=lambda v: tuple(int(x) for x in v.split('.')))
 

@@ -26,6 +26,11 @@ from typing import Dict, List, Optional, Sequence, Union
 from thpds import atomic, gitrun
 from thpds.errors import InfraError, UsageError
 
+# Every commit the tool makes carries this date: the same tree on the same
+# parent with the same message is then the same commit, so a run that
+# composes what the tree already holds finds HEAD already there (checkout).
+COMMIT_DATE = '946684800 +0000'	# 2000-01-01
+
 # Debian's linux-source tarballs end their .gitignore with a block that
 # ignores the whole top level; it must go before git can see the tree.
 DEBIAN_IGNORE_MARKER = '# Debian packaging: ignore everything'
@@ -158,6 +163,11 @@ class Tree:
 		return git(self.path, *args, env=env, work_tree=work_tree, input_text=input_text,
 			   settings=settings)
 
+	def _commit(self, tree_id: str, message: str, parent: Optional[str] = None) -> str:
+		return git(self.path, 'commit-tree', tree_id, *(['-p', parent] if parent else []),
+			   '-m', message, env={'GIT_AUTHOR_DATE': COMMIT_DATE,
+					       'GIT_COMMITTER_DATE': COMMIT_DATE})
+
 	def set_base(self, staging: str, origin: str, version: str, force: bool) -> None:
 		"""Make the contents of staging the tree's base commit.
 
@@ -178,7 +188,12 @@ class Tree:
 		index = 'staging-forced.index' if force else 'staging.index'
 		self.git('add', '-A', *(['-f'] if force else []), '.', index=index, work_tree=staging)
 		tree_id = self.git('write-tree', index=index, work_tree=staging)
-		base = self.git('commit-tree', tree_id, '-m', f'{origin} {version} as obtained')
+		base = self._commit(tree_id, f'{origin} {version} as obtained')
+		if base == self.meta.get('base') and self.exists():
+			# The same snapshot as last time (a user's tree nobody changed):
+			# checking the base out would take the suite out and put it
+			# back, rewriting its files and forcing their rebuild.
+			return
 		self.checkout(base)
 		# Recorded last, and whole: until this is written the tree counts
 		# as unprepared, and the next run prepares it again.
@@ -217,9 +232,13 @@ class Tree:
 		parent = parent or self.meta['base']
 		index = 'compose.index'
 		self.git('read-tree', parent, index=index)
+		entries = []
 		for rel, data in sorted(files.items()):
 			blob = self.git('hash-object', '-w', '--stdin', input_text=data)
-			self.git('update-index', '--add', '--cacheinfo', f'100644,{blob},{rel}', index=index)
+			entries.append(f'100644 {blob}\t{rel}\n')
+		if entries:
+			# One update-index for all: each reads and writes the whole index.
+			self.git('update-index', '--index-info', index=index, input_text=''.join(entries))
 		for patch in patches:
 			try:
 				self.git('apply', '--cached', os.path.abspath(patch), index=index)
@@ -231,10 +250,12 @@ class Tree:
 		old_tree = self.git('rev-parse', f'{parent}^{{tree}}')
 		if tree_id == old_tree and not files and not patches:
 			return parent
-		return self.git('commit-tree', tree_id, '-p', parent, '-m', message)
+		return self._commit(tree_id, message, parent)
 
 	def checkout(self, commit: str) -> None:
 		"""Switch the working tree to commit, rewriting only changed files."""
+		if self.holds(commit):
+			return
 		# A file whose mtime changed but whose content did not must not be
 		# rewritten: refresh the index by content first (exit status 1 only
 		# says that something differs, which checkout -f then discards).
@@ -244,6 +265,30 @@ class Tree:
 			pass
 		self.git('checkout', '-q', '-f', '-B', 'thp-ds', commit)
 		self.git('clean', '-q', '-fdx', '-e', '/.git')
+
+	def holds(self, commit: str) -> bool:
+		"""The branch is at commit and the working tree is exactly commit.
+
+		Then a checkout has nothing to do.  git status refreshes the index
+		by content, so a file whose mtime alone changed counts as clean.
+		Untracked and ignored files count as changes (a checkout would
+		clean them: an in-tree .config breaks an O= build), except in the
+		__pycache__ directories that kunit.py itself writes into the tree
+		on every run (which Debian's trees do not ignore).
+		"""
+		try:
+			branch = self.git('symbolic-ref', '-q', 'HEAD')
+			head = self.git('rev-parse', '-q', '--verify', 'HEAD^{commit}')
+		except TreeError:
+			return False
+		if branch != 'refs/heads/thp-ds' or head != commit:
+			return False
+		status = self.git('status', '--porcelain', '-z', '--untracked-files=all',
+				  '--ignored', '--no-renames')
+		for entry in filter(None, status.split('\0')):
+			if not (entry[:3] in ('!! ', '?? ') and '__pycache__' in entry[3:].split('/')):
+				return False
+		return True
 
 
 def stage_debian_tarball(tarball: str, staging: str) -> str:
