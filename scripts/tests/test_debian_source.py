@@ -1,6 +1,7 @@
 """Tests for thpds.debian_source: apt configuration parsing and version choice."""
 
 import contextlib
+import hashlib
 import io
 import os
 import subprocess
@@ -232,6 +233,81 @@ class UpdateTest(unittest.TestCase):
 		self.apt.versions('linux-source-6.12')
 		self.apt.versions('linux-source-6.12')
 		self.assertEqual(self.queries, 3)
+
+
+class DownloadTest(unittest.TestCase):
+	"""A .deb is downloaded whole or not at all, kept while intact, and
+	dropped when superseded."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.dest = os.path.join(self.tmp.name, 'debs')
+		self.apt = ds.PrivateApt(self.tmp.name)
+		self.downloads = 0
+		self.failing = False
+		patcher = mock.patch.object(ds.subprocess, 'run', self.fake_run)
+		patcher.start()
+		self.addCleanup(patcher.stop)
+
+	@staticmethod
+	def content(version):
+		return f'deb of {version}'.encode()
+
+	def fake_run(self, argv, cwd=None, **kw):
+		if argv[0] == 'apt-cache':
+			version = argv[-1].split('=')[1]
+			sha = hashlib.sha256(self.content(version)).hexdigest()
+			return subprocess.CompletedProcess(argv, 0, f'Package: x\nSHA256: {sha}\n', '')
+		self.assertEqual(os.path.basename(cwd), 'partial')
+		if self.failing:
+			return subprocess.CompletedProcess(argv, 100, '', 'E: Failed to fetch x  '
+							   'Connection timed out\n')
+		self.downloads += 1
+		package, version = argv[-1].split('=')
+		with open(os.path.join(cwd, f'{package}_{version}_all.deb'), 'wb') as f:
+			f.write(self.content(version))
+		return subprocess.CompletedProcess(argv, 0, '', '')
+
+	def download(self, version, package='linux-source-6.12'):
+		return self.apt.download(package, version, self.dest)
+
+	def test_intact_deb_is_reused_and_a_damaged_one_fetched_again(self):
+		deb = self.download('6.12.117-1')
+		self.assertEqual(os.path.dirname(deb), self.dest)
+		self.assertFalse(os.path.exists(os.path.join(self.dest, 'partial')))
+		self.assertEqual(self.download('6.12.117-1'), deb)
+		self.assertEqual(self.downloads, 1)
+		with open(deb, 'wb') as f:
+			f.write(b'half')
+		self.download('6.12.117-1')
+		self.assertEqual(self.downloads, 2)
+		with open(deb, 'rb') as f:
+			self.assertEqual(f.read(), self.content('6.12.117-1'))
+
+	def test_superseded_debs_are_dropped(self):
+		old = self.download('6.12.117-1')
+		other = self.download('7.2.13-1', package='linux-source-7.2')
+		new = self.download('6.12.118-1')
+		self.assertEqual(sorted(os.listdir(self.dest)), sorted(
+			[os.path.basename(new), os.path.basename(other)]))
+		self.assertFalse(os.path.exists(old))
+
+	def test_an_interrupted_or_failed_download_leaves_nothing_half(self):
+		old = self.download('6.12.117-1')
+		os.makedirs(os.path.join(self.dest, 'partial'))
+		with open(os.path.join(self.dest, 'partial', 'linux-source-6.12_6.12.118-1_all.deb'),
+			  'w') as f:
+			f.write('half')
+		self.failing = True
+		with self.assertRaises(ds.FetchError) as cm:
+			self.download('6.12.118-1')
+		self.assertIn('Connection timed out', str(cm.exception))
+		self.assertEqual(os.listdir(self.dest), [os.path.basename(old)])
+		self.assertTrue(os.path.exists(old))
+		self.failing = False
+		self.download('6.12.118-1')
+		self.assertEqual(os.listdir(self.dest), ['linux-source-6.12_6.12.118-1_all.deb'])
 
 
 MADISON = ('linux-source-6.12 | 6.12.117-1~deb12u1 | http://deb.example/debian-security '

@@ -173,6 +173,58 @@ class TreeTest(unittest.TestCase):
 		self.assertEqual(os.stat(x_path).st_mtime, 1)
 
 
+class PackTest(unittest.TestCase):
+	"""A tree's objects are packed, and bases no longer used dropped."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		self.src = os.path.join(self.tmp.name, 'linux')
+		make_fake_kernel(self.src)
+		self.t = tree.Tree(os.path.join(self.tmp.name, 'cache/trees/t'))
+
+	def set_base(self, version):
+		staging = tree.stage_user_tree(self.src, self.t.path + '.staging')
+		self.t.set_base(staging, 'user tree', version, force=False)
+
+	def blob(self, text):
+		return tree.git(self.t.path, 'hash-object', '--stdin', input_text=text)
+
+	def has(self, oid):
+		try:
+			tree.git(self.t.path, 'cat-file', '-e', oid)
+			return True
+		except tree.TreeError:
+			return False
+
+	def test_blobs_are_packed_as_they_are_added(self):
+		self.set_base('1')
+		counts = self.t.objects()
+		self.assertGreaterEqual(counts['in-pack'], 7)	# every file of the fake tree
+		self.assertEqual(counts['packs'], 1)
+
+	def test_loose_trees_are_packed_beyond_the_limit(self):
+		with mock.patch.object(tree, 'LOOSE_LIMIT', 1):
+			self.set_base('1')
+		self.assertEqual(self.t.objects()['count'], 0)
+
+	def test_many_packs_are_merged_and_unused_bases_dropped(self):
+		write(self.src, 'mm/b.c', 'int b = 1;\n')
+		self.set_base('1')
+		old = self.blob('int b = 1;\n')
+		self.assertTrue(self.has(old))
+		with mock.patch.object(tree, 'PACK_LIMIT', 2):
+			write(self.src, 'mm/b.c', 'int b = 22;\n')
+			self.set_base('2')
+			self.t.checkout(self.t.commit_on_base({'mm/tests/x.c': b'int x;\n'}, [], 's'))
+			write(self.src, 'mm/b.c', 'int b = 333;\n')
+			self.set_base('3')
+		self.assertEqual(self.t.objects()['packs'], 1)
+		self.assertFalse(self.has(old), 'a superseded base is still kept')
+		self.assertTrue(self.has(self.blob('int b = 333;\n')))
+		self.assertTrue(self.t.exists())
+
+
 def write(root, rel, text, mode=0o644):
 	path = os.path.join(root, rel)
 	os.makedirs(os.path.dirname(path), exist_ok=True)

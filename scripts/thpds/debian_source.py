@@ -262,19 +262,49 @@ class PrivateApt:
 		return sorted(found, key=lambda vs: _DebVersionKey(vs[0]), reverse=True)
 
 	def download(self, package: str, version: str, dest: str) -> str:
+		"""package=version's .deb in dest: the one there if it is intact,
+		else downloaded.  Other versions of package in dest go: superseded.
+
+		apt-get download writes into a directory of its own (dest/partial)
+		and the .deb is moved into dest once complete, so dest never holds
+		half a download.
+		"""
 		os.makedirs(dest, exist_ok=True)
+		have = _debs(dest, package, version)
+		expected = self._sha256(package, version)
+		if have and expected and _file_sha256(have[0]) == expected:
+			deb = have[0]
+		else:
+			deb = self._fetch(package, version, dest)
+		for old in _debs(dest, package):
+			if old != deb:
+				os.unlink(old)
+		return deb
+
+	def _fetch(self, package: str, version: str, dest: str) -> str:
+		partial = os.path.join(dest, 'partial')
+		shutil.rmtree(partial, ignore_errors=True)
+		os.makedirs(partial)
 		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'download',
-				       f'{package}={version}'], cwd=dest,
+				       f'{package}={version}'], cwd=partial,
 				      capture_output=True, text=True)
 		if proc.returncode != 0:
-			raise FetchError(f'apt-get download {package}={version} failed:\n'
-					 + proc.stderr)
-		debs = [f for f in os.listdir(dest)
-			if f.startswith(package + '_') and f.endswith('.deb')
-			and _deb_version(f) == version]
-		if not debs:
-			raise FetchError(f'{package}={version} downloaded, but no .deb in {dest}')
-		return os.path.join(dest, debs[0])
+			shutil.rmtree(partial, ignore_errors=True)
+			why = _apt_reason(proc.stderr.strip().splitlines()
+					  or [f'exit status {proc.returncode}'])
+			raise FetchError(f'apt-get download {package}={version} failed: {why}')
+		got = _debs(partial, package, version)
+		if not got:
+			raise FetchError(f'{package}={version} downloaded, but no .deb in {partial}')
+		deb = os.path.join(dest, os.path.basename(got[0]))
+		os.replace(got[0], deb)
+		shutil.rmtree(partial, ignore_errors=True)
+		return deb
+
+	def _sha256(self, package: str, version: str) -> Optional[str]:
+		"""The archive's SHA256 of package=version's .deb (None if unknown)."""
+		m = re.search(r'^SHA256: *(\S+)', self.query('show', f'{package}={version}'), re.M)
+		return m.group(1) if m else None
 
 
 def _sha256(text: str) -> str:
@@ -286,6 +316,21 @@ def _apt_reason(lines: List[str]) -> str:
 	line = re.sub(r'^(?:E:|W:|Err:\d+)\s*', '', lines[0].strip())
 	line = re.sub(r'\s+', ' ', line)
 	return line if len(line) <= 160 else line[:157] + '...'
+
+
+def _debs(directory: str, package: str, version: Optional[str] = None) -> List[str]:
+	"""package's .debs in directory (of version, when given)."""
+	return sorted(os.path.join(directory, f) for f in os.listdir(directory)
+		      if f.startswith(package + '_') and f.endswith('.deb')
+		      and (version is None or _deb_version(f) == version))
+
+
+def _file_sha256(path: str) -> str:
+	h = hashlib.sha256()
+	with open(path, 'rb') as f:
+		for chunk in iter(lambda: f.read(1 << 20), b''):
+			h.update(chunk)
+	return h.hexdigest()
 
 
 def _deb_version(filename: str) -> str:

@@ -33,7 +33,10 @@ ISOLATION = ('-c', 'core.excludesFile=' + os.devnull,
 	     # git itself never packs or prunes behind the tool's back (the
 	     # tool packs its trees when it has just set a base, see tree.py).
 	     '-c', 'gc.auto=0',
-	     '-c', 'maintenance.auto=false')
+	     '-c', 'maintenance.auto=false',
+	     # No reflogs: they would keep every base a tree ever had alive
+	     # through each repack (the tool keeps nothing it does not use).
+	     '-c', 'core.logAllRefUpdates=false')
 
 IDENTITY = ('-c', 'user.name=thp-ds', '-c', 'user.email=thp-ds@localhost',
 	    '-c', 'commit.gpgsign=false')

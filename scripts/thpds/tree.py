@@ -31,6 +31,16 @@ from thpds.errors import InfraError, UsageError
 # composes what the tree already holds finds HEAD already there (checkout).
 COMMIT_DATE = '946684800 +0000'	# 2000-01-01
 
+# Packing (see Tree.pack): loose objects beyond this many are packed, and
+# beyond this many packs they are merged into one.
+LOOSE_LIMIT = 1000
+PACK_LIMIT = 10
+# Blobs go straight into a pack as 'git add' hashes them (bulk check-in: no
+# loose object per file), deflated at level 1: a kernel tree's first commit
+# is then faster (19 s instead of 26 s here) and smaller (320 MB instead of
+# 560 MB of loose objects) than with defaults, and nothing needs repacking.
+BULK_ADD = ('-c', 'core.bigFileThreshold=1', '-c', 'pack.compression=1')
+
 # Debian's linux-source tarballs end their .gitignore with a block that
 # ignores the whole top level; it must go before git can see the tree.
 DEBIAN_IGNORE_MARKER = '# Debian packaging: ignore everything'
@@ -186,7 +196,8 @@ class Tree:
 		# One index per mode: entries a forced add tracked must not survive
 		# into an add that respects .gitignore.
 		index = 'staging-forced.index' if force else 'staging.index'
-		self.git('add', '-A', *(['-f'] if force else []), '.', index=index, work_tree=staging)
+		self.git('add', '-A', *(['-f'] if force else []), '.', index=index, work_tree=staging,
+			 settings=BULK_ADD)
 		tree_id = self.git('write-tree', index=index, work_tree=staging)
 		base = self._commit(tree_id, f'{origin} {version} as obtained')
 		if base == self.meta.get('base') and self.exists():
@@ -195,11 +206,40 @@ class Tree:
 			# back, rewriting its files and forcing their rebuild.
 			return
 		self.checkout(base)
+		self.pack()
 		# Recorded last, and whole: until this is written the tree counts
 		# as unprepared, and the next run prepares it again.
 		atomic.write_json(self.meta_file, {
 			'base': base, 'origin': origin, 'version': version,
 			'prepared': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})
+
+	def objects(self) -> Dict[str, int]:
+		"""git count-objects -v: count (loose), packs, size-pack (KiB), ..."""
+		counts = {}
+		for line in self.git('count-objects', '-v').splitlines():
+			key, _, value = line.partition(':')
+			if value.strip().isdigit():
+				counts[key.strip()] = int(value)
+		return counts
+
+	def pack(self) -> None:
+		"""Keep the repository small without slowing a first run down.
+
+		New blobs are packed already (BULK_ADD); what is loose is the new
+		base's trees (about 6000 for a kernel), packed without a delta
+		search (a second).  Once packs pile up (a user's tree committed
+		after each edit, Debian updates) they are merged into one, which
+		reuses their data and drops the objects of bases no longer used
+		(a few seconds for a kernel).  git gc --aggressive would search
+		deltas over the whole tree: a minute or more on two cores.
+		"""
+		counts = self.objects()
+		if counts.get('packs', 0) >= PACK_LIMIT:
+			# Trees made by older versions of the tool have reflogs.
+			self.git('reflog', 'expire', '--expire=now', '--all')
+			self.git('repack', '-a', '-d', '-q')
+		elif counts.get('count', 0) >= LOOSE_LIMIT:
+			self.git('repack', '-d', '-q', '--window=0', settings=('-c', 'pack.compression=1'))
 
 	def _init(self) -> None:
 		"""A repository in .git: new, or the one there if git can use it.
