@@ -15,8 +15,8 @@ import traceback
 import unittest
 from typing import List, Optional
 
-from thpds import (cases, debian_source, host, lock, matrix, report, rerun, runner, suite, tree,
-		   variants)
+from thpds import (cache, cases, debian_source, host, lock, matrix, report, rerun, runner, suite,
+		   tree, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -188,6 +188,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 	return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+	"""What the cache holds; with --prune*, remove parts of it."""
+	root = runner.cache_dir()
+	if not cache.prunes(args):
+		print(cache.report(root))
+		return 0
+	removed = cache.prune(root, args.prune or (), args.prune_builds, args.prune_debs)
+	for path, size in removed:
+		print(f'[thp-ds] removed {path} ({cache.human(size)})')
+	print(f'[thp-ds] freed {cache.human(sum(size for _, size in removed))}')
+	return 0
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--tree', default=DEFAULT_TREE,
 		       help='Debian kernel series (6.12, 7.2, ...) or a path to your own kernel '
@@ -287,6 +300,19 @@ def parser() -> argparse.ArgumentParser:
 	add_lock_option(ls)
 	add_refresh_option(ls)
 	ls.set_defaults(func=cmd_list)
+
+	ca = sub.add_parser('cache', help='what the cache holds (trees, builds, debs, apt lists, '
+			    'ccache, results; free disk), and removing parts of it')
+	ca.add_argument('--prune', nargs='+', metavar='TREE',
+			help='remove these trees (a name as listed, a series such as 6.12, or the '
+			'path of your tree) with their build directories')
+	ca.add_argument('--prune-builds', action='store_true',
+			help='remove every build directory (the next run builds from scratch, '
+			'with ccache)')
+	ca.add_argument('--prune-debs', action='store_true',
+			help='remove the downloaded .debs and what interrupted runs left unpacked')
+	add_lock_option(ca)
+	ca.set_defaults(func=cmd_cache)
 	return p
 
 
@@ -296,8 +322,9 @@ def first_line(e: BaseException) -> str:
 
 
 def locks_cache(args: argparse.Namespace) -> bool:
-	"""Every command touches trees, builds, debs or apt state."""
-	return True
+	"""Every command touches trees, builds, debs or apt state, except a
+	'cache' that only reports."""
+	return args.command != 'cache' or cache.prunes(args)
 
 
 class Terminated(KeyboardInterrupt):
