@@ -202,6 +202,36 @@ class HostTest(unittest.TestCase):
 		self.assertIn('qemu-system-x86', str(cm.exception))
 		self.assertIn('--install-deps', str(cm.exception))
 
+	def install(self, euid, sudo):
+		with mock.patch.object(host, 'missing_packages', return_value=['ccache']), \
+		     mock.patch.object(host.os, 'geteuid', return_value=euid), \
+		     mock.patch.object(host.shutil, 'which',
+				       side_effect=lambda name: '/usr/bin/sudo' if sudo else None), \
+		     mock.patch.object(host.subprocess, 'run') as run, \
+		     contextlib.redirect_stdout(io.StringIO()):
+			host.ensure(install=True)
+		return [c.args[0] for c in run.call_args_list]
+
+	def test_root_installs_with_apt_get_directly(self):
+		for sudo in (True, False):	# CI runs as root, often without sudo
+			calls = self.install(0, sudo)
+			self.assertEqual(calls[0], ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get',
+						    'update', '-q'])
+			self.assertEqual(calls[1][:3], ['env', 'DEBIAN_FRONTEND=noninteractive',
+							'apt-get'])
+			self.assertIn('ccache', calls[1])
+
+	def test_a_user_installs_through_sudo(self):
+		calls = self.install(1000, True)
+		self.assertEqual(calls[0], ['sudo', 'apt-get', 'update', '-q'])
+		self.assertEqual(calls[1][:3], ['sudo', 'apt-get', 'install'])
+
+	def test_a_user_without_sudo_is_told_what_to_do(self):
+		with self.assertRaises(UsageError) as cm:
+			self.install(1000, False)
+		self.assertIn('run as root', str(cm.exception))
+		self.assertIn('apt-get install ccache', str(cm.exception))
+
 	def test_every_package_has_a_witness_file(self):
 		self.assertEqual(sorted(host.HOST_PACKAGES), sorted(host.HOST_FILES))
 

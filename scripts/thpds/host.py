@@ -1,6 +1,7 @@
 """The Debian packages the tool needs on the host, and installing them."""
 
 import os
+import shutil
 import subprocess
 from typing import List
 
@@ -25,18 +26,37 @@ def missing_packages() -> List[str]:
 	return [pkg for pkg in HOST_PACKAGES if not os.path.exists(HOST_FILES[pkg])]
 
 
+def install_command() -> List[str]:
+	"""How to run apt-get here: directly as root, else through sudo.
+
+	Installing host packages is the only thing the tool needs root for;
+	everything else (the private package lists, apt-get download, unpack,
+	git, builds) runs as an ordinary user.
+	"""
+	if os.geteuid() == 0:
+		return ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get']
+	if shutil.which('sudo'):
+		# DEBIAN_FRONTEND is not passed through sudo: a sudoers policy may
+		# refuse to set variables, and a user at a terminal can answer.
+		return ['sudo', 'apt-get']
+	return []
+
+
 def ensure(install: bool) -> None:
 	missing = missing_packages()
 	if not missing:
 		return
 	if not install:
 		raise UsageError('missing host packages: ' + ' '.join(missing) +
-				 ' (apt-get install them, or run with --install-deps as root)')
-	if os.geteuid() != 0:
+				 ' (apt-get install them, or run with --install-deps: as root, or '
+				 'as a user with sudo)')
+	apt_get = install_command()
+	if not apt_get:
 		raise UsageError('missing host packages: ' + ' '.join(missing) +
-				 ' (run as root to install them, or apt-get install them)')
-	print('[thp-ds] installing ' + ' '.join(missing), flush=True)
-	env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-	subprocess.run(['apt-get', 'update', '-q'], check=True, stdout=subprocess.DEVNULL, env=env)
-	subprocess.run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', *missing],
-		       check=True, stdout=subprocess.DEVNULL, env=env)
+				 ' (--install-deps needs root or sudo, and there is no sudo: run as '
+				 'root, or have them installed: apt-get install ' + ' '.join(missing) + ')')
+	print('[thp-ds] installing ' + ' '.join(missing)
+	      + (' (through sudo)' if apt_get[0] == 'sudo' else ''), flush=True)
+	subprocess.run([*apt_get, 'update', '-q'], check=True, stdout=subprocess.DEVNULL)
+	subprocess.run([*apt_get, 'install', '-y', '-q', '--no-install-recommends', *missing],
+		       check=True, stdout=subprocess.DEVNULL)
