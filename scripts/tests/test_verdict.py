@@ -65,6 +65,23 @@ class ShippedTest(unittest.TestCase):
 		self.assertEqual(failed(v)[RACE], 'the guest stopped in it (the guest stopped in '
 				 'this case)')
 
+	def test_ktap_that_kunit_py_could_not_follow_fails(self):
+		# every case passed in the guest, but an unrelated kernel line between
+		# "KTAP version 1" and "# Subtest:" threw kunit.py's parser off
+		_, rec = recordings.load('parse-error', port='7.2')
+		v = judge(rec)
+		self.assertFalse(v.ok)
+		self.assertTrue(any(r.startswith("kunit.py lost track of the guest's KTAP output")
+				    for r in v.reasons), v.reasons)
+
+	def test_a_variant_whose_guest_died_without_an_oops_in_an_allowed_case(self):
+		info = recordings.about('6.12-seed-reclaim-race-crash')
+		exp = Expectation(frozenset(info['expect_fail']), frozenset({RACE}))
+		_, rec = recordings.load('6.12-seed-reclaim-race-crash', expect=exp)
+		v = judge(dataclasses.replace(rec, oops=''))
+		self.assertTrue(v.ok, v.reasons)
+		self.assertFalse(judge(dataclasses.replace(rec, oops='', timed_out=True)).ok)
+
 	def test_kernel_reports_fail_a_shipped_run(self):
 		_, rec = recordings.load('6.12-shipped')
 		v = judge(dataclasses.replace(rec, kernel_reports=('KASAN slab-use-after-free in x',)))

@@ -129,7 +129,7 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 	for i in range(args.count):
 		run = runner.run_tree(args.tree, args.timeout, args.filter, variant=args.unpatched,
 				      profile=args.profile, mode='run' if i == 0 else 'exec',
-				      out_name=f'repeat/{i + 1}')
+				      out_name=f'repeat-{args.unpatched or variants.SHIPPED}/{i + 1}')
 		rec = run.record
 		records.append(rec)
 		print(f'[thp-ds] run {i + 1}/{args.count}: {matrix.repeat_outcome(rec)}', flush=True)
