@@ -151,7 +151,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	"""Boot the debug profile's kernel as a small live system and run the
 	suites again from KUnit's debugfs, twice: every run must pass and the
 	system must be left as the suite found it."""
-	host.ensure(args.install_deps)
+	host.ensure(args.install_deps, host.RERUN_PACKAGES)
 	t = runner.prepare(args.tree)
 	name = os.path.basename(t.path) + '-debug'
 	build_dir = os.path.join(runner.cache_dir(), 'build', name)

@@ -3,7 +3,7 @@
 import os
 import shutil
 import subprocess
-from typing import List
+from typing import List, Sequence
 
 from thpds.errors import UsageError
 
@@ -19,11 +19,14 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'bison': '/usr/bin/bison', 'bc': '/usr/bin/bc',
 	      'libelf-dev': '/usr/include/libelf.h', 'libssl-dev': '/usr/include/openssl/ssl.h',
 	      'ccache': '/usr/bin/ccache', 'cpio': '/usr/bin/cpio', 'rsync': '/usr/bin/rsync',
-	      'xz-utils': '/usr/bin/xz', 'git': '/usr/bin/git', 'python3': '/usr/bin/python3'}
+	      'xz-utils': '/usr/bin/xz', 'git': '/usr/bin/git', 'python3': '/usr/bin/python3',
+	      'busybox-static': '/bin/busybox'}
+# Needed by one command only: rerun's initramfs.
+RERUN_PACKAGES = ('busybox-static',)
 
 
-def missing_packages() -> List[str]:
-	return [pkg for pkg in HOST_PACKAGES if not os.path.exists(HOST_FILES[pkg])]
+def missing_packages(packages: Sequence[str] = HOST_PACKAGES) -> List[str]:
+	return [pkg for pkg in packages if not os.path.exists(HOST_FILES[pkg])]
 
 
 def install_command() -> List[str]:
@@ -42,8 +45,8 @@ def install_command() -> List[str]:
 	return []
 
 
-def ensure(install: bool) -> None:
-	missing = missing_packages()
+def ensure(install: bool, extra: Sequence[str] = ()) -> None:
+	missing = missing_packages((*HOST_PACKAGES, *extra))
 	if not missing:
 		return
 	if not install:
