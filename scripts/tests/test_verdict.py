@@ -226,6 +226,13 @@ class RecordTest(unittest.TestCase):
 		self.assertTrue(exp.declares_fail(f'{RECLAIM}.order 4'))
 		self.assertFalse(exp.declares_fail(f'{RECLAIM}_lock'))
 
+	def test_a_run_from_a_cached_tree_says_so(self):
+		from thpds import report
+		_, rec = recordings.load('6.12-shipped', offline='apt-get update failed')
+		self.assertEqual(RunRecord.from_json(rec.to_json()).offline, 'apt-get update failed')
+		self.assertIn('  built from the cached tree: the archive could not be read '
+			      '(apt-get update failed)', report.lines(rec, judge(rec)))
+
 	def test_a_hand_made_case_list(self):
 		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),
 				(Case('s.a', Status.PASS),))

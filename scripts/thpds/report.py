@@ -15,6 +15,8 @@ def describe(rec: RunRecord) -> str:
 def lines(rec: RunRecord, verdict: Verdict) -> List[str]:
 	"""What to print about one run: the verdict first, then why."""
 	out = [f'{describe(rec)}: {verdict.summary()} in {rec.seconds} s; log {rec.log}']
+	if rec.offline:
+		out.append(f'  built from the cached tree: the archive could not be read ({rec.offline})')
 	if rec.oops:
 		out.append(f'  the guest crashed: {rec.oops}')
 	for j in verdict.judgements:

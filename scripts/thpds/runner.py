@@ -268,7 +268,8 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
 		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,
-		filter=filter_glob or '', suite_revision=suite_revision(), accel=accel,
+		filter=filter_glob or '', offline=t.meta.get('offline', ''),
+		suite_revision=suite_revision(), accel=accel,
 		profile=profile, date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
 	return TreeRun(record, out, applied)

@@ -88,6 +88,7 @@ class RunRecord:
 	failed_checks: Tuple[str, ...] = ()	# 'case:line' of each failed expectation
 	parse_errors: Tuple[str, ...] = ()	# where kunit.py lost track of the KTAP
 	config_sha256: str = ''
+	offline: str = ''			# why the archive was not read (a cached tree was used)
 	suite_revision: str = ''
 	accel: str = ''
 	profile: str = 'default'
