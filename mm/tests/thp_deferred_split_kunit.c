@@ -1479,6 +1479,26 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 }
 
 /*
+ * Migrate the isolated THP on @list to a new folio on its own node, as
+ * compaction or NUMA balancing would; whatever migrate_pages() leaves on
+ * @list goes back to the LRU.  Returns what migrate_pages() returned.
+ */
+static int thp_ds_migrate(struct list_head *list)
+{
+	struct migration_target_control mtc = {
+		.nid = folio_nid(lru_to_folio(list)),
+		.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
+		.reason = MR_SYSCALL,
+	};
+	int rc = migrate_pages(list, alloc_migration_target, NULL, (unsigned long)&mtc,
+			       MIGRATE_SYNC, MR_SYSCALL, NULL);
+
+	if (!list_empty(list))
+		putback_movable_pages(list);
+	return rc;
+}
+
+/*
  * A queued THP split outside the shrinker: migrate_pages() splits a
  * partially mapped THP that is on a deferred split queue instead of
  * migrating it (try_split_folio()).  The split must take it off its
@@ -1489,10 +1509,6 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 static void thp_ds_test_split(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct migration_target_control mtc = {
-		.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
-		.reason = MR_SYSCALL,
-	};
 	struct thp_ds_node_base *node;
 	struct thp_ds_queue mq;
 	struct folio *folio;
@@ -1507,13 +1523,9 @@ static void thp_ds_test_split(struct kunit *test)
 	thp_ds_unmap_page(test, addr);
 	thp_ds_folio_queue(test, folio, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	mtc.nid = folio_nid(folio);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 
-	migrate_pages(&list, alloc_migration_target, NULL, (unsigned long)&mtc,
-		      MIGRATE_SYNC, MR_SYSCALL, NULL);
-	if (!list_empty(&list))
-		putback_movable_pages(&list);
+	thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
 
 	/* the path under test: the THP was split, not migrated or left */
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, 0, &page));
@@ -1543,10 +1555,6 @@ static void thp_ds_test_split(struct kunit *test)
 static void thp_ds_test_migrate(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct migration_target_control mtc = {
-		.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
-		.reason = MR_SYSCALL,
-	};
 	struct thp_ds_node_base *node;
 	struct thp_ds_queue mq;
 	struct folio *src, *dst;
@@ -1565,13 +1573,9 @@ static void thp_ds_test_migrate(struct kunit *test)
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, src, true);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, src, &list));
 
-	mtc.nid = folio_nid(src);
-	rc = migrate_pages(&list, alloc_migration_target, NULL, (unsigned long)&mtc,
-			   MIGRATE_SYNC, MR_SYSCALL, NULL);
-	if (rc) {
-		putback_movable_pages(&list);
+	rc = thp_ds_migrate(&list);
+	if (rc)
 		kunit_skip(test, "migrate_pages() could not migrate the THP: %d", rc);
-	}
 	/* the source is freed: only its address is compared from here on */
 
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, FOLL_WRITE, &page));
