@@ -153,10 +153,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	system must be left as the suite found it."""
 	host.ensure(args.install_deps, host.RERUN_PACKAGES)
 	t = runner.prepare(args.tree)
-	name = os.path.basename(t.path) + '-debug'
-	build_dir = os.path.join(runner.cache_dir(), 'build', name)
-	result = rerun.boot(build_dir, os.path.join(runner.cache_dir(), 'results', name, 'rerun'),
-			    args.timeout)
+	build_dir, results = runner.run_dirs(t, 'debug')
+	result = rerun.boot(build_dir, os.path.join(results, 'rerun'), args.timeout)
 	problems = result.problems()
 	runs = len(rerun.SUITES) * rerun.RUNS
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (debug profile): the suites run '

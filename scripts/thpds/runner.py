@@ -233,6 +233,15 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 
 
+def run_dirs(t: tree.Tree, profile: str) -> Tuple[str, str]:
+	"""The build directory of @t's @profile, and the directory its results go under."""
+	name = os.path.basename(t.path)
+	if profile != 'default':
+		name = f'{name}-{profile}'
+	return (os.path.join(cache_dir(), 'build', name),
+		os.path.join(cache_dir(), 'results', name))
+
+
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
 	     mode: str = 'run', out_name: Optional[str] = None) -> TreeRun:
@@ -246,10 +255,8 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	t = prepare(spec)
 	applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else variants.SHIPPED
-	name = os.path.basename(t.path)
-	build_name = name if profile == 'default' else f'{name}-{profile}'
-	build_dir = os.path.join(cache_dir(), 'build', build_name)
-	out_dir = os.path.join(cache_dir(), 'results', build_name, out_name or vname)
+	build_dir, results = run_dirs(t, profile)
+	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {applied.port}, {vname}, '
 	      f'{profile} profile) at {t.path}', flush=True)
