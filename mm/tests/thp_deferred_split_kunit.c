@@ -881,6 +881,26 @@ static void thp_ds_folio_queue(struct kunit *test, struct folio *folio, struct t
 			      (u64)mem_cgroup_id(memcg), folio_nid(folio));
 }
 
+/*
+ * The start every queue case shares: in the case's cgroup, fault an
+ * order-@order THP and unmap one page of it, so that rmap queues it.
+ * Gives the THP (with the case's reference) and where it is mapped, its
+ * node's queue as the case found it, and the queue it belongs on.
+ */
+static struct folio *thp_ds_queued_thp(struct kunit *test, unsigned int order,
+				       unsigned long *addrp, struct thp_ds_node_base **nodep,
+				       struct thp_ds_queue *mq)
+{
+	struct folio *folio;
+
+	thp_ds_enter_or_skip(test);
+	folio = thp_ds_fault(test, order, addrp);
+	*nodep = thp_ds_node(test, folio_nid(folio));
+	thp_ds_unmap_page(test, *addrp);
+	thp_ds_folio_queue(test, folio, mq);
+	return folio;
+}
+
 /* Expect every node queue's counter and links as the case found them. */
 static void thp_ds_expect_nodes_unchanged(struct kunit *test, const char *why)
 {
@@ -1140,12 +1160,7 @@ static void thp_ds_test_enqueue(struct kunit *test)
 	struct folio *folio;
 	unsigned long addr;
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, thp_ds_param_order(test), &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
-
-	thp_ds_folio_queue(test, folio, &mq);
+	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, folio, false);
 	THP_DS_EXPECT_LEN(test, &mq, 1, "after rmap queued the partially mapped THP");
@@ -1170,12 +1185,8 @@ static void thp_ds_test_free_put(struct kunit *test)
 	struct folio *folio;
 	unsigned long addr;
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, thp_ds_param_order(test), &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
+	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
-	thp_ds_folio_queue(test, folio, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	kunit_release_action(test, thp_ds_leave, ctx);
 
@@ -1217,12 +1228,8 @@ static void thp_ds_test_free_reclaim(struct kunit *test)
 	unsigned long addr;
 	LIST_HEAD(list);
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, thp_ds_param_order(test), &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
+	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
-	thp_ds_folio_queue(test, folio, &mq);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	kunit_release_action(test, thp_ds_leave, ctx);
@@ -1329,12 +1336,8 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	u64 deadline;
 
 	thp_ds_need_two_cpus(test);
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
-	thp_ds_folio_queue(test, folio, &mq);
 	kunit_release_action(test, thp_ds_leave, ctx);
 
 	f = kzalloc_obj(*f, GFP_KERNEL);
@@ -1419,11 +1422,7 @@ static void thp_ds_test_shrinker_requeue(struct kunit *test)
 	struct folio *folio;
 	unsigned long addr;
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
-	thp_ds_folio_queue(test, folio, &mq);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 
 	thp_ds_shrink(ctx->memcg, folio_nid(folio));
 
@@ -1453,11 +1452,7 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 	struct page *page;
 	unsigned long addr;
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
-	thp_ds_folio_queue(test, folio, &mq);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	thp_ds_put(test, folio);	/* the shrinker cannot split a pinned folio */
 
@@ -1517,11 +1512,7 @@ static void thp_ds_test_split(struct kunit *test)
 	LIST_HEAD(list);
 	bool split;
 
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_unmap_page(test, addr);
-	thp_ds_folio_queue(test, folio, &mq);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 
