@@ -42,6 +42,7 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/huge_mm.h>
+#include <linux/kernfs.h>
 #include <linux/kthread.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
@@ -71,12 +72,15 @@
 #define THP_DS_RACE_BATCH	8
 
 /*
- * Suite fixture: the kernel's own cgroup2 and sysfs, mounted for the
- * suite, and the suite's top cgroup.  @root_memory says whether the suite
- * enabled the memory controller at the root (and must disable it again).
+ * Suite fixture: the kernel's own cgroup hierarchy with the memory
+ * controller (cgroup2, or for the cgroup-v1 suite a v1 hierarchy of its
+ * own) and sysfs, mounted for the suite, and the suite's top cgroup.
+ * @root_memory says whether the suite enabled the memory controller at
+ * the cgroup2 root (and must disable it again).
  */
 static struct {
 	struct vfsmount *cgroup;
+	bool v1;
 	struct vfsmount *sysfs;
 	struct dentry *top;
 	struct mem_cgroup *top_memcg;
@@ -113,12 +117,7 @@ struct thp_ds_ctx {
 	unsigned long allowed;		/* THP orders thp_ds_allow_order() saw to */
 };
 
-/*
- * Orders to run the queue cases for: PMD order, and mTHP orders where the
- * tree has anonymous mTHP (order 2 is the smallest with a _deferred_list).
- */
-static const unsigned int thp_ds_orders[] = { HPAGE_PMD_ORDER, 4, 2 };
-
+/* thp_ds_orders[] (the header's): the orders to run the queue cases for. */
 static void thp_ds_order_desc(const unsigned int *order, char *desc)
 {
 	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "order %u", *order);
@@ -411,7 +410,7 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	struct folio *__folio = (f);						\
 	bool __linked = false;							\
 										\
-	thp_ds_check_queue(__test, __q, (offset), &__folio->_deferred_list,	\
+	thp_ds_check_queue(__test, __q, (offset), thp_ds_deferred_list(__folio),	\
 			   &__linked);						\
 	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
 		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
@@ -437,11 +436,13 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 
 /* ---- the kernel's own files: cgroup2 and sysfs ------------------------- */
 
-static struct vfsmount *thp_ds_mount(const char *fs)
+/* Mount file system @fs for the suite, with mount option @flag (or none). */
+static struct vfsmount *thp_ds_mount(const char *fs, const char *flag)
 {
 	struct file_system_type *type = get_fs_type(fs);
 	struct fs_context *fc;
 	struct vfsmount *mnt;
+	int err;
 
 	if (!type)
 		return ERR_PTR(-ENODEV);
@@ -449,9 +450,30 @@ static struct vfsmount *thp_ds_mount(const char *fs)
 	put_filesystem(type);
 	if (IS_ERR(fc))
 		return ERR_CAST(fc);
-	mnt = fc_mount(fc);
+	err = flag ? thp_ds_fc_flag(fc, flag) : 0;
+	mnt = err ? ERR_PTR(err) : fc_mount(fc);
 	put_fs_context(fc);
 	return mnt;
+}
+
+/*
+ * A cgroup-v1 hierarchy with the memory controller, for the paths that
+ * exist only there (memory+swap accounting).  The controller can leave
+ * the default hierarchy only when no memcg is left there: the memcgs the
+ * cgroup2 suites removed are freed by RCU work shortly after, hence the
+ * bounded retry.
+ */
+static struct vfsmount *thp_ds_mount_memory_v1(void)
+{
+	struct vfsmount *mnt;
+	int waited;
+
+	for (waited = 0; ; waited += 50) {
+		mnt = thp_ds_mount("cgroup", "memory");
+		if (!IS_ERR(mnt) || PTR_ERR(mnt) != -EBUSY || waited >= THP_DS_WAIT_MS)
+			return mnt;
+		msleep(50);
+	}
 }
 
 static int thp_ds_write(struct vfsmount *mnt, const char *path, const char *s)
@@ -577,7 +599,7 @@ static int thp_ds_enter(struct thp_ds_ctx *ctx, const char *path, struct mem_cgr
 	int err;
 
 	rcu_read_lock();
-	cgrp = task_dfl_cgroup(current);
+	cgrp = thp_ds.v1 ? task_cgroup(current, memory_cgrp_id) : task_dfl_cgroup(current);
 	cgroup_get(cgrp);
 	rcu_read_unlock();
 	err = cgroup_path_ns(cgrp, ctx->home, sizeof(ctx->home), &init_cgroup_ns);
@@ -735,15 +757,16 @@ static void thp_ds_allow_order(struct kunit *test, unsigned int order)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_knob *knob;
-	char top[16];
+	char top[16], name[48];
 
 	if (ctx->allowed & BIT(order))
 		return;
 	ctx->allowed |= BIT(order);
 	knob = kunit_kzalloc(test, sizeof(*knob), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, knob);
-	snprintf(knob->path, sizeof(knob->path), THP_DS_THP_SYSFS "/hugepages-%lukB/enabled",
-		 (PAGE_SIZE << order) / SZ_1K);
+	if (!thp_ds_order_knob(order, name, sizeof(name)))
+		kunit_skip(test, "the tree has no order-%u anonymous THP", order);
+	snprintf(knob->path, sizeof(knob->path), THP_DS_THP_SYSFS "/%s", name);
 	if (!thp_ds_knob_value(knob->path, knob->old, sizeof(knob->old)))
 		kunit_skip(test, "no %s: the tree has no order-%u anonymous THP", knob->path,
 			   order);
@@ -806,7 +829,7 @@ static struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsign
 		kunit_skip(test, "the fault mapped an order-%u folio, not order %u (memory short?)",
 			   folio_order(folio), order);
 	KUNIT_ASSERT_TRUE(test, folio_test_anon(folio));
-	KUNIT_ASSERT_TRUE(test, folio_test_large_rmappable(folio));
+	KUNIT_ASSERT_TRUE(test, thp_ds_folio_queueable(folio));
 	rcu_read_lock();
 	memcg = folio_memcg(folio);
 	rcu_read_unlock();
@@ -849,7 +872,7 @@ static void thp_ds_unmap_all(struct kunit *test, unsigned long addr, struct foli
 static bool thp_ds_isolate(struct kunit *test, struct folio *folio, struct list_head *list)
 {
 	lru_add_drain();
-	if (!folio_isolate_lru(folio))
+	if (!thp_ds_isolate_lru(folio))
 		return false;
 	thp_ds_put(test, folio);
 	list_add(&folio->lru, list);
@@ -919,9 +942,18 @@ static void thp_ds_expect_nodes_unchanged(struct kunit *test, const char *why)
 
 /* ---- fixture ------------------------------------------------------------ */
 
+/* No cgroup is left under the root of the hierarchy at @mnt, dying ones included. */
+static bool thp_ds_hierarchy_empty(struct vfsmount *mnt)
+{
+	struct kernfs_node *kn = kernfs_node_from_dentry(mnt->mnt_root);
+	struct cgroup *root = kn ? kn->priv : NULL;
+
+	return root && list_empty_careful(&root->self.children);
+}
+
 static void thp_ds_teardown(void)
 {
-	int err;
+	int err, waited;
 
 	if (thp_ds.top) {
 		dput(thp_ds.top);
@@ -942,6 +974,29 @@ static void thp_ds_teardown(void)
 		css_put(&thp_ds.top_memcg->css);
 		thp_ds.top_memcg = NULL;
 	}
+	if (thp_ds.v1 && thp_ds.cgroup) {
+		/*
+		 * Only an unmount that finds the hierarchy without cgroups
+		 * destroys it (and gives the memory controller back to
+		 * cgroup2): wait until the removed ones are freed.
+		 */
+		for (waited = 0; waited < THP_DS_WAIT_MS; waited += 50) {
+			if (thp_ds_hierarchy_empty(thp_ds.cgroup))
+				break;
+			msleep(50);
+		}
+		kern_unmount(thp_ds.cgroup);
+		thp_ds.cgroup = NULL;
+		for (waited = 0; waited < THP_DS_WAIT_MS; waited += 50) {
+			if (cgroup_subsys_on_dfl(memory_cgrp_subsys))
+				break;
+			msleep(50);
+		}
+		if (!cgroup_subsys_on_dfl(memory_cgrp_subsys))
+			pr_err("thp_deferred_split: teardown: the memory controller is still on the cgroup-v1 hierarchy %d ms after unmounting it\n",
+			       THP_DS_WAIT_MS);
+	}
+	thp_ds.v1 = false;
 	if (thp_ds.root_memory) {
 		err = thp_ds_write(thp_ds.cgroup, "cgroup.subtree_control", "-memory");
 		if (err)
@@ -957,7 +1012,12 @@ static void thp_ds_teardown(void)
 	thp_ds.sysfs = NULL;
 }
 
-static int thp_ds_suite_init(struct kunit_suite *suite)
+/*
+ * Mount what the suite works in and make its top cgroup: on cgroup2 with
+ * the memory controller enabled down to the cases' cgroups, or (@v1) on a
+ * cgroup-v1 memory hierarchy, where every cgroup has a memcg of its own.
+ */
+static int thp_ds_setup(bool v1)
 {
 	static atomic_t runs = ATOMIC_INIT(0);
 	struct cgroup_subsys_state *css;
@@ -970,13 +1030,14 @@ static int thp_ds_suite_init(struct kunit_suite *suite)
 		return -EOPNOTSUPP;
 	}
 
-	thp_ds.cgroup = thp_ds_mount("cgroup2");
+	thp_ds.v1 = v1;
+	thp_ds.cgroup = v1 ? thp_ds_mount_memory_v1() : thp_ds_mount("cgroup2", NULL);
 	if (IS_ERR(thp_ds.cgroup)) {
 		err = PTR_ERR(thp_ds.cgroup);
 		thp_ds.cgroup = NULL;
 		goto fail;
 	}
-	thp_ds.sysfs = thp_ds_mount("sysfs");
+	thp_ds.sysfs = thp_ds_mount("sysfs", NULL);
 	if (IS_ERR(thp_ds.sysfs)) {
 		err = PTR_ERR(thp_ds.sysfs);
 		thp_ds.sysfs = NULL;
@@ -988,10 +1049,10 @@ static int thp_ds_suite_init(struct kunit_suite *suite)
 		goto fail;
 	}
 
-	err = thp_ds_read(thp_ds.cgroup, "cgroup.subtree_control", buf, sizeof(buf));
+	err = v1 ? 0 : thp_ds_read(thp_ds.cgroup, "cgroup.subtree_control", buf, sizeof(buf));
 	if (err)
 		goto fail;
-	if (!strstr(buf, "memory")) {
+	if (!v1 && !strstr(buf, "memory")) {
 		err = thp_ds_write(thp_ds.cgroup, "cgroup.subtree_control", "+memory");
 		if (err)
 			goto fail;
@@ -1016,6 +1077,8 @@ static int thp_ds_suite_init(struct kunit_suite *suite)
 		goto fail;
 	}
 	thp_ds.top_memcg = mem_cgroup_from_css(css);
+	if (v1)
+		return 0;
 	snprintf(buf, sizeof(buf), "%s/cgroup.subtree_control", thp_ds.top_name);
 	err = thp_ds_write(thp_ds.cgroup, buf, "+memory");
 	if (err)
@@ -1026,6 +1089,16 @@ fail:
 	pr_err("thp_deferred_split: cannot set up the suite's cgroups and mounts: %d\n", err);
 	thp_ds_teardown();
 	return err;
+}
+
+static int thp_ds_suite_init(struct kunit_suite *suite)
+{
+	return thp_ds_setup(false);
+}
+
+static int thp_ds_v1_suite_init(struct kunit_suite *suite)
+{
+	return thp_ds_setup(true);
 }
 
 static void thp_ds_suite_exit(struct kunit_suite *suite)
@@ -1474,29 +1547,11 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 }
 
 /*
- * Migrate the isolated THP on @list to a new folio on its own node, as
- * compaction or NUMA balancing would; whatever migrate_pages() leaves on
- * @list goes back to the LRU.  Returns what migrate_pages() returned.
- */
-static int thp_ds_migrate(struct list_head *list)
-{
-	struct migration_target_control mtc = {
-		.nid = folio_nid(lru_to_folio(list)),
-		.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
-		.reason = MR_SYSCALL,
-	};
-	int rc = migrate_pages(list, alloc_migration_target, NULL, (unsigned long)&mtc,
-			       MIGRATE_SYNC, MR_SYSCALL, NULL);
-
-	if (!list_empty(list))
-		putback_movable_pages(list);
-	return rc;
-}
-
-/*
  * A queued THP split outside the shrinker: migrate_pages() splits a
  * partially mapped THP that is on a deferred split queue instead of
- * migrating it (try_split_folio()).  The split must take it off its
+ * migrating it (try_split_folio()); trees that migrate it whole
+ * split it here as their other splitters (KSM, madvise, reclaim) do, with
+ * split_folio() under the folio lock.  The split must take it off its
  * memcg's queue, under that queue's lock, with the counter right.  (On
  * trees whose shrinker takes a THP off the queue before splitting it,
  * this is the path that exercises the split's own unqueue.)
@@ -1514,9 +1569,16 @@ static void thp_ds_test_split(struct kunit *test)
 
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
-
-	thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
+	if (thp_ds_migrate_splits_partially_mapped()) {
+		KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
+		thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
+	} else {
+		lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
+		folio_lock(folio);
+		thp_ds_split_folio(folio);
+		folio_unlock(folio);
+		thp_ds_put(test, folio);
+	}
 
 	/* the path under test: the THP was split, not migrated or left */
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, 0, &page));
@@ -1536,31 +1598,38 @@ static void thp_ds_test_split(struct kunit *test)
 /*
  * Migration of a queued THP through migrate_pages(): the source must leave
  * its memcg queue (unqueued while its refcount is frozen) before its memcg
- * is cleared, and migrate_folio_move() must queue the destination on the
- * queue of the memcg it was charged to.  The PMD fault queues the THP as
- * possibly underused (not partially mapped: migrate_pages() splits those
- * instead of migrating them).  commit 9bcef5973e31 ("mm: memcg: fix split
- * queue list crash when large folio migration"), commit be9581ea8c05
- * ("mm: fix crashes from deferred split racing folio migration").
+ * is cleared, and on trees that requeue the destination, migrate_folio_move()
+ * must queue it on the queue of the memcg it was charged to.  Where
+ * migrate_pages() splits partially mapped THPs instead of migrating them
+ * (6.12 and later), the THP is one the PMD fault queued as possibly
+ * underused; older trees migrate a partially mapped THP whole.
+ * commit 9bcef5973e31 ("mm: memcg: fix split queue list crash when large
+ * folio migration"), commit be9581ea8c05 ("mm: fix crashes from deferred
+ * split racing folio migration").
  */
 static void thp_ds_test_migrate(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_node_base *node;
 	struct thp_ds_queue mq;
+	bool requeues = thp_ds_migrate_requeues();
 	struct folio *src, *dst;
 	unsigned long addr;
 	struct page *page;
 	LIST_HEAD(list);
 	int rc;
 
-	thp_ds_enter_or_skip(test);
-	src = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(src));
-	thp_ds_folio_queue(test, src, &mq);
-	if (list_empty(&src->_deferred_list))
-		kunit_skip(test,
-			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	if (thp_ds_migrate_splits_partially_mapped()) {
+		thp_ds_enter_or_skip(test);
+		src = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
+		node = thp_ds_node(test, folio_nid(src));
+		thp_ds_folio_queue(test, src, &mq);
+		if (list_empty(thp_ds_deferred_list(src)))
+			kunit_skip(test,
+				   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	} else {
+		src = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
+	}
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, src, true);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, src, &list));
 
@@ -1575,9 +1644,11 @@ static void thp_ds_test_migrate(struct kunit *test)
 	KUNIT_ASSERT_PTR_NE_MSG(test, dst, src, "the THP was not migrated");
 	KUNIT_ASSERT_EQ(test, folio_order(dst), HPAGE_PMD_ORDER);
 	/* the source left the queue: its counter below says so */
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, dst, true);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, dst, requeues);
 	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, dst, false);
-	THP_DS_EXPECT_LEN(test, &mq, 1, "after migration: the destination, not the source");
+	THP_DS_EXPECT_LEN(test, &mq, requeues ? 1 : 0,
+			  requeues ? "after migration: the destination, not the source" :
+				     "after migration: the source left, the tree does not requeue");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after migrating the queued THP");
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);
@@ -1768,6 +1839,94 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after the race");
 }
 
+/* ---- cgroup-v1 paths ---------------------------------------------------- */
+
+/* Undo thp_ds_swap_map() once the case's swap charge is given back. */
+static void thp_ds_swap_unmap_action(void *unused)
+{
+	thp_ds_swap_unmap();
+}
+
+/*
+ * cgroup-v1 swap-out of a queued THP.  Reclaim's __remove_mapping()
+ * freezes the folio's refcount and calls mem_cgroup_swapout() with
+ * interrupts off; that moves the memory+swap charge to the swap entry and
+ * clears the folio's memcg, and the folio is freed afterwards.  The folio
+ * must leave its memcg's queue before its memcg is cleared: if not, the
+ * free looks the queue up from no memcg, unlinks the folio under the node
+ * queue's lock and decrements the node queue's counter (it wraps below
+ * zero), while the memcg queue's counter keeps counting a freed folio:
+ * the seed's state.  The case does the swap-out step itself, as reclaim
+ * does, on a swap type that no swap area uses (it needs only the type's
+ * swap_cgroup map, so there is no I/O and no device).  commit f8f931bba0f9
+ * ("mm/thp: fix deferred split unqueue naming and locking"), whose
+ * swap-out hunk 6.1.y and 5.10.y never received.
+ */
+static void thp_ds_test_swapout(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	unsigned int nr = HPAGE_PMD_NR;
+	struct thp_ds_node_base *node;
+	const char *why_not;
+	struct thp_ds_queue mq;
+	struct folio *folio;
+	unsigned long addr, memcg_data, pfn;
+	bool linked;
+	LIST_HEAD(list);
+	int err;
+
+	why_not = thp_ds_swapout_unsupported();
+	if (why_not)
+		kunit_skip(test, "%s", why_not);
+	err = thp_ds_swap_map(nr);
+	if (err)
+		kunit_skip(test, "cannot give swap type %d a swap_cgroup map: %d",
+			   THP_DS_SWAP_TYPE, err);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_swap_unmap_action, NULL));
+
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
+	thp_ds_unmap_all(test, addr, folio);
+	kunit_release_action(test, thp_ds_leave, ctx);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	lru_add_drain_all();
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
+	list_del_init(&folio->lru);
+	if (!folio_ref_freeze(folio, 1)) {
+		folio_putback_lru(folio);
+		kunit_skip(test, "another reference kept the THP from being frozen (no verdict)");
+	}
+
+	local_irq_disable();
+	thp_ds_swapout(folio);
+	local_irq_enable();
+
+	memcg_data = folio->memcg_data;
+	thp_ds_check_queue(test, &mq, 0, thp_ds_deferred_list(folio), &linked);
+	pfn = folio_pfn(folio);
+
+	/* nothing may stop before this: the swap charge and the folio are given back */
+	thp_ds_swap_uncharge(nr);
+	folio_ref_unfreeze(folio, 1);
+	folio_put(folio);		/* the free after the swap-out */
+
+	if (memcg_data) {
+		THP_DS_NO_VERDICT(test,
+				  "mem_cgroup_swapout() left memcg_data %#lx: memory+swap accounting is off",
+				  memcg_data);
+		return;
+	}
+	KUNIT_EXPECT_FALSE_MSG(test, linked,
+			       "mem_cgroup_swapout() cleared the memcg of folio pfn %#lx while it was still linked on %s: its free then unlinks it under %s's lock and counts it off there",
+			       pfn, mq.name, node->q.name);
+
+	THP_DS_EXPECT_LEN(test, &mq, 0, "after the swapped-out THP was freed");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len,
+			  "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	vm_munmap(addr, HPAGE_PMD_SIZE);
+}
+
 /* ---- checker self-tests ------------------------------------------------- */
 
 /*
@@ -1948,6 +2107,27 @@ static struct kunit_suite thp_ds_test_suite = {
 };
 
 /*
+ * The paths that exist only with cgroup v1 (memory+swap accounting) need
+ * the memory controller on a v1 hierarchy, which it can join only when
+ * no cgroup2 memcg is left: a suite of their own, after the main suite
+ * (and before the race, which may crash a kernel with the bug), which
+ * gives the controller back to cgroup2 when it ends.
+ */
+static struct kunit_case thp_ds_v1_cases[] = {
+	KUNIT_CASE(thp_ds_test_swapout),
+	{}
+};
+
+static struct kunit_suite thp_ds_v1_suite = {
+	.name = "thp_deferred_split_v1",
+	.suite_init = thp_ds_v1_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+	.init = thp_ds_test_init,
+	.exit = thp_ds_test_exit,
+	.test_cases = thp_ds_v1_cases,
+};
+
+/*
  * The race gets a suite of its own: on a kernel with the bug it can crash
  * the kernel the way the seed did (deferred_split_scan() following a freed
  * folio's list), and then no later case would report.  Running it after
@@ -1967,7 +2147,7 @@ static struct kunit_suite thp_ds_race_suite = {
 	.test_cases = thp_ds_race_cases,
 };
 
-kunit_test_suites(&thp_ds_test_suite, &thp_ds_race_suite);
+kunit_test_suites(&thp_ds_test_suite, &thp_ds_v1_suite, &thp_ds_race_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the memcg-aware THP deferred split queue");
 MODULE_LICENSE("GPL");

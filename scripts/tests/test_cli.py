@@ -13,7 +13,7 @@ from unittest import mock
 
 from tests import recordings
 from tests.test_tree import make_fake_kernel
-from thpds import cli, debian_source, host, lock, runner
+from thpds import cli, debian_source, host, lock, runner, suite
 from thpds.errors import UsageError
 from thpds.verdict import Expectation
 
@@ -72,7 +72,7 @@ class BadInputTest(unittest.TestCase):
 		d = os.path.join(self.tmp.name, 'old')
 		make_fake_kernel(d)
 		with open(os.path.join(d, 'Makefile'), 'w') as f:
-			f.write('VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\n')
+			f.write('VERSION = 5\nPATCHLEVEL = 4\nSUBLEVEL = 302\n')
 		os.makedirs(os.path.join(d, 'tools/testing/kunit'))
 		open(os.path.join(d, 'tools/testing/kunit/kunit.py'), 'w').close()
 		rc, err = self.run_cli('run', '--tree', d)
@@ -170,7 +170,7 @@ class CheckCountTest(unittest.TestCase):
 				       unexpectedSuccesses=[])
 		with mock.patch.object(runner, 'run_tree',
 				       side_effect=lambda spec, t, variant=None: mock.Mock(
-					       record=runs[variant])), \
+					       record=runs[variant], applied=suite.Applied('6.12'))), \
 		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()

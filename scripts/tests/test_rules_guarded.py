@@ -41,8 +41,11 @@ RULES = {
 		'if case.status == Status.ERROR and not timed_out and expect.allows_crash(case.name):',
 		'if case.status == Status.ERROR:'),
 	'a KTAP kunit.py could not follow fails': (
-		"reasons.append('kunit.py lost track of the guest\\'s KTAP output (a kernel message '",
-		"(('kunit.py lost track of the guest\\'s KTAP output (a kernel message '"),
+		"reasons.append('kunit.py\\'s reading of the guest\\'s KTAP output cannot be trusted '",
+		"(('kunit.py\\'s reading of the guest\\'s KTAP output cannot be trusted '"),
+	'a declared exposure that does not fail is not exposed': (
+		"return j(Outcome.FAILED, f'NOT EXPOSED: declared exposed as shipped, but '",
+		"return j(Outcome.PASSED, f'NOT EXPOSED: declared exposed as shipped, but '"),
 	'a declared case that does not fail is missed': (
 		"return j(Outcome.FAILED, f'MISSED: declared to fail, but {case.status.value}{reason}')",
 		"return j(Outcome.PASSED, '')"),

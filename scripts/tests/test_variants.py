@@ -7,10 +7,11 @@ from thpds import cases, suite, variants
 
 class DeclarationTest(unittest.TestCase):
 	def test_every_port_has_the_variants(self):
+		every = ['migrate', 'node-queue', 'put', 'seed-reclaim', 'split-queue']
+		want = {'6.1': ['seed-reclaim'], '6.12': sorted(every + ['swapout']), '7.2': every}
+		self.assertEqual(sorted(want), sorted(suite.ports()))
 		for port in suite.ports():
-			self.assertEqual(sorted(variants.for_port(port)),
-					 ['migrate', 'node-queue', 'put', 'seed-reclaim', 'split-queue'],
-					 port)
+			self.assertEqual(sorted(variants.for_port(port)), want[port], port)
 
 	def test_declarations_name_cases_of_the_suite(self):
 		declared = cases.repo_declared()
@@ -50,3 +51,38 @@ class MayCrashTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class BackportTest(unittest.TestCase):
+	"""Exposures name real cases and a backport that exists, in stable style."""
+
+	def test_exposures_name_cases_and_their_backport(self):
+		declared = cases.repo_declared()
+		functions = {f'{s}.{c}' for s, names in declared.items() for c in names}
+		seen = 0
+		for port in suite.ports():
+			for name, why in suite.port_exposures(port).items():
+				seen += 1
+				self.assertIn(name, functions, f'ports/{port}/exposures: {name}')
+				self.assertRegex(why, r'\b[0-9a-f]{12} \("', 'names the missing commit')
+		self.assertGreater(seen, 0)
+
+	def test_backports_have_the_stable_header(self):
+		for port in suite.ports():
+			for path in suite.port_backports(port):
+				with open(path) as f:
+					text = f.read()
+				head = text.split('\n---\n', 1)[0]
+				self.assertRegex(head, r'\n\[ Upstream commit [0-9a-f]{40} \]\n', path)
+				self.assertNotIn('Expect-Fail:', head, path)
+				self.assertIn('Deviations from', head, path)
+
+	def test_a_bad_exposure_line_is_refused(self):
+		import tempfile, os
+		with tempfile.TemporaryDirectory() as repo:
+			os.makedirs(os.path.join(repo, 'ports', '9.9', 'backports'))
+			with open(os.path.join(repo, 'ports', '9.9', 'exposures'), 'w') as f:
+				f.write('s.c: 0123456789ab ("x"); closed by backports/none.patch\n')
+			with self.assertRaises(suite.SuiteError) as cm:
+				suite.port_exposures('9.9', repo)
+			self.assertIn('does not have', str(cm.exception))

@@ -71,7 +71,7 @@ class ShippedTest(unittest.TestCase):
 		_, rec = recordings.load('parse-error', port='7.2')
 		v = judge(rec)
 		self.assertFalse(v.ok)
-		self.assertTrue(any(r.startswith("kunit.py lost track of the guest's KTAP output")
+		self.assertTrue(any(r.startswith("kunit.py's reading of the guest's KTAP output cannot")
 				    for r in v.reasons), v.reasons)
 
 	def test_a_variant_whose_guest_died_without_an_oops_in_an_allowed_case(self):
@@ -241,3 +241,40 @@ class RecordTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class HiddenSkipsTest(unittest.TestCase):
+	"""6.1's KUnit prints a skipped parameter as plain "ok": never a pass."""
+
+	def test_recorded_run_fails_with_the_reason(self):
+		out, rec = recordings.load('6.1-hidden-skips', tree='6.1', port='6.1',
+					   kernel='6.1.192')
+		self.assertTrue(any('skipped parameters' in e for e in out.parse_errors))
+		verdict = judge(rec)
+		self.assertFalse(verdict.ok)
+		self.assertTrue(any('printed as "ok"' in r or 'skip printed as' in r
+				    for r in verdict.reasons), verdict.reasons)
+
+
+class ExposureTest(unittest.TestCase):
+	"""As shipped, an exposed tree must fail exactly its declared exposures."""
+
+	def exposed(self, names, crash=()):
+		return Expectation(frozenset(names), frozenset(crash), exposure=True)
+
+	def test_declared_exposure_failing_passes_the_run(self):
+		_, rec = recordings.load('6.12-seed-reclaim', variant='shipped')
+		info = recordings.about('6.12-seed-reclaim')
+		rec = dataclasses.replace(rec, expect=self.exposed(info['expect_fail'],
+								   info.get('may_crash', ())))
+		verdict = judge(rec)
+		self.assertTrue(verdict.ok, verdict.reasons)
+		self.assertIn('exposed as declared', verdict.summary())
+
+	def test_an_exposure_that_passes_is_not_exposed(self):
+		_, rec = recordings.load('6.12-shipped')
+		name = 'thp_deferred_split.thp_ds_test_free_put'
+		rec = dataclasses.replace(rec, expect=self.exposed([name]))
+		verdict = judge(rec)
+		self.assertFalse(verdict.ok)
+		self.assertTrue(any(j.why.startswith('NOT EXPOSED') for j in verdict.judgements))

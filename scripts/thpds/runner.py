@@ -159,22 +159,33 @@ def prepare(spec: str) -> tree.Tree:
 
 
 def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
-	"""Check out base + suite (+ the variant's patch) in t; return what was applied."""
+	"""Check out base + suite in t, plus for 'backported' the port's stable
+	backports, plus for an unpatched variant the backports and its patch;
+	return what was applied."""
 	version = tree.kernel_version(t.path)
 	port = suite.port_for(version)
 	files = suite.suite_files(lambda rel: tree.show(t.path, t.meta['base'], rel), port)
 	commit = t.commit_on_base(files, suite.port_patches(port),
 				  f'thp-ds: apply the deferred-split suite (port {port})')
 	v = None
-	if variant and variant != variants.SHIPPED:
+	backports = suite.port_backports(port)
+	if variant == variants.BACKPORTED and not backports:
+		raise UsageError(f'--backported: port {port} ships no backports (its tree is '
+				 'not exposed to a known missing fix)')
+	if variant and variant != variants.SHIPPED and variant != variants.BACKPORTED:
 		offered = variants.for_port(port)
 		if variant not in offered:
 			raise UsageError(f'--unpatched {variant}: port {port} has no such variant '
 					 f'(it has: {", ".join(sorted(offered)) or "none"})')
 		v = offered[variant]
+	if backports and variant and variant != variants.SHIPPED:
+		commit = t.commit_on_base({}, backports,
+					  f'thp-ds: the stable backports of port {port}', parent=commit)
+	if v:
 		commit = t.commit_on_base({}, [v.patch], f'thp-ds: {v.title}', parent=commit)
 	t.checkout(commit)
-	return suite.Applied(port=port, variant=v)
+	return suite.Applied(port=port, variant=v, backported=bool(backports and variant
+								  and variant != variants.SHIPPED))
 
 
 @dataclasses.dataclass
@@ -233,6 +244,21 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 
 
+def expectation(applied: suite.Applied) -> Expectation:
+	"""What a run of the applied tree must show: an unpatched variant's declared
+	failures; as shipped, the port's declared exposures; with the backports,
+	none.  Skips only where the port allows them."""
+	v = applied.variant
+	if v:
+		fail, crash = v.expect_fail, v.may_crash
+	elif applied.backported:
+		fail, crash = frozenset(), frozenset()
+	else:
+		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
+	return Expectation(fail, crash, suite.port_skips(applied.port),
+			   exposure=not v and bool(fail))
+
+
 def run_dirs(t: tree.Tree, profile: str) -> Tuple[str, str]:
 	"""The build directory of @t's @profile, and the directory its results go under."""
 	name = os.path.basename(t.path)
@@ -254,7 +280,8 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	selected = cases.select(cases.repo_declared(), filter_glob)
 	t = prepare(spec)
 	applied = apply_suite(t, variant)
-	vname = applied.variant.name if applied.variant else variants.SHIPPED
+	vname = applied.variant.name if applied.variant else \
+		variants.BACKPORTED if applied.backported else variants.SHIPPED
 	build_dir, results = run_dirs(t, profile)
 	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
@@ -265,13 +292,10 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
 				    kconfig_add=PROFILES[profile])
 	finally:
-		if applied.variant:
+		if applied.variant or applied.backported:
 			apply_suite(t, None)
-	v = applied.variant
 	record = make_record(
-		out, selected,
-		Expectation(v.expect_fail if v else frozenset(), v.may_crash if v else frozenset(),
-			    suite.port_skips(applied.port)),
+		out, selected, expectation(applied),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
 		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,

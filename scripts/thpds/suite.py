@@ -33,6 +33,7 @@ class Applied:
 	"""What a tree was switched to: the port, and the unpatched variant if any."""
 	port: str
 	variant: Optional[Any] = None	# variants.Variant
+	backported: bool = False	# the port's stable backports are applied
 
 
 def _version_key(v: str) -> Tuple[int, ...]:
@@ -132,3 +133,41 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 				raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
 			found.append((glob.strip(), reason.strip()))
 	return tuple(found)
+
+
+def port_backports(port: str, repo: str = REPO) -> List[str]:
+	"""The stable backports a port ships (ports/<X.Y>/backports/*.patch, in order)."""
+	d = os.path.join(repo, 'ports', port, 'backports')
+	return sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
+		if os.path.isdir(d) else []
+
+
+def port_exposures(port: str, repo: str = REPO) -> Dict[str, str]:
+	"""The cases a port's tree fails as shipped, each for a missing upstream fix.
+
+	ports/<X.Y>/exposures holds one 'suite.case: why' per line; the why
+	names the upstream commit the tree lacks and the backport in
+	ports/<X.Y>/backports/ that closes the exposure, which must exist.  As
+	shipped, exactly these cases must fail; with the backports, none.
+	"""
+	path = os.path.join(repo, 'ports', port, 'exposures')
+	if not os.path.exists(path):
+		return {}
+	backports = {os.path.basename(p) for p in port_backports(port, repo)}
+	found: Dict[str, str] = {}
+	with open(path) as f:
+		for line in f:
+			line = line.strip()
+			if not line or line.startswith('#'):
+				continue
+			name, sep, why = line.partition(': ')
+			named = re.findall(r'backports/(\S+\.patch)', why)
+			if not sep or not why.strip() or not named:
+				raise SuiteError(f'{path}: expected "suite.case: missing upstream commit ...; '
+						 f'closed by backports/<file>.patch", got {line!r}')
+			missing = [n for n in named if n not in backports]
+			if missing:
+				raise SuiteError(f'{path}: {name} names backports/{missing[0]}, which '
+						 f'ports/{port}/backports/ does not have')
+			found[name.strip()] = why.strip()
+	return found

@@ -18,6 +18,10 @@ from typing import Dict
 from thpds import suite
 
 SHIPPED = 'shipped'
+# As shipped plus the port's stable backports (ports/<X.Y>/backports/): the
+# tree a distribution would ship once it took them.  Unpatched variants are
+# applied on top of it, so that each breaks exactly its own path.
+BACKPORTED = 'backported'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,6 +48,9 @@ class Expectation:
 	expect_fail: FrozenSet[str] = frozenset()	# variant: cases that must fail
 	may_crash: FrozenSet[str] = frozenset()		# variant: of those, may crash the guest
 	may_skip: Tuple[Tuple[str, str], ...] = ()	# port: (case glob, reason substring)
+	# expect_fail holds the tree's declared exposures (as shipped, it lacks
+	# an upstream fix), not an unpatched variant's bug
+	exposure: bool = False
 
 	def declares_fail(self, name: str) -> bool:
 		return _declared(name, self.expect_fail)
@@ -102,7 +105,8 @@ class RunRecord:
 				for c in self.cases]
 		out['expect'] = {'expect_fail': sorted(self.expect.expect_fail),
 				 'may_crash': sorted(self.expect.may_crash),
-				 'may_skip': [list(s) for s in self.expect.may_skip]}
+				 'may_skip': [list(s) for s in self.expect.may_skip],
+				 'exposure': self.expect.exposure}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors'):
 			out[key] = list(getattr(self, key))
@@ -117,7 +121,8 @@ class RunRecord:
 		exp = data.get('expect', {})
 		kw['expect'] = Expectation(frozenset(exp.get('expect_fail', ())),
 					   frozenset(exp.get('may_crash', ())),
-					   tuple(tuple(s) for s in exp.get('may_skip', ())))
+					   tuple(tuple(s) for s in exp.get('may_skip', ())),
+					   bool(exp.get('exposure', False)))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors'):
 			kw[key] = tuple(data.get(key, ()))
@@ -148,6 +153,7 @@ class Verdict:
 	reasons: List[str]			# run-level failures, in words
 	infrastructure: bool = False		# the run could not produce a verdict on the kernel
 	variant: bool = False			# judged against an unpatched variant's declaration
+	exposure: bool = False			# ... or the shipped tree's declared exposures
 
 	@property
 	def ok(self) -> bool:
@@ -178,6 +184,10 @@ class Verdict:
 		if self.variant:
 			caught = sum(1 for j in self.judgements if j.outcome == Outcome.PASSED
 				     and j.status in (Status.FAIL, Status.ERROR))
+			if self.exposure:
+				return (f'{word}: {"exposed" if self.ok else "NOT"} as declared '
+					f'({caught} declared exposures failed, {passed - caught} other '
+					f'cases passed, {failed} wrong, {skipped} skipped)')
 			return (f'{word}: {"caught" if self.ok else "NOT caught"} as declared '
 				f'({caught} declared failures, {passed - caught} other cases passed, '
 				f'{failed} wrong, {skipped} skipped)')
@@ -197,7 +207,8 @@ def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool,
 	reason = f' ({case.reason})' if case.reason else ''
 	if expect.declares_fail(case.name):
 		if case.status == Status.FAIL:
-			return j(Outcome.PASSED, 'failed, as the variant declares')
+			return j(Outcome.PASSED, 'failed: the tree lacks the fix, as the port declares'
+				 if expect.exposure else 'failed, as the variant declares')
 		# a guest that dies mid-flood may never print its oops: a death
 		# that is not the timeout counts as the crash the variant allows
 		if case.status == Status.ERROR and not timed_out and expect.allows_crash(case.name):
@@ -206,6 +217,10 @@ def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool,
 		if case.status == Status.ERROR:
 			return j(Outcome.FAILED, 'MISSED: declared to fail, but the guest '
 				 + ('crashed' if oops else 'stopped') + ' in it' + reason)
+		if expect.exposure:
+			return j(Outcome.FAILED, f'NOT EXPOSED: declared exposed as shipped, but '
+				 f'{case.status.value}{reason} (has the tree taken the fix? see '
+				 'ports/<X.Y>/exposures)')
 		return j(Outcome.FAILED, f'MISSED: declared to fail, but {case.status.value}{reason}')
 	if case.status == Status.PASS:
 		return j(Outcome.PASSED, 'passed')
@@ -251,8 +266,9 @@ def judge(rec: RunRecord) -> Verdict:
 	if rec.timed_out:
 		reasons.append('the guest was stopped by the timeout before the suite finished')
 	if rec.parse_errors:
-		reasons.append('kunit.py lost track of the guest\'s KTAP output (a kernel message '
-			       'interrupted it?): ' + rec.parse_errors[0])
+		reasons.append('kunit.py\'s reading of the guest\'s KTAP output cannot be trusted '
+			       '(a kernel message interrupted it, or a skip printed as "ok"): '
+			       + rec.parse_errors[0])
 	failing = [j for j in judgements if j.status in (Status.FAIL, Status.ERROR)]
 	if rec.kunit_returncode != 0 and not failing:
 		reasons.append(f'kunit.py exited {rec.kunit_returncode} without a failing case')
@@ -264,4 +280,4 @@ def judge(rec: RunRecord) -> Verdict:
 		reasons.append(f'the suite could not restore the system: {e}')
 	if rec.kernel_reports and not variant:
 		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
-	return Verdict(judgements, reasons, variant=variant)
+	return Verdict(judgements, reasons, variant=variant, exposure=rec.expect.exposure)

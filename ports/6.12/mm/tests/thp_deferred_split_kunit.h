@@ -10,11 +10,17 @@
 #define _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H
 
 #include <linux/dcache.h>
+#include <linux/fs_context.h>
+#include <linux/huge_mm.h>
 #include <linux/memcontrol.h>
+#include <linux/migrate.h>
 #include <linux/mmzone.h>
 #include <linux/mnt_idmapping.h>
 #include <linux/namei.h>
 #include <linux/sched/mm.h>
+#include <linux/swap.h>
+#include <linux/swap_cgroup.h>
+#include <linux/swapops.h>
 
 /* 7.x's typed allocation helper, which the suite uses as the newest tree asks. */
 #ifndef kzalloc_obj
@@ -126,6 +132,120 @@ static inline int thp_ds_rmdir(struct dentry *parent, const char *name)
 	dput(dentry);
 	inode_unlock(d_inode(parent));
 	return err;
+}
+
+/* ---- what differs between trees, as the cases ask it ------------------- */
+
+/*
+ * The THP orders the queue cases run for: PMD order, and two anonymous mTHP orders (2 is the
+ * smallest with a deferred list).
+ */
+static const unsigned int thp_ds_orders[] = { HPAGE_PMD_ORDER, 4, 2 };
+
+/* The list_head that links a large folio on a deferred split queue. */
+static inline struct list_head *thp_ds_deferred_list(struct folio *folio)
+{
+	return &folio->_deferred_list;
+}
+
+/* A large folio the kernel puts on deferred split queues. */
+static inline bool thp_ds_folio_queueable(struct folio *folio)
+{
+	return folio_test_large_rmappable(folio);
+}
+
+static inline bool thp_ds_isolate_lru(struct folio *folio)
+{
+	return folio_isolate_lru(folio);
+}
+
+/* The sysfs knob (under transparent_hugepage/) that enables order-@order THP. */
+static inline bool thp_ds_order_knob(unsigned int order, char *buf, size_t len)
+{
+	snprintf(buf, len, "hugepages-%lukB/enabled", (PAGE_SIZE << order) / SZ_1K);
+	return true;
+}
+
+/* migrate_pages() splits a partially mapped queued THP instead of migrating it. */
+static inline bool thp_ds_migrate_splits_partially_mapped(void)
+{
+	return true;
+}
+
+/* Migration queues the destination where the source was queued. */
+static inline bool thp_ds_migrate_requeues(void)
+{
+	return true;
+}
+
+/*
+ * Migrate the isolated THP on @list to a new folio on its own node, as
+ * compaction or NUMA balancing would; whatever migrate_pages() leaves on
+ * @list goes back to the LRU.  Returns what migrate_pages() returned.
+ */
+static inline int thp_ds_migrate(struct list_head *list)
+{
+	struct migration_target_control mtc = {
+		.nid = folio_nid(lru_to_folio(list)),
+		.gfp_mask = GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
+		.reason = MR_SYSCALL,
+	};
+	int rc = migrate_pages(list, alloc_migration_target, NULL, (unsigned long)&mtc,
+			       MIGRATE_SYNC, MR_SYSCALL, NULL);
+
+	if (!list_empty(list))
+		putback_movable_pages(list);
+	return rc;
+}
+
+/* Split a locked large folio, as the kernel's splitters outside the shrinker do. */
+static inline int thp_ds_split_folio(struct folio *folio)
+{
+	return split_folio(folio);
+}
+
+/* Set flag @flag (a mount option without a value) on a mount context. */
+static inline int thp_ds_fc_flag(struct fs_context *fc, const char *flag)
+{
+	return vfs_parse_fs_string(fc, flag, NULL, 0);
+}
+
+/*
+ * cgroup-v1 swap-out, driven without a swap device: mem_cgroup_swapout()
+ * records the memory+swap charge in the swap_cgroup map of the entry's
+ * swap type, and that map is all it needs.  The case uses the last swap
+ * type, which no swap area uses unless MAX_SWAPFILES of them are active.
+ */
+#define THP_DS_SWAP_TYPE	(MAX_SWAPFILES - 1)
+
+static inline const char *thp_ds_swapout_unsupported(void)
+{
+	return NULL;
+}
+
+/* Give the unused swap type a swap_cgroup map of @nr entries (-EBUSY: it is in use). */
+static inline int thp_ds_swap_map(unsigned long nr)
+{
+	if (swp_swap_info(swp_entry(THP_DS_SWAP_TYPE, 0)))
+		return -EBUSY;
+	return swap_cgroup_swapon(THP_DS_SWAP_TYPE, nr);
+}
+
+static inline void thp_ds_swap_unmap(void)
+{
+	swap_cgroup_swapoff(THP_DS_SWAP_TYPE);
+}
+
+/* __remove_mapping()'s step: refcount frozen, interrupts off. */
+static inline void thp_ds_swapout(struct folio *folio)
+{
+	mem_cgroup_swapout(folio, swp_entry(THP_DS_SWAP_TYPE, 0));
+}
+
+/* Give back the memory+swap charge recorded at the swap entry. */
+static inline void thp_ds_swap_uncharge(unsigned int nr)
+{
+	mem_cgroup_uncharge_swap(swp_entry(THP_DS_SWAP_TYPE, 0), nr);
 }
 
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */
