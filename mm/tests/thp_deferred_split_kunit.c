@@ -586,6 +586,16 @@ static struct mem_cgroup *thp_ds_make_memcg(struct dentry *parent, const char *n
 	return mem_cgroup_from_css(css);
 }
 
+/* Move the calling thread into cgroup @path (relative to the suite's mount). */
+static int thp_ds_join(const char *path)
+{
+	char procs[96], pid[16];
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	snprintf(pid, sizeof(pid), "%d", task_tgid_nr(current));
+	return thp_ds_write(thp_ds.cgroup, procs, pid);
+}
+
 /*
  * Move the case's thread into cgroup @path, so that its test mm's faults
  * charge that memcg (the fault charges the mm owner's memcg).  Kernel
@@ -594,7 +604,6 @@ static struct mem_cgroup *thp_ds_make_memcg(struct dentry *parent, const char *n
  */
 static int thp_ds_enter(struct thp_ds_ctx *ctx, const char *path, struct mem_cgroup *memcg)
 {
-	char procs[80], pid[16];
 	struct cgroup *cgrp;
 	int err;
 
@@ -608,10 +617,8 @@ static int thp_ds_enter(struct thp_ds_ctx *ctx, const char *path, struct mem_cgr
 		return err;
 	ctx->thread = current;
 	ctx->pid = task_tgid_nr(current);
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
-	snprintf(pid, sizeof(pid), "%d", ctx->pid);
 	ctx->saved_active = set_active_memcg(root_mem_cgroup);
-	err = thp_ds_write(thp_ds.cgroup, procs, pid);
+	err = thp_ds_join(path);
 	if (err) {
 		set_active_memcg(ctx->saved_active);
 		return err;
@@ -1273,6 +1280,39 @@ static void thp_ds_test_free_put(struct kunit *test)
 }
 
 /*
+ * The batched free of munmap and exit, which is how most queued THPs die:
+ * a THP whose last references are its mappings is freed from the TLB
+ * gather batch (free_pages_and_swap_cache(), then folios_put_refs(), or
+ * release_pages() on 6.1), which uncharges the whole batch after its loop.
+ * Each folio must leave its memcg's queue before that.  The case drops
+ * its own reference first, so the zap of the mapping drops the last one.
+ * commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and
+ * locking").
+ */
+static void thp_ds_test_free_zap(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct folio *folio;
+	unsigned long addr;
+
+	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	lru_add_drain_all();	/* no per-CPU LRU batch may hold the last reference */
+	thp_ds_put(test, folio);	/* the mappings hold it now */
+
+	vm_munmap(addr, PAGE_SIZE << thp_ds_param_order(test));	/* the zap frees it */
+	kunit_release_action(test, thp_ds_leave, ctx);
+
+	THP_DS_EXPECT_LEN(test, &mq, 0, "after munmap freed the THP");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len,
+			  "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+}
+
+/*
  * Hand the isolated THP on @list to reclaim's putback, which drops the
  * last reference; false when something else held a reference and the
  * folio went back on the LRU instead (then the case has no verdict).
@@ -1317,6 +1357,53 @@ static void thp_ds_test_free_reclaim(struct kunit *test)
 	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
 	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
 	vm_munmap(addr, PAGE_SIZE << thp_ds_param_order(test));
+}
+
+/*
+ * The free at the end of shrink_folio_list(), reclaim's other way to free
+ * a THP: a clean, lazily freed (MADV_FREE) anonymous THP is discarded
+ * rather than swapped, and freed in a batch that is uncharged as a whole.
+ * Each folio must leave its memcg's queue before that.  The THP is queued
+ * while it is mapped whole, as the kernel queues one it finds underused
+ * (MADV_FREE would split a partially mapped one), and reclaimed with
+ * reclaim_pages(), as MADV_PAGEOUT does.  commit f8f931bba0f9 ("mm/thp:
+ * fix deferred split unqueue naming and locking").
+ */
+static void thp_ds_test_free_shrink(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	unsigned long addr, freed;
+	struct folio *folio;
+	LIST_HEAD(list);
+
+	thp_ds_enter_or_skip(test);
+	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
+	node = thp_ds_node(test, folio_nid(folio));
+	thp_ds_folio_queue(test, folio, &mq);
+	thp_ds_queue_mapped(folio);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	KUNIT_ASSERT_EQ(test, 0, do_madvise(current->mm, addr, HPAGE_PMD_SIZE, MADV_FREE));
+	lru_add_drain_all();	/* MADV_FREE goes through a per-CPU LRU batch */
+	if (folio_test_swapbacked(folio))
+		kunit_skip(test, "MADV_FREE did not make the THP lazily freed (no verdict)");
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
+
+	freed = reclaim_pages(&list);	/* shrink_folio_list() frees it */
+	kunit_release_action(test, thp_ds_leave, ctx);
+	if (freed < HPAGE_PMD_NR) {
+		vm_munmap(addr, HPAGE_PMD_SIZE);
+		kunit_skip(test, "reclaim kept the lazily freed THP (%lu pages freed; no verdict)",
+			   freed);
+	}
+
+	THP_DS_EXPECT_LEN(test, &mq, 0, "after reclaim freed the THP");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len,
+			  "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	vm_munmap(addr, HPAGE_PMD_SIZE);
 }
 
 /*
@@ -2087,8 +2174,10 @@ static struct kunit_case thp_ds_test_cases[] = {
 	KUNIT_CASE(thp_ds_test_checker_leak),
 	KUNIT_CASE_PARAM(thp_ds_test_enqueue, thp_ds_order_gen_params),
 	KUNIT_CASE_PARAM(thp_ds_test_free_put, thp_ds_order_gen_params),
+	KUNIT_CASE_PARAM(thp_ds_test_free_zap, thp_ds_order_gen_params),
 	KUNIT_CASE_PARAM(thp_ds_test_free_reclaim, thp_ds_order_gen_params),
 	KUNIT_CASE(thp_ds_test_free_reclaim_lock),
+	KUNIT_CASE(thp_ds_test_free_shrink),
 	KUNIT_CASE(thp_ds_test_shrinker_requeue),
 	KUNIT_CASE(thp_ds_test_shrinker_split),
 	KUNIT_CASE(thp_ds_test_split),

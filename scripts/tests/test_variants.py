@@ -8,7 +8,9 @@ from thpds import cases, suite, variants
 class DeclarationTest(unittest.TestCase):
 	def test_every_port_has_the_variants(self):
 		every = ['migrate', 'node-queue', 'put', 'seed-reclaim', 'split-queue']
-		want = {'6.1': ['seed-reclaim'], '6.12': sorted(every + ['swapout']), '7.2': every}
+		want = {'6.1': ['seed-reclaim', 'shrink-batch', 'zap-batch'],
+			'6.12': sorted(every + ['shrink-batch', 'swapout', 'zap-batch']),
+			'7.2': sorted(every + ['shrink-batch', 'zap-batch'])}
 		self.assertEqual(sorted(want), sorted(suite.ports()))
 		for port in suite.ports():
 			self.assertEqual(sorted(variants.for_port(port)), want[port], port)

@@ -348,4 +348,10 @@ static inline void thp_ds_swap_uncharge(unsigned int nr)
 	mem_cgroup_uncharge_swap(swp_entry(THP_DS_SWAP_TYPE, 0), nr);
 }
 
+/* Queue a THP that is still mapped whole, with the kernel's enqueue. */
+static inline void thp_ds_queue_mapped(struct folio *folio)
+{
+	deferred_split_huge_page(&folio->page);
+}
+
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */

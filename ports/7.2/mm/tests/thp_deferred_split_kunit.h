@@ -225,4 +225,10 @@ static inline void thp_ds_swap_uncharge(unsigned int nr)
 {
 }
 
+/* Queue a THP that is still mapped whole, as the kernel queues one it finds underused. */
+static inline void thp_ds_queue_mapped(struct folio *folio)
+{
+	deferred_split_folio(folio, false);
+}
+
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */
