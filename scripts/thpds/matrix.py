@@ -9,24 +9,36 @@ import os
 import re
 from typing import List
 
-from thpds import cases, coverage
+from thpds import cases, coverage, suite
 from thpds.verdict import RunRecord, Status, judge
 
 
 def cell(rec: RunRecord, name: str) -> str:
+	"""One case of one run: PASS, **FAIL**, SKIP (reason), **CRASH**, **TIMEOUT**,
+	**NOTRUN** (selected, no result), **BUILD-FAIL**, or — (the tree's suite
+	has no such case or parameter, e.g. an mTHP order on a tree without mTHP)."""
 	case = next((c for c in rec.cases if c.name == name), None)
+	if not rec.built:
+		return '**BUILD-FAIL**'
 	if case is None:
-		return '—'
-	if case.status == Status.ERROR:
+		function = next((s for s in rec.selected if name == s or name.startswith(s + '.')),
+				None)
+		if function is None or (function != name and any(
+				c.name.startswith(function + '.') for c in rec.cases)):
+			return '—'
+		text = '**NOTRUN**'
+	elif case.status == Status.ERROR:
 		text = '**CRASH**' if rec.oops else '**TIMEOUT**' if rec.timed_out else '**ERROR**'
 	elif case.status == Status.SKIP:
 		text = f'SKIP ({case.reason})' if case.reason else 'SKIP'
 	elif case.status == Status.PASS:
-		text = 'pass'
+		text = 'PASS'
 	else:
 		text = f'**{case.status.value}**'
 	if rec.expect.declares_fail(name):
-		text += ' (expected)' if case.status in (Status.FAIL, Status.ERROR) else ' (MISSED)'
+		failed = case is not None and case.status in (Status.FAIL, Status.ERROR)
+		text += (' (exposed)' if rec.expect.exposure else ' (expected)') if failed \
+			else ' (MISSED)'
 	return text
 
 
@@ -40,6 +52,39 @@ def run_verdict(rec: RunRecord) -> str:
 	return text
 
 
+def reading(records: List[RunRecord]) -> List[str]:
+	"""Per tree, in words: exposed as shipped to what, and what closes it."""
+	out = ['## Reading', '']
+	for tree in dict.fromkeys(r.tree for r in records):
+		runs = {r.variant: r for r in records if r.tree == tree}
+		shipped, backported = runs.get('shipped'), runs.get('backported')
+		if shipped is None:
+			out.append(f'- **{tree}**: no shipped run in this matrix.')
+			continue
+		head = f'- **{tree}** ({shipped.origin} {shipped.version}): '
+		verdict = judge(shipped)
+		if not shipped.built or not verdict.ok:
+			out.append(head + f'as shipped {run_verdict(shipped)}.')
+		elif shipped.expect.exposure:
+			why = suite.port_exposures(shipped.port)
+			out.append(head + 'exposed as shipped:')
+			for name in sorted(shipped.expect.expect_fail):
+				out.append(f'  - `{name.split(".", 1)[1]}`: {why.get(name, "(no longer declared)")}')
+			out.append('  - with the port\'s backports: ' + (run_verdict(backported)
+								   if backported else 'not run'))
+		else:
+			out.append(head + 'not exposed: every case as shipped ' + verdict.summary()
+				   + '.')
+		caught = [r.variant for r in records if r.tree == tree
+			  and r.variant not in ('shipped', 'backported') and judge(r).ok]
+		missed = [r.variant for r in records if r.tree == tree
+			  and r.variant not in ('shipped', 'backported') and not judge(r).ok]
+		if caught or missed:
+			out.append(f'  - unpatched variants caught as declared: {", ".join(caught) or "none"}'
+				   + (f'; NOT as declared: {", ".join(missed)}' if missed else ''))
+	return out + ['']
+
+
 def render_markdown(records: List[RunRecord]) -> str:
 	cols = [f'{r.tree} {r.variant}' for r in records]
 	names: List[str] = []
@@ -49,15 +94,19 @@ def render_markdown(records: List[RunRecord]) -> str:
 							   for n in names)]
 	out = ['# Verdict matrix', '',
 	       'Written by `scripts/thp-ds matrix` from the runs below; do not edit.',
-	       'A cell in bold failed; `(expected)` marks a failure the variant declares, '
-	       '`(MISSED)` a declared failure that did not happen; `—` no result.', '',
+	       'A cell in bold failed or has no result; `(expected)` marks a failure the '
+	       'variant declares, `(exposed)` one the port declares for the tree as shipped '
+	       '(ports/<X.Y>/exposures), `(MISSED)` a declared failure that did not happen; '
+	       '**NOTRUN**: selected but no result; `—`: the tree\'s suite has no such case '
+	       'or parameter.', '',
 	       '| run | package version | kernel | port | suite | .config sha256 | date (UTC) | '
 	       'verdict |', '|---|---|---|---|---|---|---|---|']
 	for col, r in zip(cols, records):
 		out.append(f'| {col} | {r.origin} {r.version} | {r.kernel} | {r.port} | '
 			   f'`{r.suite_revision}` | `{r.config_sha256[:12]}` | {r.date} | '
 			   f'{run_verdict(r)} |')
-	out += ['', '| case | ' + ' | '.join(cols) + ' |', '|---|' + '---|' * len(cols)]
+	out += [''] + reading(records)
+	out += ['| case | ' + ' | '.join(cols) + ' |', '|---|' + '---|' * len(cols)]
 	for name in names:
 		short = name.split('.', 1)[1] if '.' in name else name
 		out.append(f'| {short} | ' + ' | '.join(cell(r, name) for r in records) + ' |')
