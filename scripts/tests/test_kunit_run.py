@@ -195,3 +195,18 @@ sys.exit(cli.main(['fetch']))
 					break
 				time.sleep(0.1)
 			self.assertFalse(alive(child))
+
+
+class GuestEndTest(unittest.TestCase):
+	"""5.10 cannot power the guest off: its rootfs panic ends the run, it is no crash."""
+
+	END = 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)'
+
+	def test_the_rootfs_panic_after_the_results_is_not_an_oops(self):
+		log = 'TAP version 14\n1..1\nok 1 - thp_deferred_split\n' + self.END + '\n'
+		self.assertEqual(console.oops_excerpt(log), '')
+
+	def test_an_oops_before_it_still_counts(self):
+		log = 'BUG: kernel NULL pointer dereference, address: 0\nRIP: 0010:f+0x1/0x2\n' \
+		      + self.END + '\n'
+		self.assertIn('NULL pointer', console.oops_summary(console.oops_excerpt(log)))

@@ -43,6 +43,9 @@ RULES = {
 	'a KTAP kunit.py could not follow fails': (
 		"reasons.append('kunit.py\\'s reading of the guest\\'s KTAP output cannot be trusted '",
 		"(('kunit.py\\'s reading of the guest\\'s KTAP output cannot be trusted '"),
+	'only a May-Fail case may fail without a declaration': (
+		'if case.status == Status.FAIL and expect.allows_fail(case.name):',
+		'if case.status == Status.FAIL:'),
 	'a declared exposure that does not fail is not exposed': (
 		"return j(Outcome.FAILED, f'NOT EXPOSED: declared exposed as shipped, but '",
 		"return j(Outcome.PASSED, f'NOT EXPOSED: declared exposed as shipped, but '"),

@@ -278,3 +278,20 @@ class ExposureTest(unittest.TestCase):
 		verdict = judge(rec)
 		self.assertFalse(verdict.ok)
 		self.assertTrue(any(j.why.startswith('NOT EXPOSED') for j in verdict.judgements))
+
+
+class MayFailTest(unittest.TestCase):
+	"""A variant's race case may pass or fail; nothing else is loosened."""
+
+	def test_a_may_fail_case_failing_is_allowed_and_nothing_else(self):
+		_, rec = recordings.load('6.12-shipped')
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		other = 'thp_deferred_split.thp_ds_test_split'
+		cases = tuple(Case(c.name, Status.FAIL) if c.name in (race, other) else c
+			      for c in rec.cases)
+		expect = Expectation(frozenset({other}), may_fail=frozenset({race}))
+		self.assertTrue(judge(dataclasses.replace(rec, cases=cases, expect=expect)).ok)
+		strict = Expectation(frozenset({other}))
+		self.assertFalse(judge(dataclasses.replace(rec, cases=cases, expect=strict)).ok)
+		passing = tuple(Case(c.name, Status.PASS) if c.name == race else c for c in cases)
+		self.assertTrue(judge(dataclasses.replace(rec, cases=passing, expect=expect)).ok)

@@ -58,10 +58,19 @@ def strip_timestamp(line: str) -> str:
 	return TIMESTAMP.sub('', line, count=1)
 
 
+# How a guest whose KUnit cannot power it off (5.10: no kunit_shutdown)
+# ends once the tests are done: the boot goes on, finds no root file system
+# and panics, and panic=-1 with QEMU's -no-reboot ends QEMU.  Not a crash:
+#   "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+GUEST_END = re.compile(r'Kernel panic - not syncing: VFS: Unable to mount root fs')
+
+
 def oops_excerpt(log: str, limit: int = 40) -> str:
 	"""The first oops or panic in a console log, up to its call trace's end."""
 	lines = log.splitlines()
 	for i, line in enumerate(lines):
+		if GUEST_END.search(line):
+			break	# the guest's normal end; nothing after it is the suite's
 		if OOPS_START.search(line):
 			end = i
 			while end < len(lines) - 1 and end - i < limit and \

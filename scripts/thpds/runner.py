@@ -158,15 +158,41 @@ def prepare(spec: str) -> tree.Tree:
 	return _prepared[spec]
 
 
+KUNIT_TOOL = 'tools/testing/kunit'
+# The tree whose kunit.py runs trees whose own cannot boot QEMU (5.10's has
+# no --arch): the default tree, fetched if the cache has no newer one.
+KUNIT_DONOR = '6.12'
+
+
+def kunit_tool_files(t: tree.Tree) -> Dict[str, bytes]:
+	"""A newer kunit.py for a tree whose own has no --arch (5.10): empty when
+	the tree's own can boot QEMU.  kunit.py is the tree's test runner, not
+	part of the kernel it builds; the newer one parses 5.10's TAP output."""
+	own = tree.show(t.path, t.meta['base'], f'{KUNIT_TOOL}/kunit.py')
+	if "'--arch'" in own:
+		return {}
+	donor = prepare(KUNIT_DONOR)
+	files: Dict[str, bytes] = {}
+	base = os.path.join(donor.path, KUNIT_TOOL)
+	for dirpath, _, names in os.walk(base):
+		if '__pycache__' in dirpath:
+			continue
+		for name in names:
+			full = os.path.join(dirpath, name)
+			with open(full, 'rb') as f:
+				files[os.path.relpath(full, donor.path)] = f.read()
+	t.session['kunit_from'] = f'{donor.meta["origin"]} {donor.meta["version"]}'
+	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]}: its kunit.py cannot boot QEMU; '
+	      f'using the one of {t.session["kunit_from"]}', flush=True)
+	return files
+
+
 def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 	"""Check out base + suite in t, plus for 'backported' the port's stable
 	backports, plus for an unpatched variant the backports and its patch;
 	return what was applied."""
 	version = tree.kernel_version(t.path)
 	port = suite.port_for(version)
-	files = suite.suite_files(lambda rel: tree.show(t.path, t.meta['base'], rel), port)
-	commit = t.commit_on_base(files, suite.port_patches(port),
-				  f'thp-ds: apply the deferred-split suite (port {port})')
 	v = None
 	backports = suite.port_backports(port)
 	if variant == variants.BACKPORTED and not backports:
@@ -178,6 +204,10 @@ def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 			raise UsageError(f'--unpatched {variant}: port {port} has no such variant '
 					 f'(it has: {", ".join(sorted(offered)) or "none"})')
 		v = offered[variant]
+	files = suite.suite_files(lambda rel: tree.show(t.path, t.meta['base'], rel), port)
+	files.update(kunit_tool_files(t))
+	commit = t.commit_on_base(files, suite.port_patches(port),
+				  f'thp-ds: apply the deferred-split suite (port {port})')
 	if backports and variant and variant != variants.SHIPPED:
 		commit = t.commit_on_base({}, backports,
 					  f'thp-ds: the stable backports of port {port}', parent=commit)
@@ -256,7 +286,8 @@ def expectation(applied: suite.Applied) -> Expectation:
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
 	return Expectation(fail, crash, suite.port_skips(applied.port),
-			   exposure=not v and bool(fail))
+			   exposure=not v and bool(fail),
+			   may_fail=v.may_fail if v else frozenset())
 
 
 def run_dirs(t: tree.Tree, profile: str) -> Tuple[str, str]:
@@ -300,6 +331,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		origin=t.meta['origin'], version=t.meta['version'],
 		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
+		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel,
 		profile=profile, date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())

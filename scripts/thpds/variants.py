@@ -5,7 +5,9 @@ message says which upstream fix it undoes and why it is faithful, and
 declares with 'Expect-Fail: <suite.case[.param]>' lines exactly which cases
 must fail on it, and with 'May-Crash: <suite.case>' which of those may end
 in a guest oops instead (a race that corrupts a list can crash the kernel
-before the case reports).  verdict.judge() holds a run to that declaration:
+before the case reports).  'May-Fail: <suite.case>' names a timing-dependent
+case (the race) that the variant's bug breaks only when the race lands: it
+may pass or fail, never crash; the deterministic cases are never May-Fail.  verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
 """
@@ -32,6 +34,7 @@ class Variant:
 	title: str
 	expect_fail: frozenset
 	may_crash: frozenset = frozenset()
+	may_fail: frozenset = frozenset()
 
 
 def parse(path: str, port: str) -> Variant:
@@ -45,13 +48,17 @@ def parse(path: str, port: str) -> Variant:
 				 if line.startswith(key + ':'))
 
 	expect, crash = declared('Expect-Fail'), declared('May-Crash')
+	may_fail = declared('May-Fail')
 	name = os.path.basename(path)[:-len('.patch')]
 	if not expect:
 		raise suite.SuiteError(f'{path}: declares no Expect-Fail case')
 	if not crash <= expect:
 		raise suite.SuiteError(f'{path}: May-Crash names cases it does not declare to fail: '
 				       + ', '.join(sorted(crash - expect)))
-	return Variant(name, port, path, title, expect, crash)
+	if may_fail & expect:
+		raise suite.SuiteError(f'{path}: May-Fail names cases it declares to fail: '
+				       + ', '.join(sorted(may_fail & expect)))
+	return Variant(name, port, path, title, expect, crash, may_fail)
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:

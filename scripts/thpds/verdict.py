@@ -51,12 +51,18 @@ class Expectation:
 	# expect_fail holds the tree's declared exposures (as shipped, it lacks
 	# an upstream fix), not an unpatched variant's bug
 	exposure: bool = False
+	# variant: cases its bug breaks only when a race lands (timing-dependent
+	# cases, never the deterministic ones): they may pass or fail
+	may_fail: FrozenSet[str] = frozenset()
 
 	def declares_fail(self, name: str) -> bool:
 		return _declared(name, self.expect_fail)
 
 	def allows_crash(self, name: str) -> bool:
 		return _declared(name, self.may_crash)
+
+	def allows_fail(self, name: str) -> bool:
+		return _declared(name, self.may_fail)
 
 	def allows_skip(self, name: str, reason: str) -> bool:
 		return any(fnmatch.fnmatchcase(name, glob) and text in reason
@@ -92,6 +98,7 @@ class RunRecord:
 	parse_errors: Tuple[str, ...] = ()	# where kunit.py lost track of the KTAP
 	config_sha256: str = ''
 	offline: str = ''			# why the archive was not read (a cached tree was used)
+	kunit_from: str = ''			# the tree whose kunit.py ran it, if not its own
 	suite_revision: str = ''
 	accel: str = ''
 	profile: str = 'default'
@@ -106,7 +113,8 @@ class RunRecord:
 		out['expect'] = {'expect_fail': sorted(self.expect.expect_fail),
 				 'may_crash': sorted(self.expect.may_crash),
 				 'may_skip': [list(s) for s in self.expect.may_skip],
-				 'exposure': self.expect.exposure}
+				 'exposure': self.expect.exposure,
+				 'may_fail': sorted(self.expect.may_fail)}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors'):
 			out[key] = list(getattr(self, key))
@@ -122,7 +130,8 @@ class RunRecord:
 		kw['expect'] = Expectation(frozenset(exp.get('expect_fail', ())),
 					   frozenset(exp.get('may_crash', ())),
 					   tuple(tuple(s) for s in exp.get('may_skip', ())),
-					   bool(exp.get('exposure', False)))
+					   bool(exp.get('exposure', False)),
+					   frozenset(exp.get('may_fail', ())))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors'):
 			kw[key] = tuple(data.get(key, ()))
@@ -229,6 +238,8 @@ def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool,
 			return j(Outcome.SKIPPED, f'skipped{reason}, as the port allows')
 		return j(Outcome.FAILED, f'skipped{reason}, but this case never skips on this tree')
 	prefix = 'UNEXPECTED: ' if variant else ''
+	if case.status == Status.FAIL and expect.allows_fail(case.name):
+		return j(Outcome.PASSED, 'failed, which the variant allows (its race landed)')
 	if case.status == Status.FAIL:
 		return j(Outcome.FAILED, prefix + 'failed')
 	if case.status == Status.ERROR:
