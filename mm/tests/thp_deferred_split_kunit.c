@@ -127,8 +127,9 @@ KUNIT_ARRAY_PARAM(thp_ds_order, thp_ds_orders, thp_ds_order_desc);
 
 static unsigned int thp_ds_param_order(struct kunit *test)
 {
-	return test->param_value ? *(const unsigned int *)test->param_value :
-				   HPAGE_PMD_ORDER;
+	const void *param = thp_ds_param_value(test);
+
+	return param ? *(const unsigned int *)param : HPAGE_PMD_ORDER;
 }
 
 /*
@@ -414,7 +415,8 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 			   &__linked);						\
 	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
 		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
-		folio_pfn(__folio), folio_order(__folio), __folio->memcg_data,	\
+		folio_pfn(__folio), folio_order(__folio),			\
+		thp_ds_folio_memcg_data(__folio),				\
 		__linked ? "linked on" : "not linked on", __q->name);		\
 } while (0)
 
@@ -882,7 +884,7 @@ static bool thp_ds_isolate(struct kunit *test, struct folio *folio, struct list_
 	if (!thp_ds_isolate_lru(folio))
 		return false;
 	thp_ds_put(test, folio);
-	list_add(&folio->lru, list);
+	list_add(thp_ds_folio_lru(folio), list);
 	return true;
 }
 
@@ -1167,11 +1169,37 @@ static bool thp_ds_node_snapshot(struct kunit *test, int nid, struct thp_ds_node
 	return true;
 }
 
-static int thp_ds_test_init(struct kunit *test)
+static void thp_ds_fixture_release(void *unused)
+{
+	thp_ds_teardown();
+}
+
+/*
+ * Where the tree's KUnit has no suite-level init and exit (5.10), each
+ * case sets the suite's fixture up for itself, and its last deferred
+ * action tears it down again.
+ */
+static int thp_ds_case_fixture(struct kunit *test, bool v1)
+{
+	int err;
+
+	if (!thp_ds_fixture_per_case())
+		return 0;
+	err = thp_ds_setup(v1);
+	if (err)
+		return err;
+	return kunit_add_action_or_reset(test, thp_ds_fixture_release, NULL);
+}
+
+static int thp_ds_case_init(struct kunit *test, bool v1)
 {
 	struct thp_ds_ctx *ctx;
 	struct mem_cgroup *memcg;
-	int nid;
+	int nid, err;
+
+	err = thp_ds_case_fixture(test, v1);
+	if (err)
+		return err;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
@@ -1198,6 +1226,16 @@ static int thp_ds_test_init(struct kunit *test)
 		thp_ds_node_snapshot(test, nid, &ctx->nodes[nid]);
 	ctx->warns = thp_ds_warn_count();
 	return 0;
+}
+
+static int thp_ds_test_init(struct kunit *test)
+{
+	return thp_ds_case_init(test, false);
+}
+
+static int thp_ds_v1_test_init(struct kunit *test)
+{
+	return thp_ds_case_init(test, true);
 }
 
 /*
@@ -1977,7 +2015,7 @@ static void thp_ds_test_swapout(struct kunit *test)
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	lru_add_drain_all();
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
-	list_del_init(&folio->lru);
+	list_del_init(thp_ds_folio_lru(folio));
 	if (!folio_ref_freeze(folio, 1)) {
 		folio_putback_lru(folio);
 		kunit_skip(test, "another reference kept the THP from being frozen (no verdict)");
@@ -1987,7 +2025,7 @@ static void thp_ds_test_swapout(struct kunit *test)
 	thp_ds_swapout(folio);
 	local_irq_enable();
 
-	memcg_data = folio->memcg_data;
+	memcg_data = thp_ds_folio_memcg_data(folio);
 	thp_ds_check_queue(test, &mq, 0, thp_ds_deferred_list(folio), &linked);
 	pfn = folio_pfn(folio);
 
@@ -2188,8 +2226,7 @@ static struct kunit_case thp_ds_test_cases[] = {
 
 static struct kunit_suite thp_ds_test_suite = {
 	.name = "thp_deferred_split",
-	.suite_init = thp_ds_suite_init,
-	.suite_exit = thp_ds_suite_exit,
+	THP_DS_SUITE_FIXTURE(thp_ds_suite_init, thp_ds_suite_exit)
 	.init = thp_ds_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_test_cases,
@@ -2209,9 +2246,8 @@ static struct kunit_case thp_ds_v1_cases[] = {
 
 static struct kunit_suite thp_ds_v1_suite = {
 	.name = "thp_deferred_split_v1",
-	.suite_init = thp_ds_v1_suite_init,
-	.suite_exit = thp_ds_suite_exit,
-	.init = thp_ds_test_init,
+	THP_DS_SUITE_FIXTURE(thp_ds_v1_suite_init, thp_ds_suite_exit)
+	.init = thp_ds_v1_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_v1_cases,
 };
@@ -2229,8 +2265,7 @@ static struct kunit_case thp_ds_race_cases[] = {
 
 static struct kunit_suite thp_ds_race_suite = {
 	.name = "thp_deferred_split_race",
-	.suite_init = thp_ds_suite_init,
-	.suite_exit = thp_ds_suite_exit,
+	THP_DS_SUITE_FIXTURE(thp_ds_suite_init, thp_ds_suite_exit)
 	.init = thp_ds_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_race_cases,

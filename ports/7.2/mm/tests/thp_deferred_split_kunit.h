@@ -11,6 +11,7 @@
 #ifndef _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H
 #define _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H
 
+#include <kunit/test.h>
 #include <linux/dcache.h>
 #include <linux/fs_context.h>
 #include <linux/huge_mm.h>
@@ -229,6 +230,31 @@ static inline void thp_ds_swap_uncharge(unsigned int nr)
 static inline void thp_ds_queue_mapped(struct folio *folio)
 {
 	deferred_split_folio(folio, false);
+}
+
+/* ---- KUnit and page API of this tree ------------------------------------ */
+
+/* The suite-level fixture hooks (the tree's KUnit has them). */
+#define THP_DS_SUITE_FIXTURE(init, exit)	.suite_init = (init), .suite_exit = (exit),
+
+static inline bool thp_ds_fixture_per_case(void)
+{
+	return false;
+}
+
+static inline const void *thp_ds_param_value(struct kunit *test)
+{
+	return test->param_value;
+}
+
+static inline unsigned long thp_ds_folio_memcg_data(struct folio *folio)
+{
+	return folio->memcg_data;
+}
+
+static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
+{
+	return &folio->lru;
 }
 
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */
