@@ -2234,10 +2234,13 @@ static struct kunit_suite thp_ds_test_suite = {
 
 /*
  * The paths that exist only with cgroup v1 (memory+swap accounting) need
- * the memory controller on a v1 hierarchy, which it can join only when
- * no cgroup2 memcg is left: a suite of their own, after the main suite
- * (and before the race, which may crash a kernel with the bug), which
- * gives the controller back to cgroup2 when it ends.
+ * the memory controller on a v1 hierarchy: a suite of their own, which
+ * gives the controller back to cgroup2 when it ends.  It runs first, before
+ * any cgroup2 memcg was charged: kernel memory charged under cgroup2 and
+ * still cached per CPU when the controller moves to v1 is uncharged from
+ * the v1 kmem counter it never went to (6.12 warns: page_counter
+ * underflow, from drain_obj_stock()); the other way round, v1 kmem
+ * uncharged under cgroup2, only leaves the kmem counter counting.
  */
 static struct kunit_case thp_ds_v1_cases[] = {
 	KUNIT_CASE(thp_ds_test_swapout),
@@ -2271,7 +2274,7 @@ static struct kunit_suite thp_ds_race_suite = {
 	.test_cases = thp_ds_race_cases,
 };
 
-kunit_test_suites(&thp_ds_test_suite, &thp_ds_v1_suite, &thp_ds_race_suite);
+kunit_test_suites(&thp_ds_v1_suite, &thp_ds_test_suite, &thp_ds_race_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the memcg-aware THP deferred split queue");
 MODULE_LICENSE("GPL");
