@@ -1473,135 +1473,297 @@ static void thp_ds_need_two_cpus(struct kunit *test)
 		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
 }
 
-/*
- * The freer's state.  Allocated with kzalloc, not kunit_kzalloc: if the
- * freer were stuck past every bound, the case gives up on it and must not
- * free what it still uses.
- */
-struct thp_ds_freer {
-	struct list_head list;
-	struct completion started;
-	struct completion done;
-	bool go;
-	bool reached;			/* about to free: the verdict needs this */
-	bool finished;
-	bool freed;
+/* An operation on a queued THP whose lock discipline thp_ds_under_lock() checks. */
+struct thp_ds_op {
+	void (*fn)(struct thp_ds_op *op);
+	const char *what;		/* for messages: "the reclaim-path free" */
+	struct list_head list;		/* isolated folios the operation takes */
+	struct folio *folio;
+	struct mem_cgroup *memcg;
+	int nid;
+	bool done_ok;			/* the operation did what the case needs */
 };
 
-/*
- * Runs on the other CPU: waits (bounded) for the test to hold the queue
- * lock, then frees through the reclaim path.  It polls instead of sleeping
- * so that nothing has to wake it while the test holds a spinlock.
- */
-static int thp_ds_freer_fn(void *data)
+static struct thp_ds_op *thp_ds_op_new(struct kunit *test, void (*fn)(struct thp_ds_op *op),
+				       const char *what)
 {
-	struct thp_ds_freer *f = data;
-	unsigned long deadline = jiffies + msecs_to_jiffies(THP_DS_WAIT_MS);
+	struct thp_ds_op *op = kunit_kzalloc(test, sizeof(*op), GFP_KERNEL);
 
-	complete(&f->started);
-	while (!READ_ONCE(f->go) && time_before(jiffies, deadline))
-		cpu_relax();
-	WRITE_ONCE(f->reached, true);
-	f->freed = thp_ds_reclaim_free(&f->list);
-	WRITE_ONCE(f->finished, true);
-	complete(&f->done);
-	return 0;
+	KUNIT_ASSERT_NOT_NULL(test, op);
+	op->fn = fn;
+	op->what = what;
+	INIT_LIST_HEAD(&op->list);
+	return op;
 }
 
 /*
- * Lock discipline: the reclaim-path free of a folio on its memcg's queue
- * must take that queue's lock.  While this CPU holds it, the free on
- * another CPU has to wait; if it finishes anyway, it unlinked the folio
- * under some other lock (the node queue's, when the memcg was cleared
- * first).
+ * The thread on the other CPU that holds a queue's lock while the case
+ * operates.  Allocated with kzalloc, not kunit_kzalloc: if it were stuck
+ * past every bound, the case gives up on it and must not free what it
+ * still uses.
+ */
+struct thp_ds_holder {
+	spinlock_t *lock;		/* the queue's lock, which the holder takes */
+	struct completion done;
+	bool held;			/* the holder holds the lock */
+	bool reached;			/* the case is about to operate */
+	bool finished;			/* the operation returned */
+	bool saw_reached;		/* the holder saw the case start it */
+	bool finished_early;		/* ... and return while the lock was held */
+};
+
+/*
+ * Holds the lock, with interrupts off as its users take it, until the
+ * case has started the operation (bounded) and then THP_DS_LOCK_HOLD_MS
+ * longer, or until the operation returned; notes which came first.  It
+ * polls: nothing has to wake it while it holds a spinlock.
+ */
+static int thp_ds_holder_fn(void *data)
+{
+	struct thp_ds_holder *h = data;
+	unsigned long flags;
+	u64 deadline;
+
+	spin_lock_irqsave(h->lock, flags);
+	WRITE_ONCE(h->held, true);
+	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
+	while (!READ_ONCE(h->reached) && ktime_get_ns() < deadline)
+		cpu_relax();
+	h->saw_reached = READ_ONCE(h->reached);
+	deadline = ktime_get_ns() + THP_DS_LOCK_HOLD_MS * NSEC_PER_MSEC;
+	while (h->saw_reached && !READ_ONCE(h->finished) && ktime_get_ns() < deadline)
+		cpu_relax();
+	h->finished_early = READ_ONCE(h->finished);
+	spin_unlock_irqrestore(h->lock, flags);
+	complete(&h->done);
+	return 0;
+}
+
+/**
+ * thp_ds_under_lock() - lock discipline of one queue operation
+ * @test: the test
+ * @op: the operation, run by the case's thread
+ * @q: the queue the operation's THP belongs on
+ * @node: the node queue, named in the failure
  *
- * Timing: the lock is held for THP_DS_LOCK_HOLD_MS after the freer reached
- * the free, long enough for a freer that does not wait to finish many
- * times over; a slow freer can only make this case pass, never fail, and
- * a freer that never got to the free is no verdict (skip), not a pass.
+ * A thread on the other CPU holds @q's lock while this one operates: an
+ * operation that links or unlinks a THP on @q must wait for the lock; if
+ * it returns while the lock is held, it used another lock (the node
+ * queue's, when the memcg was cleared first).  The operation runs here,
+ * in the case's thread and mm; the holder is a kernel thread on the other
+ * CPU, which runs no user mm while it holds the lock with interrupts off
+ * (an operation waiting for an interrupt there could only pass).  The
+ * lock is held for THP_DS_LOCK_HOLD_MS after the operation started, long
+ * enough for one that does not wait to return many times over; a slow
+ * operation can only make the check pass, never fail, and one that never
+ * started while the lock was held is no verdict (skip), not a pass.
  * Every wait is bounded.
+ */
+static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
+			      const struct thp_ds_queue *q, const struct thp_ds_queue *node)
+{
+	struct thp_ds_holder *h = kzalloc_obj(*h, GFP_KERNEL);
+	struct task_struct *task;
+	bool held;
+	u64 deadline;
+
+	KUNIT_ASSERT_NOT_NULL(test, h);
+	h->lock = q->lock;
+	init_completion(&h->done);
+	migrate_disable();
+	task = thp_ds_start_elsewhere(thp_ds_holder_fn, h, "thp_ds_holder");
+	if (IS_ERR(task)) {
+		migrate_enable();
+		kfree(h);
+		op->fn(op);	/* give its folios back the way it would have */
+		THP_DS_NO_VERDICT(test, "cannot start the lock holder: %ld", PTR_ERR(task));
+		return;
+	}
+	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
+	while (!READ_ONCE(h->held) && ktime_get_ns() < deadline)
+		cpu_relax();
+	held = READ_ONCE(h->held);
+	WRITE_ONCE(h->reached, true);
+	op->fn(op);
+	WRITE_ONCE(h->finished, true);
+	migrate_enable();
+
+	if (!wait_for_completion_timeout(&h->done, msecs_to_jiffies(THP_DS_WAIT_MS))) {
+		/* still running: it owns @h; leaking it is the only safe choice */
+		THP_DS_NO_VERDICT(test, "the holder of %s's lock did not let go within %d ms",
+				  q->name, THP_DS_WAIT_MS);
+		return;
+	}
+	held = held && h->saw_reached;
+	KUNIT_EXPECT_FALSE_MSG(test, held && op->done_ok && h->finished_early,
+			       "%s returned while %s's lock was held: it took the THP on or off a queue under another lock (%s's?)",
+			       op->what, q->name, node->name);
+	kfree(h);
+	if (!held)
+		kunit_skip(test, "the lock holder did not hold %s's lock within %d ms (no verdict)",
+			   q->name, THP_DS_WAIT_MS);
+	if (!op->done_ok)
+		kunit_skip(test, "%s did not do what the case needs (see the log; no verdict)",
+			   op->what);
+}
+
+static void thp_ds_op_reclaim_free(struct thp_ds_op *op)
+{
+	op->done_ok = thp_ds_reclaim_free(&op->list);
+	if (!op->done_ok)
+		pr_info("thp_deferred_split: another reference kept the THP alive: reclaim put it back on the LRU instead of freeing it\n");
+}
+
+/*
+ * Lock discipline of the reclaim-path free: the free of a folio on its
+ * memcg's queue must take that queue's lock.  (See thp_ds_under_lock().)
+ * commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and
+ * locking").
  */
 static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_node_base *node;
-	struct task_struct *task;
-	struct thp_ds_freer *f;
 	struct thp_ds_queue mq;
-	bool reached, finished_early;
+	struct thp_ds_op *op;
 	struct folio *folio;
-	unsigned long flags, left, addr;
-	u64 deadline;
+	unsigned long addr;
 
 	thp_ds_need_two_cpus(test);
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
 
-	f = kzalloc_obj(*f, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, f);
-	INIT_LIST_HEAD(&f->list);
-	init_completion(&f->started);
-	init_completion(&f->done);
-	if (!thp_ds_isolate(test, folio, &f->list)) {
-		kfree(f);
+	op = thp_ds_op_new(test, thp_ds_op_reclaim_free, "the reclaim-path free");
+	if (!thp_ds_isolate(test, folio, &op->list)) {
 		THP_DS_NO_VERDICT(test, "cannot isolate the queued THP from the LRU");
 		return;
 	}
+	thp_ds_under_lock(test, op, &mq, &node->q);
 
-	migrate_disable();
-	task = thp_ds_start_elsewhere(thp_ds_freer_fn, f, "thp_ds_freer");
-	left = IS_ERR(task) ? 0 :
-	       wait_for_completion_timeout(&f->started, msecs_to_jiffies(THP_DS_WAIT_MS));
-	if (!left) {
-		migrate_enable();
-		if (IS_ERR(task)) {
-			thp_ds_reclaim_free(&f->list);
-			kfree(f);
-		} else {
-			WRITE_ONCE(f->go, true);	/* it frees the folio when it runs */
-		}
-		THP_DS_NO_VERDICT(test, "the freer thread did not start within %d ms (%d)",
-				  THP_DS_WAIT_MS, PTR_ERR_OR_ZERO(task));
-		return;
-	}
-
-	spin_lock_irqsave(mq.lock, flags);
-	WRITE_ONCE(f->go, true);
-	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
-	while (!READ_ONCE(f->reached) && ktime_get_ns() < deadline)
-		cpu_relax();
-	reached = READ_ONCE(f->reached);
-	deadline = ktime_get_ns() + THP_DS_LOCK_HOLD_MS * NSEC_PER_MSEC;
-	while (reached && !READ_ONCE(f->finished) && ktime_get_ns() < deadline)
-		cpu_relax();
-	finished_early = READ_ONCE(f->finished);
-	spin_unlock_irqrestore(mq.lock, flags);
-	migrate_enable();
-
-	left = wait_for_completion_timeout(&f->done, msecs_to_jiffies(THP_DS_WAIT_MS));
-	if (!left) {
-		/* still running: it owns @f; leaking it is the only safe choice */
-		THP_DS_NO_VERDICT(test,
-				  "reclaim-path free did not finish within %d ms after %s's lock was released",
-				  THP_DS_WAIT_MS, mq.name);
-		return;
-	}
-	if (!reached || !f->freed) {
-		kfree(f);
-		kunit_skip(test, "%s (no verdict)", !reached ?
-			   "the freer did not reach the free while the lock was held" :
-			   "another reference kept the THP alive: reclaim put it back on the LRU instead of freeing it");
-	}
-	kfree(f);
-
-	KUNIT_EXPECT_FALSE_MSG(test, finished_early,
-			       "reclaim-path free finished while %s's lock was held: the folio was unlinked under another lock (%s's?)",
-			       mq.name, node->q.name);
 	THP_DS_EXPECT_LEN(test, &mq, 0, "after the free");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after the free");
 	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
+}
+
+static void thp_ds_op_shrink(struct thp_ds_op *op)
+{
+	thp_ds_shrink(op->memcg, op->nid);
+	op->done_ok = true;
+}
+
+/*
+ * Lock discipline of the deferred split shrinker: its scan of the case's
+ * memcg takes the THPs off that memcg's queue and puts back the ones it
+ * cannot split (the case holds a reference), under that queue's lock.
+ * commit e66f3185fa04 ("mm/thp: fix deferred split queue not
+ * partially_mapped").
+ */
+static void thp_ds_test_shrinker_lock(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct thp_ds_op *op;
+	struct folio *folio;
+	unsigned long addr;
+
+	thp_ds_need_two_cpus(test);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
+	op = thp_ds_op_new(test, thp_ds_op_shrink, "the deferred split shrinker");
+	op->memcg = ctx->memcg;
+	op->nid = folio_nid(folio);
+	thp_ds_under_lock(test, op, &mq, &node->q);
+
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_LEN(test, &mq, 1, "after the shrinker put back the THP it could not split");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
+	vm_munmap(addr, HPAGE_PMD_SIZE);
+	thp_ds_put(test, folio);
+	kunit_release_action(test, thp_ds_leave, ctx);
+}
+
+static void thp_ds_op_split(struct thp_ds_op *op)
+{
+	folio_lock(op->folio);
+	op->done_ok = !thp_ds_split_folio(op->folio);
+	folio_unlock(op->folio);
+	if (!op->done_ok)
+		pr_info("thp_deferred_split: the THP could not be split\n");
+}
+
+/*
+ * Lock discipline of the split: splitting a queued THP takes it off its
+ * memcg's queue under that queue's lock.  commit 87eaceb3faa5 ("mm: thp:
+ * make deferred split shrinker memcg aware").
+ */
+static void thp_ds_test_split_lock(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct thp_ds_op *op;
+	struct folio *folio;
+	unsigned long addr;
+
+	thp_ds_need_two_cpus(test);
+	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
+	lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
+	op = thp_ds_op_new(test, thp_ds_op_split, "the split");
+	op->folio = folio;
+	thp_ds_under_lock(test, op, &mq, &node->q);
+
+	THP_DS_EXPECT_LEN(test, &mq, 0, "after the split");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
+	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	vm_munmap(addr, HPAGE_PMD_SIZE);
+	thp_ds_put(test, folio);
+	lru_add_drain_all();
+	kunit_release_action(test, thp_ds_leave, ctx);
+}
+
+static void thp_ds_op_enqueue(struct thp_ds_op *op)
+{
+	thp_ds_queue_mapped(op->folio);
+	op->done_ok = true;
+}
+
+/*
+ * Lock discipline of the enqueue: the kernel's enqueue of a THP charged to
+ * the case's memcg (deferred_split_folio(), 6.1 deferred_split_huge_page())
+ * links it on that memcg's queue under that queue's lock; a tree whose
+ * fault has queued it already still takes the lock to find that out.
+ * commit 87eaceb3faa5 ("mm: thp: make deferred split shrinker memcg
+ * aware").
+ */
+static void thp_ds_test_enqueue_lock(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct thp_ds_op *op;
+	struct folio *folio;
+	unsigned long addr;
+
+	thp_ds_need_two_cpus(test);
+	thp_ds_enter_or_skip(test);
+	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
+	node = thp_ds_node(test, folio_nid(folio));
+	thp_ds_folio_queue(test, folio, &mq);
+	if (thp_ds_fault_queues() && list_empty(thp_ds_deferred_list(folio)))
+		kunit_skip(test,
+			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	op = thp_ds_op_new(test, thp_ds_op_enqueue, "the enqueue");
+	op->folio = folio;
+	thp_ds_under_lock(test, op, &mq, &node->q);
+
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_LEN(test, &mq, 1, "after the enqueue");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP is charged to a memcg)");
+	vm_munmap(addr, HPAGE_PMD_SIZE);
+	thp_ds_put(test, folio);
+	kunit_release_action(test, thp_ds_leave, ctx);
 }
 
 /*
@@ -1900,7 +2062,7 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	int i;
 
 	thp_ds_need_two_cpus(test);
-	sc = kzalloc_obj(*sc, GFP_KERNEL);	/* see struct thp_ds_freer */
+	sc = kzalloc_obj(*sc, GFP_KERNEL);	/* see struct thp_ds_op */
 	KUNIT_ASSERT_NOT_NULL(test, sc);
 	sc->memcg = ctx->memcg;
 	sc->nid = numa_node_id();
@@ -2215,6 +2377,9 @@ static struct kunit_case thp_ds_test_cases[] = {
 	KUNIT_CASE_PARAM(thp_ds_test_free_zap, thp_ds_order_gen_params),
 	KUNIT_CASE_PARAM(thp_ds_test_free_reclaim, thp_ds_order_gen_params),
 	KUNIT_CASE(thp_ds_test_free_reclaim_lock),
+	KUNIT_CASE(thp_ds_test_enqueue_lock),
+	KUNIT_CASE(thp_ds_test_shrinker_lock),
+	KUNIT_CASE(thp_ds_test_split_lock),
 	KUNIT_CASE(thp_ds_test_free_shrink),
 	KUNIT_CASE(thp_ds_test_shrinker_requeue),
 	KUNIT_CASE(thp_ds_test_shrinker_split),

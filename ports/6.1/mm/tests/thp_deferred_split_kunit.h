@@ -379,4 +379,10 @@ static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
 	return &folio->lru;
 }
 
+/* Here the PMD fault does not queue a THP; rmap queues a partially unmapped one. */
+static inline bool thp_ds_fault_queues(void)
+{
+	return false;
+}
+
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */

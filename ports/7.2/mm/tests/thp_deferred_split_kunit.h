@@ -257,4 +257,10 @@ static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
 	return &folio->lru;
 }
 
+/* Here the PMD fault queues a THP as possibly underused (shrink_underused). */
+static inline bool thp_ds_fault_queues(void)
+{
+	return true;
+}
+
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */
