@@ -35,7 +35,6 @@
  * thp_deferred_split_kunit.h is this tree's view of it.
  */
 
-#include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/cgroup.h>
 #include <linux/delay.h>
@@ -1252,7 +1251,7 @@ static void thp_ds_test_exit(struct kunit *test)
 	struct thp_ds_ctx *ctx = test->priv;
 	int warns;
 
-	if (!ctx || test->status == KUNIT_SKIPPED)
+	if (!ctx || thp_ds_case_skipped(test))
 		return;
 	thp_ds_expect_nodes_unchanged(test, "after the case (residue)");
 	warns = thp_ds_warn_count();

@@ -385,4 +385,10 @@ static inline bool thp_ds_fault_queues(void)
 	return false;
 }
 
+/* The case skipped: it proved nothing, and its exit checks are left out. */
+static inline bool thp_ds_case_skipped(struct kunit *test)
+{
+	return test->status == KUNIT_SKIPPED;
+}
+
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */
