@@ -1893,6 +1893,29 @@ static void thp_ds_test_split(struct kunit *test)
  * folio migration"), commit be9581ea8c05 ("mm: fix crashes from deferred
  * split racing folio migration").
  */
+/*
+ * A queued THP that migrate_pages() migrates rather than splits: one the
+ * PMD fault queued where partially mapped THPs are split on migration,
+ * a partially mapped one elsewhere.
+ */
+static struct folio *thp_ds_migratable_thp(struct kunit *test, unsigned long *addrp,
+					   struct thp_ds_node_base **nodep,
+					   struct thp_ds_queue *mq)
+{
+	struct folio *folio;
+
+	if (!thp_ds_migrate_splits_partially_mapped())
+		return thp_ds_queued_thp(test, HPAGE_PMD_ORDER, addrp, nodep, mq);
+	thp_ds_enter_or_skip(test);
+	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, addrp);
+	*nodep = thp_ds_node(test, folio_nid(folio));
+	thp_ds_folio_queue(test, folio, mq);
+	if (list_empty(thp_ds_deferred_list(folio)))
+		kunit_skip(test,
+			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	return folio;
+}
+
 static void thp_ds_test_migrate(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
@@ -1905,17 +1928,7 @@ static void thp_ds_test_migrate(struct kunit *test)
 	LIST_HEAD(list);
 	int rc;
 
-	if (thp_ds_migrate_splits_partially_mapped()) {
-		thp_ds_enter_or_skip(test);
-		src = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-		node = thp_ds_node(test, folio_nid(src));
-		thp_ds_folio_queue(test, src, &mq);
-		if (list_empty(thp_ds_deferred_list(src)))
-			kunit_skip(test,
-				   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
-	} else {
-		src = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
-	}
+	src = thp_ds_migratable_thp(test, &addr, &node, &mq);
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, src, true);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, src, &list));
 
@@ -1942,6 +1955,45 @@ static void thp_ds_test_migrate(struct kunit *test)
 	kunit_release_action(test, thp_ds_leave, ctx);
 	THP_DS_EXPECT_LEN(test, &mq, 0, "after freeing the destination");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after freeing the destination");
+}
+
+static void thp_ds_op_migrate(struct thp_ds_op *op)
+{
+	int rc = thp_ds_migrate(&op->list);
+
+	op->done_ok = !rc;
+	if (rc)
+		pr_info("thp_deferred_split: migrate_pages() could not migrate the THP: %d\n", rc);
+}
+
+/*
+ * Lock discipline of migration: migrate_pages() of a queued THP takes the
+ * source off its memcg's queue under that queue's lock (6.12 and later
+ * while the source's refcount is frozen, older trees when the source is
+ * freed after the move) and, where the tree requeues, queues the
+ * destination under it.  (See thp_ds_under_lock().)  commit be9581ea8c05
+ * ("mm: fix crashes from deferred split racing folio migration").
+ */
+static void thp_ds_test_migrate_lock(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct thp_ds_op *op;
+	struct folio *folio;
+	unsigned long addr;
+
+	thp_ds_need_two_cpus(test);
+	folio = thp_ds_migratable_thp(test, &addr, &node, &mq);
+	op = thp_ds_op_new(test, thp_ds_op_migrate, "the migration");
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &op->list));
+	thp_ds_under_lock(test, op, &mq, &node->q);
+
+	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees the destination */
+	kunit_release_action(test, thp_ds_leave, ctx);
+	THP_DS_EXPECT_LEN(test, &mq, 0, "after the migrated THP was freed");
+	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
+	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
 }
 
 /*
@@ -2384,6 +2436,7 @@ static struct kunit_case thp_ds_test_cases[] = {
 	KUNIT_CASE(thp_ds_test_shrinker_split),
 	KUNIT_CASE(thp_ds_test_split),
 	KUNIT_CASE(thp_ds_test_migrate),
+	KUNIT_CASE(thp_ds_test_migrate_lock),
 	KUNIT_CASE(thp_ds_test_memcg_offline),
 	{}
 };
