@@ -204,6 +204,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 	for port in suite.ports():
 		found = variants.for_port(port)
 		print(f'port {port}: unpatched variants: {", ".join(sorted(found)) or "none"}')
+		for name, why in suite.port_exposures(port).items():
+			print(f'port {port}: exposed as shipped: {name}: {why}')
 	return 0
 
 
