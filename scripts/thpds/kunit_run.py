@@ -199,7 +199,8 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 		    teardown_errors=console.teardown_errors(console_text),
 		    kernel_reports=console.kernel_reports(console_text),
 		    parse_errors=[console.strip_timestamp(line).strip() for line in log_text.splitlines()
-				  if PARSE_ERROR.search(line)] + console.hidden_skips(console_text),
+				  if PARSE_ERROR.search(line)]
+				 + console.hidden_skips(console_text, results),
 		    failed_checks=[f'{case}:{line}' for case, line in
 				   coverage.failed_lines(console_text)])
 

@@ -208,14 +208,14 @@ def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 	files.update(kunit_tool_files(t))
 	commit = t.commit_on_base(files, suite.port_patches(port),
 				  f'thp-ds: apply the deferred-split suite (port {port})')
-	if backports and variant and variant != variants.SHIPPED:
+	backported = bool(backports and variant and variant != variants.SHIPPED)
+	if backported:
 		commit = t.commit_on_base({}, backports,
 					  f'thp-ds: the stable backports of port {port}', parent=commit)
 	if v:
 		commit = t.commit_on_base({}, [v.patch], f'thp-ds: {v.title}', parent=commit)
 	t.checkout(commit)
-	return suite.Applied(port=port, variant=v, backported=bool(backports and variant
-								  and variant != variants.SHIPPED))
+	return suite.Applied(port=port, variant=v, backported=backported)
 
 
 @dataclasses.dataclass

@@ -105,11 +105,24 @@ def suite_files(read_tree_file, port: str, repo: str = REPO) -> Dict[str, bytes]
 	return files
 
 
-def port_patches(port: str, repo: str = REPO) -> List[str]:
-	d = os.path.join(repo, 'ports', port, 'patches')
-	found = sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
+def _patches(port: str, sub: str, repo: str) -> List[str]:
+	"""ports/<port>/<sub>/*.patch, in the order they apply."""
+	d = os.path.join(repo, 'ports', port, sub)
+	return sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
 		if os.path.isdir(d) else []
-	return found
+
+
+def _declarations(path: str) -> List[str]:
+	"""The lines of a port's declaration file, without blanks and # comments."""
+	if not os.path.exists(path):
+		return []
+	with open(path) as f:
+		return [line.strip() for line in f
+			if line.strip() and not line.strip().startswith('#')]
+
+
+def port_patches(port: str, repo: str = REPO) -> List[str]:
+	return _patches(port, 'patches', repo)
 
 
 def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
@@ -120,26 +133,18 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	that skips anywhere else fails the run: a skip proves nothing.
 	"""
 	path = os.path.join(repo, 'ports', port, 'may-skip')
-	if not os.path.exists(path):
-		return ()
 	found = []
-	with open(path) as f:
-		for line in f:
-			line = line.strip()
-			if not line or line.startswith('#'):
-				continue
-			glob, sep, reason = line.partition(':')
-			if not sep or not reason.strip():
-				raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
-			found.append((glob.strip(), reason.strip()))
+	for line in _declarations(path):
+		glob, sep, reason = line.partition(':')
+		if not sep or not reason.strip():
+			raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
+		found.append((glob.strip(), reason.strip()))
 	return tuple(found)
 
 
 def port_backports(port: str, repo: str = REPO) -> List[str]:
 	"""The stable backports a port ships (ports/<X.Y>/backports/*.patch, in order)."""
-	d = os.path.join(repo, 'ports', port, 'backports')
-	return sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
-		if os.path.isdir(d) else []
+	return _patches(port, 'backports', repo)
 
 
 def port_exposures(port: str, repo: str = REPO) -> Dict[str, str]:
@@ -151,23 +156,17 @@ def port_exposures(port: str, repo: str = REPO) -> Dict[str, str]:
 	shipped, exactly these cases must fail; with the backports, none.
 	"""
 	path = os.path.join(repo, 'ports', port, 'exposures')
-	if not os.path.exists(path):
-		return {}
 	backports = {os.path.basename(p) for p in port_backports(port, repo)}
 	found: Dict[str, str] = {}
-	with open(path) as f:
-		for line in f:
-			line = line.strip()
-			if not line or line.startswith('#'):
-				continue
-			name, sep, why = line.partition(': ')
-			named = re.findall(r'backports/(\S+\.patch)', why)
-			if not sep or not why.strip() or not named:
-				raise SuiteError(f'{path}: expected "suite.case: missing upstream commit ...; '
-						 f'closed by backports/<file>.patch", got {line!r}')
-			missing = [n for n in named if n not in backports]
-			if missing:
-				raise SuiteError(f'{path}: {name} names backports/{missing[0]}, which '
-						 f'ports/{port}/backports/ does not have')
-			found[name.strip()] = why.strip()
+	for line in _declarations(path):
+		name, sep, why = line.partition(': ')
+		named = re.findall(r'backports/(\S+\.patch)', why)
+		if not sep or not why.strip() or not named:
+			raise SuiteError(f'{path}: expected "suite.case: missing upstream commit ...; '
+					 f'closed by backports/<file>.patch", got {line!r}')
+		missing = [n for n in named if n not in backports]
+		if missing:
+			raise SuiteError(f'{path}: {name} names backports/{missing[0]}, which '
+					 f'ports/{port}/backports/ does not have')
+		found[name.strip()] = why.strip()
 	return found
