@@ -932,6 +932,27 @@ static struct folio *thp_ds_queued_thp(struct kunit *test, unsigned int order,
 	return folio;
 }
 
+/*
+ * The other start: in the case's cgroup, fault a PMD THP and leave it
+ * mapped whole.  Where the tree's fault queues a THP (as possibly
+ * underused), it must be queued; a THP that is not has no verdict (the
+ * administrator may have turned that off).
+ */
+static struct folio *thp_ds_whole_thp(struct kunit *test, unsigned long *addrp,
+				      struct thp_ds_node_base **nodep, struct thp_ds_queue *mq)
+{
+	struct folio *folio;
+
+	thp_ds_enter_or_skip(test);
+	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, addrp);
+	*nodep = thp_ds_node(test, folio_nid(folio));
+	thp_ds_folio_queue(test, folio, mq);
+	if (thp_ds_fault_queues() && list_empty(thp_ds_deferred_list(folio)))
+		kunit_skip(test,
+			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	return folio;
+}
+
 /* Expect every node queue's counter and links as the case found them. */
 static void thp_ds_expect_nodes_unchanged(struct kunit *test, const char *why)
 {
@@ -1746,13 +1767,7 @@ static void thp_ds_test_enqueue_lock(struct kunit *test)
 	unsigned long addr;
 
 	thp_ds_need_two_cpus(test);
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	node = thp_ds_node(test, folio_nid(folio));
-	thp_ds_folio_queue(test, folio, &mq);
-	if (thp_ds_fault_queues() && list_empty(thp_ds_deferred_list(folio)))
-		kunit_skip(test,
-			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
 	op = thp_ds_op_new(test, thp_ds_op_enqueue, "the enqueue");
 	op->folio = folio;
 	thp_ds_under_lock(test, op, &mq, &node->q);
@@ -1895,25 +1910,16 @@ static void thp_ds_test_split(struct kunit *test)
  */
 /*
  * A queued THP that migrate_pages() migrates rather than splits: one the
- * PMD fault queued where partially mapped THPs are split on migration,
- * a partially mapped one elsewhere.
+ * PMD fault queued where partially mapped THPs are split on migration
+ * (those trees' fault queues a THP), a partially mapped one elsewhere.
  */
 static struct folio *thp_ds_migratable_thp(struct kunit *test, unsigned long *addrp,
 					   struct thp_ds_node_base **nodep,
 					   struct thp_ds_queue *mq)
 {
-	struct folio *folio;
-
 	if (!thp_ds_migrate_splits_partially_mapped())
 		return thp_ds_queued_thp(test, HPAGE_PMD_ORDER, addrp, nodep, mq);
-	thp_ds_enter_or_skip(test);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, addrp);
-	*nodep = thp_ds_node(test, folio_nid(folio));
-	thp_ds_folio_queue(test, folio, mq);
-	if (list_empty(thp_ds_deferred_list(folio)))
-		kunit_skip(test,
-			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
-	return folio;
+	return thp_ds_whole_thp(test, addrp, nodep, mq);
 }
 
 static void thp_ds_test_migrate(struct kunit *test)
