@@ -8,6 +8,7 @@ import dataclasses
 import unittest
 
 from tests import recordings
+from thpds import console
 from thpds.verdict import Case, Expectation, Outcome, RunRecord, Status, judge
 
 RACE = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
@@ -295,3 +296,68 @@ class MayFailTest(unittest.TestCase):
 		self.assertFalse(judge(dataclasses.replace(rec, cases=cases, expect=strict)).ok)
 		passing = tuple(Case(c.name, Status.PASS) if c.name == race else c for c in cases)
 		self.assertTrue(judge(dataclasses.replace(rec, cases=passing, expect=expect)).ok)
+
+
+class CannotSkipTest(unittest.TestCase):
+	"""5.10's KUnit cannot skip: the port fails a would-be skip, saying so."""
+
+	CHARGE_MOVE = 'thp_deferred_split_v1.thp_ds_test_charge_move'
+
+	def load(self, may_skip=()):
+		info = recordings.about('5.10-cannot-skip')
+		expect = Expectation(frozenset(info['expect_fail']), exposure=True,
+				     may_skip=tuple(may_skip))
+		return recordings.load('5.10-cannot-skip', expect=expect, tree='5.10', port='5.10',
+				       kernel='5.10.262')
+
+	def test_recorded_would_be_skip_is_a_skip_with_its_reason(self):
+		_, rec = self.load()
+		case = next(c for c in rec.cases if c.name == self.CHARGE_MOVE)
+		self.assertEqual(case.status, Status.SKIP)
+		self.assertIn('cannot start a user task', case.reason)
+
+	def test_declared_skip_passes_the_run(self):
+		_, rec = self.load([(self.CHARGE_MOVE, 'cannot start a user task')])
+		verdict = judge(rec)
+		self.assertTrue(verdict.ok, verdict.reasons)
+		self.assertEqual(verdict.count(Outcome.SKIPPED), 1)
+
+	def test_undeclared_skip_fails_the_run(self):
+		_, rec = self.load()
+		self.assertFalse(judge(rec).ok)
+
+	def test_a_case_that_also_failed_a_check_stays_failed(self):
+		log = '\n'.join([
+			'    # Subtest: thp_deferred_split_v1',
+			'    # thp_ds_test_a: EXPECTATION FAILED at mm/tests/thp_deferred_split_kunit.c:10',
+			'queue: length counter is 1, expected 0',
+			'    # thp_ds_test_a: ASSERTION FAILED at mm/tests/thp_deferred_split_kunit.h:117',
+			'SKIP (this KUnit cannot skip): no memory',
+			'    not ok 1 - thp_ds_test_a',
+			'    # thp_ds_test_b: ASSERTION FAILED at mm/tests/thp_deferred_split_kunit.h:117',
+			'SKIP (this KUnit cannot skip): no memory',
+			'    not ok 2 - thp_ds_test_b',
+			'not ok 1 - thp_deferred_split_v1'])
+		self.assertEqual(console.unskippable_skips(log),
+				 {'thp_deferred_split_v1.thp_ds_test_b': 'no memory'})
+
+	def test_kunit_py_exit_status_is_explained_by_the_would_be_skip(self):
+		_, rec = self.load([(self.CHARGE_MOVE, 'cannot start a user task')])
+		self.assertEqual(rec.unskippable, (self.CHARGE_MOVE,))
+		rec = dataclasses.replace(rec, expect=Expectation(
+			may_skip=((self.CHARGE_MOVE, 'cannot start a user task'),)),
+			cases=tuple(dataclasses.replace(c, status=Status.PASS)
+				    if c.status == Status.FAIL else c for c in rec.cases))
+		self.assertTrue(judge(rec).ok, judge(rec).reasons)
+		self.assertFalse(judge(dataclasses.replace(rec, unskippable=())).ok)
+
+	def test_a_filter_without_the_exposures_is_a_plain_run(self):
+		info = recordings.about('5.10-cannot-skip')
+		expect = Expectation(frozenset(info['expect_fail']), exposure=True)
+		_, rec = recordings.load('5.10-cannot-skip', expect=expect,
+					 filter_glob='thp_deferred_split.*free*', tree='5.10',
+					 port='5.10', kernel='5.10.262')
+		verdict = judge(rec)
+		self.assertTrue(verdict.ok, verdict.reasons)
+		self.assertFalse(verdict.exposure)
+		self.assertTrue(verdict.summary().startswith('PASS ('), verdict.summary())

@@ -7,7 +7,7 @@ wording, quoted in the comment beside it.
 """
 
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 # What ends a kernel: an oops (with oops=panic, a panic follows).  Reports
 # the kernel survives, such as "BUG: Bad page state" or a WARN, are not
@@ -108,14 +108,11 @@ def kernel_reports(log: str) -> List[str]:
 	return found
 
 
-def ktap_results(log: str) -> Dict[str, Tuple[bool, Optional[str]]]:
-	"""'suite.case[.param]' -> (ok, skip reason or None) for every KTAP result line.
-
-	kunit.py's JSON keeps neither skip reasons nor whether a parameterised
-	case reached its own result line; the raw KTAP has both.
-	"""
+def _ktap_walk(log: str) -> Iterator[Tuple[str, bool, Optional[str], List[str]]]:
+	"""Each KTAP result line as ('suite.case[.param]', ok, skip reason or
+	None, the console lines since the previous result line)."""
 	stack: List[Tuple[int, str]] = []	# (indent, name) of the open subtests
-	results = {}
+	since: List[str] = []
 	for raw in log.splitlines():
 		line = strip_timestamp(raw)
 		m = KTAP_SUBTEST.match(line)
@@ -124,14 +121,46 @@ def ktap_results(log: str) -> Dict[str, Tuple[bool, Optional[str]]]:
 			stack = [s for s in stack if s[0] < indent] + [(indent, m.group(2).strip())]
 			continue
 		m = KTAP_RESULT.match(line)
-		if m:
-			# a result line is indented like the "# Subtest:" line it belongs to
-			indent = len(m.group(1))
-			parents = [name for ind, name in stack if ind <= indent]
-			skip = m.group(5) if m.group(4) else None
-			results['.'.join(parents + [m.group(3).strip()])] = (
-				m.group(2) is None, skip.strip() if skip is not None else None)
-	return results
+		if not m:
+			since.append(line)
+			continue
+		# a result line is indented like the "# Subtest:" line it belongs to
+		indent = len(m.group(1))
+		parents = [name for ind, name in stack if ind <= indent]
+		skip = m.group(5) if m.group(4) else None
+		yield ('.'.join(parents + [m.group(3).strip()]), m.group(2) is None,
+		       skip.strip() if skip is not None else None, since)
+		since = []
+
+
+def ktap_results(log: str) -> Dict[str, Tuple[bool, Optional[str]]]:
+	"""'suite.case[.param]' -> (ok, skip reason or None) for every KTAP result line.
+
+	kunit.py's JSON keeps neither skip reasons nor whether a parameterised
+	case reached its own result line; the raw KTAP has both.
+	"""
+	return {name: (ok, skip) for name, ok, skip, _ in _ktap_walk(log)}
+
+
+# A KUnit without kunit_skip() (5.10): the port's thp_ds_cannot_skip() fails
+# the case with one assertion whose message is this marker and the reason.
+CANNOT_SKIP = re.compile(r'SKIP \(this KUnit cannot skip\): (.*)$')
+FAILED_AT = re.compile(r'# \S+: (?:EXPECTATION|ASSERTION) FAILED at ')
+
+
+def unskippable_skips(log: str) -> Dict[str, str]:
+	"""Cases that would have skipped on a KUnit that cannot skip: name -> reason.
+
+	Only a case whose one failure is that marker counts: a case that also
+	failed a check before it failed, whatever it did next.
+	"""
+	found = {}
+	for name, ok, _, lines in _ktap_walk(log):
+		marks = [m.group(1).strip() for m in map(CANNOT_SKIP.search, lines) if m]
+		failures = sum(1 for line in lines if FAILED_AT.search(line))
+		if not ok and len(marks) == 1 and failures == 1:
+			found[name] = marks[0]
+	return found
 
 
 # The per-case tally KUnit prints after a parameterised case's results.

@@ -101,6 +101,7 @@ class RunOutput:
 	kernel_reports: List[str] = dataclasses.field(default_factory=list)
 	failed_checks: List[str] = dataclasses.field(default_factory=list)
 	parse_errors: List[str] = dataclasses.field(default_factory=list)
+	unskippable: List[str] = dataclasses.field(default_factory=list)
 
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
@@ -167,6 +168,13 @@ def with_skip_reasons(cases: List[Case], reasons: Dict[str, str]) -> List[Case]:
 		if c.status == Status.SKIP else c for c in cases]
 
 
+def with_unskippable_skips(cases: List[Case], reasons: Dict[str, str]) -> List[Case]:
+	"""A failure that only says the case would skip (a KUnit that cannot
+	skip) is a SKIP with that reason; the port's may-skip then judges it."""
+	return [dataclasses.replace(c, status=Status.SKIP, reason=reasons[c.name])
+		if c.status == Status.FAIL and c.name in reasons else c for c in cases]
+
+
 def suite_warnings(log: str) -> List[str]:
 	"""Compiler warnings in the suite's own files (seen when they were rebuilt)."""
 	return [line.strip() for line in log.splitlines()
@@ -191,10 +199,14 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 		cases = cases_from_json(json_data, declared, set(results) if results else None)
 	cases = with_skip_reasons(cases, {name: reason for name, (_, reason) in results.items()
 					  if reason is not None})
+	unskippable = console.unskippable_skips(console_text)
+	cases = with_unskippable_skips(cases, unskippable)
 	excerpt = console.oops_excerpt(console_text)
 	return dict(returncode=returncode, built=STARTED in log_text,
 		    timed_out=bool(TIMED_OUT.search(log_text)), cases=cases,
 		    oops=console.oops_summary(excerpt), oops_excerpt=excerpt,
+		    unskippable=sorted(c.name for c in cases
+				       if c.status == Status.SKIP and c.name in unskippable),
 		    suite_warnings=suite_warnings(log_text),
 		    teardown_errors=console.teardown_errors(console_text),
 		    kernel_reports=console.kernel_reports(console_text),

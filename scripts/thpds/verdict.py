@@ -13,7 +13,8 @@ else decides whether a run passed.  The rules:
   port declares that case may skip on its tree.  A run where nothing passed
   proves nothing and fails.
 - A guest oops not pinned on a case allowed to crash, kunit.py exiting
-  non-zero without a failing case, a guest stopped by the timeout, compiler
+  non-zero without a failing case (or a would-be skip that a KUnit without
+  kunit_skip() had to report as a failure), a guest stopped by the timeout, compiler
   warnings in the suite, a suite teardown that reports an error, and (as
   shipped) any report of the kernel's debug checks (WARN, KASAN, lockdep,
   DEBUG_LIST, bad page) each fail the run with their reason.  A kernel that did not build is an
@@ -96,6 +97,8 @@ class RunRecord:
 	kernel_reports: Tuple[str, ...] = ()	# KASAN, lockdep, DEBUG_LIST, ... in the log
 	failed_checks: Tuple[str, ...] = ()	# 'case:line' of each failed expectation
 	parse_errors: Tuple[str, ...] = ()	# where kunit.py lost track of the KTAP
+	# skips that a KUnit without kunit_skip() (5.10) reported as failures
+	unskippable: Tuple[str, ...] = ()
 	config_sha256: str = ''
 	offline: str = ''			# why the archive was not read (a cached tree was used)
 	kunit_from: str = ''			# the tree whose kunit.py ran it, if not its own
@@ -116,7 +119,7 @@ class RunRecord:
 				 'exposure': self.expect.exposure,
 				 'may_fail': sorted(self.expect.may_fail)}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors'):
+			    'failed_checks', 'parse_errors', 'unskippable'):
 			out[key] = list(getattr(self, key))
 		return out
 
@@ -133,7 +136,7 @@ class RunRecord:
 					   bool(exp.get('exposure', False)),
 					   frozenset(exp.get('may_fail', ())))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors'):
+			    'failed_checks', 'parse_errors', 'unskippable'):
 			kw[key] = tuple(data.get(key, ()))
 		return cls(**kw)
 
@@ -254,7 +257,9 @@ def judge(rec: RunRecord) -> Verdict:
 		return Verdict([Judgement(s, Status.NOTRUN, Outcome.FAILED, 'not built')
 				for s in rec.selected],
 			       ['the kernel did not build (see the log)'], infrastructure=True)
-	variant = bool(rec.expect.expect_fail)
+	# judged against the declaration only when the run selected a declared
+	# case: a --filter that leaves them all out is a plain run
+	variant = any(rec.expect.declares_fail(name) for name in rec.selected)
 	judgements = []
 	for case in rec.cases:
 		if in_selection(case.name, rec.selected):
@@ -281,7 +286,8 @@ def judge(rec: RunRecord) -> Verdict:
 			       '(a kernel message interrupted it, or a skip printed as "ok"): '
 			       + rec.parse_errors[0])
 	failing = [j for j in judgements if j.status in (Status.FAIL, Status.ERROR)]
-	if rec.kunit_returncode != 0 and not failing:
+	# kunit.py counts a would-be skip of a KUnit that cannot skip as a failure
+	if rec.kunit_returncode != 0 and not failing and not rec.unskippable:
 		reasons.append(f'kunit.py exited {rec.kunit_returncode} without a failing case')
 	if not any(j.outcome == Outcome.PASSED for j in judgements):
 		reasons.append('no case passed: the run proves nothing')
@@ -291,4 +297,5 @@ def judge(rec: RunRecord) -> Verdict:
 		reasons.append(f'the suite could not restore the system: {e}')
 	if rec.kernel_reports and not variant:
 		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
-	return Verdict(judgements, reasons, variant=variant, exposure=rec.expect.exposure)
+	return Verdict(judgements, reasons, variant=variant,
+		       exposure=variant and rec.expect.exposure)

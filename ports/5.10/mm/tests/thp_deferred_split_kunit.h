@@ -606,6 +606,25 @@ static inline void thp_ds_swap_uncharge(unsigned int nr)
 	mem_cgroup_uncharge_swap(swp_entry(THP_DS_SWAP_TYPE, 0), nr);
 }
 
+/*
+ * Before v5.19 (commit 343f4c49f243, user_mode_thread()) a task forked
+ * from a kernel thread stays one until it execs, and the KUnit guest has
+ * nothing to exec.
+ */
+static inline pid_t thp_ds_user_task(int (*fn)(void *), void *arg)
+{
+	return -EOPNOTSUPP;
+}
+
+/*
+ * The charge move is here, and exposed (ports/5.10/exposures), but it moves
+ * the charges of a user task's mm only, and this tree cannot start one.
+ */
+static inline const char *thp_ds_charge_move_unsupported(void)
+{
+	return "cannot start a user task before v5.19 without exec: the move skips kthreads";
+}
+
 /* Queue a THP that is still mapped whole, with the kernel's enqueue. */
 static inline void thp_ds_queue_mapped(struct folio *folio)
 {

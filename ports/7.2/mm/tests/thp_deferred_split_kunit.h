@@ -227,6 +227,29 @@ static inline void thp_ds_swap_uncharge(unsigned int nr)
 {
 }
 
+/*
+ * Start @fn in a task that is not a kernel thread, as user_mode_thread()
+ * does, but forked: without CLONE_VM it gets a copy of the caller's mm, as
+ * fork() makes one, and owns it.  Its exit is reported to the caller as
+ * SIGCHLD.
+ */
+static inline pid_t thp_ds_user_task(int (*fn)(void *), void *arg)
+{
+	struct kernel_clone_args args = {
+		.flags		= CLONE_UNTRACED,
+		.exit_signal	= SIGCHLD,
+		.fn		= fn,
+		.fn_arg		= arg,
+	};
+
+	return kernel_clone(&args);
+}
+
+static inline const char *thp_ds_charge_move_unsupported(void)
+{
+	return "no cgroup-v1 charge move: removed in v6.13 (commit 6b611388b626)";
+}
+
 /* Queue a THP that is still mapped whole, as the kernel queues one it finds underused. */
 static inline void thp_ds_queue_mapped(struct folio *folio)
 {
