@@ -63,6 +63,20 @@ class MatrixTest(unittest.TestCase):
 		self.assertEqual(matrix.cell(rec, 'thp_deferred_split.thp_ds_test_enqueue.order 9'),
 				 'PASS')
 
+	def test_a_case_a_tree_runs_without_parameters_has_no_parameter_rows(self):
+		enqueue = 'thp_deferred_split.thp_ds_test_enqueue'
+		params = self.records[0]	# runs it with its orders
+		bare = dataclasses.replace(params, cases=tuple(
+			c for c in params.cases if not c.name.startswith(enqueue + '.'))
+			+ (Case(enqueue, Status.PASS),))	# 5.10: no parameterised cases
+		self.assertEqual(matrix.cell(bare, enqueue + '.order 9'), '—')
+		self.assertEqual(matrix.cell(bare, enqueue), 'PASS')
+		self.assertEqual(matrix.cell(params, enqueue), '—')
+		self.assertEqual(matrix.cell(params, enqueue + '.order 9'), 'PASS')
+		neither = dataclasses.replace(params, cases=tuple(
+			c for c in params.cases if not c.name.startswith(enqueue)))
+		self.assertEqual(matrix.cell(neither, enqueue), '**NOTRUN**')
+
 	def test_json_round_trip_keeps_the_facts(self):
 		again = json.loads(matrix.render_json(self.records))
 		self.assertEqual([r['variant'] for r in again], [r.variant for r in self.records])

@@ -23,8 +23,13 @@ def cell(rec: RunRecord, name: str) -> str:
 	if case is None:
 		function = next((s for s in rec.selected if name == s or name.startswith(s + '.')),
 				None)
-		if function is None or (function != name and any(
-				c.name.startswith(function + '.') for c in rec.cases)):
+		if function is None:
+			return '—'
+		as_params = any(c.name.startswith(function + '.') for c in rec.cases)
+		unparameterised = any(c.name == function for c in rec.cases)
+		# a tree runs a case with its parameters or without (5.10 has none):
+		# the other form's rows are not that tree's
+		if as_params if function == name else (as_params or unparameterised):
 			return '—'
 		text = '**NOTRUN**'
 	elif case.status == Status.ERROR:
