@@ -13,7 +13,7 @@ from unittest import mock
 
 from tests import recordings
 from tests.test_tree import make_fake_kernel
-from thpds import cli, debian_source, host, lock, runner, suite
+from thpds import cli, debian_source, host, lock, patches, runner, suite
 from thpds.errors import UsageError
 from thpds.verdict import Expectation
 
@@ -175,7 +175,7 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
-				rc = cli.main(['check', '--trees', '6.12'])
+				rc = cli.main(['check', '--trees', '6.12', '--no-series'])
 		# 5 tooling tests + 21 shipped cases + 21 variant cases, each judged once
 		self.assertEqual(out.getvalue().splitlines()[-1], '47 passed, 0 failed')
 		self.assertEqual(rc, 0)
@@ -189,8 +189,27 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out, err = io.StringIO(), io.StringIO()
 			with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-				rc = cli.main(['check', '--trees', '6.12', '--variant', ''])
+				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--no-series'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '1 passed, 1 failed')
+		self.assertEqual(rc, 1)
+
+
+	def test_the_series_checks_count_in_the_last_line(self):
+		fake_tests = mock.Mock(testsRun=1, failures=[], errors=[], skipped=[],
+				       unexpectedSuccesses=[])
+		runs = {None: recordings.load('6.12-shipped')[1]}
+		with mock.patch.object(runner, 'run_tree',
+				       side_effect=lambda spec, t, variant=None: mock.Mock(
+					       record=runs[variant], applied=suite.Applied('6.12'))), \
+		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
+		     mock.patch.object(patches, 'project_check',
+				       return_value=(4, 1, ['series of 6.12: 4 passed, 1 failed'])), \
+		     mock.patch.object(host, 'ensure'):
+			out = io.StringIO()
+			with contextlib.redirect_stdout(out):
+				rc = cli.main(['check', '--trees', '6.12', '--variant', ''])
+		self.assertEqual(out.getvalue().splitlines()[-1], '26 passed, 1 failed')
+		self.assertIn('series of 6.12: 4 passed, 1 failed', out.getvalue())
 		self.assertEqual(rc, 1)
 
 

@@ -15,8 +15,8 @@ import traceback
 import unittest
 from typing import List, Optional
 
-from thpds import (cache, cases, debian_source, host, lock, matrix, report, rerun, runner, suite,
-		   tree, variants)
+from thpds import (cache, cases, debian_source, host, lock, matrix, patches, report, rerun,
+		   runner, suite, tree, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -111,6 +111,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 		passed, failed, skipped = passed + p, failed + f, skipped + s
 		lines.append(f'{label} ({run.record.origin} {run.record.version}): '
 			     f'{verdict.summary()}, {run.record.seconds} s')
+	if args.series:
+		try:
+			p, f, more = patches.project_check(args.trees[0], args.timeout)
+		except ThpDsError as e:
+			p, f, more = 0, 1, [f'series of {args.trees[0]}: no verdict: {first_line(e)}']
+		passed, failed = passed + p, failed + f
+		lines += more
 	print('\n[thp-ds] summary')
 	for line in lines:
 		print('[thp-ds]   ' + line)
@@ -187,6 +194,20 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	for problem in problems:
 		print(f'[thp-ds]   {problem}')
 	return 1 if problems else 0
+
+
+def cmd_patches(args: argparse.Namespace) -> int:
+	host.ensure(args.install_deps)
+	out = patches.make(args.tree, args.out, not args.no_build, args.timeout)
+	print('[thp-ds] recipients (scripts/get_maintainer.pl):')
+	for line in out.recipients.splitlines():
+		print(f'  {line}')
+	bad = [f for f in out.findings if not f.ok]
+	for f in bad:
+		print(f'[thp-ds]   FAILED {f.check} {f.subject}: {f.detail}')
+	print(f'[thp-ds] series {"checked" if not bad else "NOT clean"}: {len(out.files)} files '
+	      f'in {out.out_dir}', flush=True)
+	return 0 if not bad else 1
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -278,11 +299,31 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--variant', default=CHECK_VARIANT,
 		       help='unpatched variant to prove caught on the first tree '
 		       '(default %(default)s; "" for none)')
+	c.add_argument('--no-series', dest='series', action='store_false',
+		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
 	c.add_argument('--install-deps', action='store_true',
 		       help='install missing host packages with apt-get (as root, or through sudo)')
 	add_lock_option(c)
 	c.set_defaults(func=cmd_check)
+
+	s = sub.add_parser('patches', help='write the series a maintainer receives (upstream, or '
+			   'the stable backports of an exposed tree) and check it: checkpatch, '
+			   'git am, bisectable builds, the suite, get_maintainer',
+			   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+	s.add_argument('--tree', default=DEFAULT_TREE,
+		       help='Debian kernel series or a path to your own kernel tree (copied, never '
+		       'modified); default %(default)s')
+	s.add_argument('--out', help='directory for the patch files (default: '
+		       '~/.cache/thp-ds/series/<tree>)')
+	s.add_argument('--no-build', action='store_true',
+		       help='skip the builds at every patch and the suite run')
+	s.add_argument('--timeout', type=positive, default=300)
+	s.add_argument('--install-deps', action='store_true',
+		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_refresh_option(s)
+	add_lock_option(s)
+	s.set_defaults(func=cmd_patches)
 
 	m = sub.add_parser('matrix', help='run each tree as shipped and with every unpatched '
 			   'variant; write the verdict table (markdown and JSON)')

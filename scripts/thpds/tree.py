@@ -173,10 +173,12 @@ class Tree:
 		return git(self.path, *args, env=env, work_tree=work_tree, input_text=input_text,
 			   settings=settings)
 
-	def _commit(self, tree_id: str, message: str, parent: Optional[str] = None) -> str:
+	def _commit(self, tree_id: str, message: str, parent: Optional[str] = None,
+		    env: Optional[Dict[str, str]] = None) -> str:
+		"""A commit of the tool's (fixed identity and date), or of @env's."""
 		return git(self.path, 'commit-tree', tree_id, *(['-p', parent] if parent else []),
-			   '-m', message, env={'GIT_AUTHOR_DATE': COMMIT_DATE,
-					       'GIT_COMMITTER_DATE': COMMIT_DATE})
+			   '-m', message, env=env or {'GIT_AUTHOR_DATE': COMMIT_DATE,
+						     'GIT_COMMITTER_DATE': COMMIT_DATE})
 
 	def set_base(self, staging: str, origin: str, version: str, force: bool) -> None:
 		"""Make the contents of staging the tree's base commit.
@@ -264,10 +266,12 @@ class Tree:
 		return self.git('rev-parse', 'HEAD')
 
 	def commit_on_base(self, files: Dict[str, bytes], patches: Sequence[str],
-			   message: str, parent: Optional[str] = None) -> str:
+			   message: str, parent: Optional[str] = None,
+			   env: Optional[Dict[str, str]] = None) -> str:
 		"""A commit = parent (default: base) + files written + patches applied.
 
-		Built in a private index; the working tree is not touched.
+		Built in a private index; the working tree is not touched.  @env
+		sets the author and committer (default: the tool, at a fixed date).
 		"""
 		parent = parent or self.meta['base']
 		index = 'compose.index'
@@ -290,7 +294,7 @@ class Tree:
 		old_tree = self.git('rev-parse', f'{parent}^{{tree}}')
 		if tree_id == old_tree and not files and not patches:
 			return parent
-		return self._commit(tree_id, message, parent)
+		return self._commit(tree_id, message, parent, env)
 
 	def checkout(self, commit: str) -> None:
 		"""Switch the working tree to commit, rewriting only changed files."""

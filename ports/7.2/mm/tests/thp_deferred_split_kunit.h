@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What thp_deferred_split_kunit.c needs to know about this tree (7.2
- * family): the deferred split queue is the list_lru deferred_split_lru.
+ * family): the deferred split queue is the list_lru deferred_split_lru,
+ * reached through deferred_split_lru_kunit().
  * Each (memcg, node) has a struct list_lru_one with its own spinlock, list
  * and item count; the root memcg (kmemcg_id -1) and folios without a memcg
  * share the node's global list.  The per-memcg lists are allocated on
@@ -50,7 +51,8 @@ static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct list_lru_one
 static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 				      struct thp_ds_queue *q)
 {
-	struct list_lru_memcg *mlru = xa_load(&deferred_split_lru.xa, memcg_kmem_id(memcg));
+	struct list_lru *lru = deferred_split_lru_kunit();
+	struct list_lru_memcg *mlru = xa_load(&lru->xa, memcg_kmem_id(memcg));
 
 	if (!mlru)
 		return false;
@@ -63,7 +65,7 @@ static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 /* The list of folios with no memcg (or the root memcg) on node @nid. */
 static inline void thp_ds_node_queue(int nid, struct thp_ds_queue *q)
 {
-	thp_ds_queue_init(q, &deferred_split_lru.node[nid].lru, nid);
+	thp_ds_queue_init(q, &deferred_split_lru_kunit()->node[nid].lru, nid);
 	snprintf(q->name, sizeof(q->name), "node %d split list_lru", nid);
 }
 

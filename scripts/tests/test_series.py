@@ -1,0 +1,101 @@
+"""Tests for thpds.series: the series' messages, MAINTAINERS entry and identity."""
+
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+from thpds import series, suite
+from thpds.errors import UsageError
+
+MAINTAINERS = '''MEMORY MANAGEMENT - CORE
+M:	Andrew Morton <akpm@linux-foundation.org>
+L:	linux-mm@kvack.org
+S:	Maintained
+F:	mm/memory.c
+
+MEMORY MANAGEMENT - THP (TRANSPARENT HUGE PAGE)
+M:	Andrew Morton <akpm@linux-foundation.org>
+S:	Maintained
+F:	include/linux/huge_mm.h
+F:	mm/huge_memory.c
+F:	mm/khugepaged.c
+F:	tools/testing/selftests/mm/khugepaged.c
+
+MEMORY MAPPING
+F:	mm/mmap.c
+'''
+
+
+class MaintainersTest(unittest.TestCase):
+	def test_the_entry_goes_sorted_into_the_thp_section(self):
+		lines = series.insert_maintainers(MAINTAINERS).splitlines()
+		at = lines.index('F:\tmm/tests/thp_deferred_split_kunit*')
+		self.assertEqual(lines[at - 1], 'F:\tmm/khugepaged.c')
+		self.assertEqual(lines[at + 1], 'F:\ttools/testing/selftests/mm/khugepaged.c')
+
+	def test_without_a_thp_section_memory_management_takes_it(self):
+		text = MAINTAINERS.replace('MEMORY MANAGEMENT - THP (TRANSPARENT HUGE PAGE)',
+					   'SOMETHING ELSE').replace('MEMORY MANAGEMENT - CORE',
+								     'MEMORY MANAGEMENT')
+		lines = series.insert_maintainers(text).splitlines()
+		self.assertEqual(lines[lines.index('F:\tmm/memory.c') + 1],
+				 'F:\tmm/tests/thp_deferred_split_kunit*')
+
+	def test_twice_is_refused(self):
+		with self.assertRaises(suite.SuiteError):
+			series.insert_maintainers(series.insert_maintainers(MAINTAINERS))
+
+
+class MessageTest(unittest.TestCase):
+	def test_patch_message_of_a_port_patch(self):
+		path = sorted(suite.port_patches('7.2'))[1]
+		subject, body = series.patch_message(path)
+		self.assertEqual(subject, 'mm/huge_memory: let KUnit tests reach the deferred split '
+				 'list_lru')
+		self.assertNotIn('---', body)
+		self.assertIn('Keep deferred_split_lru static', body)
+
+	def test_signoff_is_added_once(self):
+		who = series.Identity('A U Thor', 'a@example.org')
+		msg = series.Step('subject', 'body').message(who)
+		self.assertEqual(msg, 'subject\n\nbody\n\nSigned-off-by: A U Thor <a@example.org>\n')
+		again = series.Step('subject', msg.split('\n\n', 1)[1]).message(who)
+		self.assertEqual(again.count('Signed-off-by:'), 1)
+
+	def test_fixes_are_read_from_the_suite_comments(self):
+		source = '/*\n * as commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue\n' \
+			 ' * naming and locking") did.\n */\n'
+		self.assertEqual(series.guarded_fixes(source), [
+			('f8f931bba0f9', 'mm/thp: fix deferred split unqueue naming and locking')])
+
+	def test_the_suite_message_cites_every_fix_in_upstream_form(self):
+		steps = series.upstream_steps(lambda rel: MAINTAINERS if rel == 'MAINTAINERS' else
+					      'source "mm/damon/Kconfig"\nendmenu\n', '7.2')
+		body = steps[-1].body
+		self.assertIn('commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and '
+			      'locking")', ' '.join(body.replace('\n  ', ' ').split('\n')))
+		self.assertNotIn('{fixes}', body)
+		self.assertNotIn('Fixes:', body)
+		self.assertIn('MAINTAINERS', steps[-1].files)
+		self.assertTrue(all(len(line) <= 75 for line in body.splitlines()), body)
+
+
+class IdentityTest(unittest.TestCase):
+	def test_no_identity_is_refused_with_how_to_set_it(self):
+		home = tempfile.mkdtemp()
+		env = {k: v for k, v in os.environ.items() if not k.startswith('GIT_')}
+		env.update(HOME=home, XDG_CONFIG_HOME=home, GIT_CONFIG_NOSYSTEM='1')
+		with mock.patch.dict(os.environ, env, clear=True), \
+		     mock.patch.object(series, '_user_config', return_value=''):
+			with self.assertRaises(UsageError) as e:
+				series.identity()
+		self.assertIn('git config --global user.name', str(e.exception))
+
+	def test_environment_identity_is_used(self):
+		with mock.patch.dict(os.environ, {'GIT_AUTHOR_NAME': 'N', 'GIT_AUTHOR_EMAIL': 'e@x'}):
+			self.assertEqual(series.identity().line(), 'N <e@x>')
+
+
+if __name__ == '__main__':
+	unittest.main()

@@ -1,0 +1,218 @@
+"""thp-ds patches: write the series for a tree, and check it as a maintainer would.
+
+Writes git format-patch output (cover letter, base-commit) to --out, then
+checks each patch with the tree's checkpatch, applies the series with git
+am to the pristine tree, builds the tree at every patch and runs the suite
+on the whole series, and prints the recipients get_maintainer.pl gives.
+The tree is switched in place for the builds (the same build directory
+and ccache as every run) and is back at shipped + suite afterwards.
+"""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from typing import Callable, List, Optional, Tuple
+
+from thpds import cases, runner, series, series_check, suite, tree, variants
+from thpds.verdict import judge
+
+
+@dataclasses.dataclass
+class Outcome:
+	out_dir: str
+	files: List[str]
+	findings: List[series_check.Finding]
+	recipients: str
+	suite_verdict: str = ''
+
+	@property
+	def ok(self) -> bool:
+		return all(f.ok for f in self.findings)
+
+
+def _say(text: str) -> None:
+	print(f'[thp-ds] {text}', flush=True)
+
+
+def default_out(t: tree.Tree) -> str:
+	return os.path.join(runner.cache_dir(), 'series', os.path.basename(t.path))
+
+
+def _suite_on(t: tree.Tree, tip: str, port: str) -> str:
+	"""For a backport series: the suite committed on its last patch."""
+	files = suite.suite_files(lambda rel: tree.show(t.path, tip, rel), port)
+	files.update(runner.kunit_tool_files(t))
+	return t.commit_on_base(files, suite.port_patches(port),
+				f'thp-ds: the deferred-split suite on the series (port {port})', parent=tip)
+
+
+def _check_suite(t: tree.Tree, commit: str, port: str, backported: bool, timeout: int,
+		 out_dir: str) -> series_check.Finding:
+	build_dir, results = runner.run_dirs(t, 'default')
+	t.checkout(commit)
+	out = series_check.run_suite(t, build_dir, os.path.join(results, 'series'),
+				     runner.cache_dir(), timeout)
+	applied = suite.Applied(port=port, backported=backported)
+	record = runner.make_record(
+		out, tuple(f'{s}.{c}' for s, names in _declared(t).items() for c in names),
+		runner.expectation(applied), tree=os.path.basename(t.path),
+		origin=t.meta['origin'], version=t.meta['version'],
+		kernel=tree.kernel_version(t.path), port=port,
+		variant=variants.BACKPORTED if backported else variants.SHIPPED)
+	verdict = judge(record)
+	return series_check.Finding('suite', 'the series', verdict.ok, verdict.summary())
+
+
+def _declared(t: tree.Tree):
+	with open(os.path.join(t.path, cases.SUITE_SOURCE)) as f:
+		return cases.declared_cases(f.read())
+
+
+def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
+	 say: Callable[[str], None] = _say) -> Outcome:
+	who = series.identity()		# refuse before any work
+	t = runner.prepare(spec)
+	port = suite.port_for(tree.kernel_version(t.path))
+	kind = series.kind(port)
+	base = t.meta['base']
+	if kind == 'upstream':
+		steps = series.upstream_steps(lambda rel: tree.show(t.path, base, rel), port)
+		prefix = 'PATCH'
+	else:
+		steps = series.backport_steps(port)
+		prefix = f'PATCH {port}.y'
+	commits = series.commit_steps(t, steps, who)
+	out_dir = out_dir or default_out(t)
+	files = series.write(t, commits, out_dir, prefix, who)
+	patches = series_check.patch_files(files)
+	plural = 'es' if len(patches) != 1 else ''
+	say(f'{kind} series for {t.meta["origin"]} {t.meta["version"]} (port {port}): '
+	    f'{len(patches)} patch{plural} and a cover letter in {out_dir}, as {who.line()}')
+
+	findings = [series_check.checkpatch(t.path, p, stable=kind == 'backports')
+		    for p in patches]
+	for f in findings:
+		say(f'checkpatch --strict {f.subject}: ' +
+		    ((f'clean ({f.detail})' if f.detail else 'clean') if f.ok
+		     else f'NOT clean: {f.detail}'))
+	findings.append(series_check.am(t, patches, commits[-1]))
+	say(f'git am: {findings[-1].detail}')
+
+	suite_verdict = ''
+	if build:
+		build_dir, _ = runner.run_dirs(t, 'default')
+		try:
+			on_top = _suite_on(t, commits[-1], port) if kind == 'backports' else commits[-1]
+			f = _check_suite(t, on_top, port, kind == 'backports', timeout, out_dir)
+			suite_verdict = f.detail
+			say(f'the suite on the whole series{" (suite on top)" if on_top != commits[-1] else ""}: '
+			    f'{f.detail}')
+			findings.append(f)
+			rest = commits if kind == 'backports' else commits[:-1]
+			names = [os.path.basename(p) for p in patches][:len(rest)]
+			scratch = tempfile.mkdtemp(prefix='thp-ds-config-')
+			try:
+				config = series_check.suite_config(build_dir,
+								   os.path.join(scratch, 'config'))
+				if config:
+					findings += series_check.bisect(t, rest, names, build_dir,
+									runner.cache_dir(), config,
+									out_dir, say)
+			finally:
+				shutil.rmtree(scratch, ignore_errors=True)
+		finally:
+			runner.apply_suite(t, None)
+	recipients = series_check.recipients(t.path, patches)
+	checked = _checked_line(findings, build, suite_verdict)
+	series.cover_letter(files[0], 'cover-letter.txt' if kind == 'upstream'
+			    else 'backports-cover-letter.txt',
+			    dict(origin=t.meta['origin'], version=t.meta['version'],
+				 kernel=tree.kernel_version(t.path), series=port, checked=checked,
+				 exposure_patches=_numbers(1, len(steps) - 1),
+				 suite_patch=f'Patch {len(steps)}'))
+	return Outcome(out_dir, files, findings, recipients, suite_verdict)
+
+
+def _numbers(first: int, last: int) -> str:
+	"""The start of a sentence saying which patches expose what the tests need."""
+	if last < first:
+		return 'No patch has to expose'
+	return f'Patch {first} exposes' if first == last else f'Patches {first}-{last} expose'
+
+
+def _checked_line(findings: List[series_check.Finding], build: bool, suite_verdict: str) -> str:
+	"""What the tool checked, for the cover letter: only what it ran."""
+	parts = []
+	cp = [f for f in findings if f.check == 'checkpatch']
+	allowed = sorted({d for f in cp for d in f.detail.split('; ') if d.startswith('allowed: ')})
+	parts.append('checkpatch --strict: ' + ('clean on every patch' if all(f.ok for f in cp)
+						else 'NOT clean')
+		     + ' (' + ', '.join(series_check.IGNORED) + ' not run: the tree has no '
+		     'upstream history to look the cited commits up in'
+		     + ('; the one complaint left is GIT_COMMIT_ID on each patch\'s '
+			'"[ Upstream commit <sha> ]" line, which stable-kernel-rules require'
+			if allowed else '') + ')')
+	am = next(f for f in findings if f.check == 'git am')
+	parts.append('git am on the pristine tree: ' + ('clean' if am.ok else 'FAILS'))
+	if build:
+		builds = [f for f in findings if f.check == 'build']
+		parts.append('builds at every patch' if all(f.ok for f in builds)
+			     else 'does NOT build at every patch')
+		parts.append(f'the suite: {suite_verdict}')
+	return f'Checked by thp-ds on {series.date()}: ' + '; '.join(parts) + '.'
+
+
+# The project's own identity for `thp-ds check` (the user's signs real series).
+CHECK_IDENTITY = {'GIT_AUTHOR_NAME': 'thp-ds check', 'GIT_AUTHOR_EMAIL': 'check@thp-ds.invalid'}
+
+
+def expected_shape(out: Outcome, build: bool) -> List[str]:
+	"""What a written and checked series must hold; each missing thing, in words."""
+	patches = series_check.patch_files(out.files)
+	wrong = []
+	if not out.files or not os.path.basename(out.files[0]).startswith('0000-'):
+		wrong.append('no cover letter')
+	else:
+		with open(out.files[0]) as f:
+			cover = f.read()
+		for needle in ('base-commit: ', 'Checked by thp-ds on '):
+			if needle not in cover:
+				wrong.append(f'the cover letter has no "{needle.strip()}"')
+		if '*** SUBJECT HERE ***' in cover or '{' in cover.split('\n\n', 1)[1].split('---')[0]:
+			wrong.append('the cover letter was not filled in')
+	for p in patches:
+		with open(p) as f:
+			text = f.read()
+		ident = CHECK_IDENTITY
+		signoff = f'Signed-off-by: {ident["GIT_AUTHOR_NAME"]} <{ident["GIT_AUTHOR_EMAIL"]}>'
+		if signoff not in text or 'Fixes:' in text:
+			wrong.append(f'{os.path.basename(p)}: no Signed-off-by of the author, or a Fixes: tag')
+	kinds = [f.check for f in out.findings]
+	if kinds.count('checkpatch') != len(patches) or kinds.count('git am') != 1:
+		wrong.append('not every patch was checked')
+	if build and (kinds.count('suite') != 1 or kinds.count('build') < len(patches) - 1):
+		wrong.append('the builds at every patch or the suite run are missing')
+	return wrong
+
+
+def project_check(spec: str, timeout: int) -> Tuple[int, int, List[str]]:
+	"""`thp-ds check`'s series test: write and check @spec's series under
+	the project's identity; (passed, failed, summary lines)."""
+	saved = {k: os.environ.get(k) for k in CHECK_IDENTITY}
+	os.environ.update(CHECK_IDENTITY)
+	try:
+		out = make(spec, os.path.join(runner.cache_dir(), 'series', 'check'), True, timeout)
+	finally:
+		for k, v in saved.items():
+			if v is None:
+				os.environ.pop(k, None)
+			else:
+				os.environ[k] = v
+	wrong = expected_shape(out, True)
+	passed = sum(1 for f in out.findings if f.ok)
+	failed = sum(1 for f in out.findings if not f.ok) + len(wrong)
+	lines = [f'series of {spec}: {passed} checks passed, {failed} failed ({out.out_dir})']
+	lines += [f'  FAILED {f.check} {f.subject}: {f.detail}' for f in out.findings if not f.ok]
+	lines += [f'  FAILED series: {w}' for w in wrong]
+	return passed, failed, lines
