@@ -5,7 +5,7 @@ import json
 import os
 import unittest
 
-from thpds import matrix
+from thpds import matrix, proof
 from thpds.verdict import Case, RunRecord, Status
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
@@ -97,3 +97,22 @@ class MatrixTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class ProofTest(unittest.TestCase):
+	"""docs/results/proof.md: each case's comment, and a real failure of it."""
+
+	def test_a_case_comment_and_its_citations(self):
+		source = ('/*\n * The last put unqueues first.  commit f8f931bba0f9 ("mm/thp: fix\n'
+			  ' * deferred split unqueue naming and locking").\n */\n'
+			  'static void thp_ds_test_free_put(struct kunit *test)\n{\n}\n')
+		comments = proof.case_comments(source)
+		self.assertIn('The last put unqueues first.', comments['thp_ds_test_free_put'])
+
+	def test_failure_lines_come_from_the_recorded_console(self):
+		from tests import recordings
+		console_text = open(os.path.join(recordings.DATA, '5.10-cannot-skip',
+						 'console.log')).read()
+		lines = proof.failure_lines(console_text, 'thp_deferred_split_v1.thp_ds_test_swapout')
+		self.assertTrue(lines[0].startswith('# thp_ds_test_swapout: EXPECTATION FAILED'))
+		self.assertTrue(any('mem_cgroup_swapout() cleared the memcg' in line for line in lines))

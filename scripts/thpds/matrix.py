@@ -9,7 +9,7 @@ import os
 import re
 from typing import List
 
-from thpds import cases, coverage, suite
+from thpds import cases, coverage, proof, suite
 from thpds.verdict import RunRecord, Status, judge
 
 
@@ -138,11 +138,17 @@ def render_checks(records: List[RunRecord], source: str) -> str:
 
 
 def write(out_dir: str, records: List[RunRecord]) -> None:
+	"""matrix.md, matrix.json and checks.md; proof.md too when the runs'
+	consoles are at hand (a fresh matrix, not records read back)."""
 	with open(cases.REPO_SOURCE) as f:
 		source = f.read()
-	for name, text in (('matrix.md', render_markdown(records)),
-			   ('matrix.json', render_json(records)),
-			   ('checks.md', render_checks(records, source))):
+	outputs = [('matrix.md', render_markdown(records)),
+		   ('matrix.json', render_json(records)),
+		   ('checks.md', render_checks(records, source))]
+	if any(r.log for r in records):
+		outputs.append(('proof.md', proof.render(records, source,
+							   cases.declared_cases(source))))
+	for name, text in outputs:
 		tmp = os.path.join(out_dir, name + '.tmp')
 		with open(tmp, 'w') as f:
 			f.write(text)
