@@ -57,7 +57,7 @@ def identity() -> Identity:
 	name = os.environ.get('GIT_AUTHOR_NAME') or _user_config('user.name')
 	email = os.environ.get('GIT_AUTHOR_EMAIL') or _user_config('user.email')
 	if not name or not email:
-		raise UsageError('thp-ds patches: no git identity to sign the series off with.\n'
+		raise UsageError('no git identity to sign the series off with.\n'
 				 'Set yours:\n  git config --global user.name "Your Name"\n'
 				 '  git config --global user.email you@example.org\n'
 				 '(or GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL in the environment)')
