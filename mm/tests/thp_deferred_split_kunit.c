@@ -68,9 +68,15 @@
 #define THP_DS_LOCK_HOLD_MS	200
 /* Bound for everything else that waits on another CPU or on RCU work. */
 #define THP_DS_WAIT_MS		5000
-/* How long the reclaim/shrinker race runs (a slow case), and its batch of THPs. */
+/*
+ * How long the reclaim/shrinker race runs (a slow case), and its batch of
+ * THPs: up to 8, and no more than 16 MB of them (a PMD THP is 2 MB with
+ * 4K pages, 512 MB with arm64's 64K pages).
+ */
 #define THP_DS_RACE_MS		2000
-#define THP_DS_RACE_BATCH	8
+#define THP_DS_RACE_BATCH_MAX	8
+#define THP_DS_RACE_BATCH	clamp_t(unsigned int, SZ_16M / HPAGE_PMD_SIZE, 1, \
+					THP_DS_RACE_BATCH_MAX)
 
 /*
  * Suite fixture: the kernel's own cgroup hierarchy with the memory
@@ -2142,8 +2148,8 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 
 	deadline = jiffies + msecs_to_jiffies(THP_DS_RACE_MS);
 	while (time_before(jiffies, deadline)) {
-		unsigned long addr[THP_DS_RACE_BATCH];
-		struct folio *folio[THP_DS_RACE_BATCH];
+		unsigned long addr[THP_DS_RACE_BATCH_MAX];
+		struct folio *folio[THP_DS_RACE_BATCH_MAX];
 		LIST_HEAD(list);
 
 		for (i = 0; i < THP_DS_RACE_BATCH; i++) {

@@ -13,7 +13,7 @@ from unittest import mock
 
 from tests import recordings
 from tests.test_tree import make_fake_kernel
-from thpds import cli, debian_source, host, lock, patches, runner, suite
+from thpds import cli, debian_source, host, kunit_run, lock, patches, runner, suite, target
 from thpds.errors import UsageError
 from thpds.verdict import Expectation
 
@@ -169,13 +169,13 @@ class CheckCountTest(unittest.TestCase):
 		fake_tests = mock.Mock(testsRun=5, failures=[], errors=[], skipped=[],
 				       unexpectedSuccesses=[])
 		with mock.patch.object(runner, 'run_tree',
-				       side_effect=lambda spec, t, variant=None: mock.Mock(
+				       side_effect=lambda spec, t, variant=None, **kw: mock.Mock(
 					       record=runs[variant], applied=suite.Applied('6.12'))), \
 		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
-				rc = cli.main(['check', '--trees', '6.12', '--no-series'])
+				rc = cli.main(['check', '--trees', '6.12', '--no-series', '--targets', 'x86_64'])
 		# 5 tooling tests + 21 shipped cases + 21 variant cases, each judged once
 		self.assertEqual(out.getvalue().splitlines()[-1], '47 passed, 0 failed')
 		self.assertEqual(rc, 0)
@@ -189,7 +189,8 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out, err = io.StringIO(), io.StringIO()
 			with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--no-series'])
+				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--no-series',
+					       '--targets', 'x86_64'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '1 passed, 1 failed')
 		self.assertEqual(rc, 1)
 
@@ -199,7 +200,7 @@ class CheckCountTest(unittest.TestCase):
 				       unexpectedSuccesses=[])
 		runs = {None: recordings.load('6.12-shipped')[1]}
 		with mock.patch.object(runner, 'run_tree',
-				       side_effect=lambda spec, t, variant=None: mock.Mock(
+				       side_effect=lambda spec, t, variant=None, **kw: mock.Mock(
 					       record=runs[variant], applied=suite.Applied('6.12'))), \
 		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
 		     mock.patch.object(patches, 'project_check',
@@ -207,10 +208,30 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
-				rc = cli.main(['check', '--trees', '6.12', '--variant', ''])
+				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--targets', 'x86_64'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '26 passed, 1 failed')
 		self.assertIn('series of 6.12: 4 passed, 1 failed', out.getvalue())
 		self.assertEqual(rc, 1)
+
+
+	def test_arm64_runs_the_first_tree_shipped_and_with_the_variant(self):
+		fake_tests = mock.Mock(testsRun=1, failures=[], errors=[], skipped=[],
+				       unexpectedSuccesses=[])
+		calls = []
+		record = recordings.load('6.12-shipped')[1]
+
+		def run(spec, t, variant=None, target=None):
+			calls.append((spec, variant, target.name))
+			return mock.Mock(record=record, applied=suite.Applied('6.12'))
+		with mock.patch.object(runner, 'run_tree', side_effect=run), \
+		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
+		     mock.patch.object(host, 'ensure'):
+			with contextlib.redirect_stdout(io.StringIO()):
+				cli.main(['check', '--trees', '6.12', '7.2', '--no-series', '--variant', 'put',
+					  '--targets', 'x86_64', 'arm64-4k'])
+		self.assertEqual(calls, [('6.12', None, 'x86_64'), ('6.12', 'put', 'x86_64'),
+					 ('7.2', None, 'x86_64'), ('6.12', None, 'arm64-4k'),
+					 ('6.12', 'put', 'arm64-4k')])
 
 
 class HostTest(unittest.TestCase):
@@ -252,8 +273,10 @@ class HostTest(unittest.TestCase):
 		self.assertIn('apt-get install ccache', str(cm.exception))
 
 	def test_every_package_has_a_witness_file(self):
-		self.assertEqual(sorted(host.HOST_PACKAGES + host.RERUN_PACKAGES),
-				 sorted(host.HOST_FILES))
+		self.assertEqual(sorted(host.HOST_PACKAGES + host.RERUN_PACKAGES
+					+ host.ARM64_PACKAGES), sorted(host.HOST_FILES))
+		for arch in target.ARCHES:
+			self.assertTrue(set(target.PACKAGES[arch]) <= set(host.HOST_FILES), arch)
 
 
 
@@ -356,3 +379,21 @@ class LockTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class TargetTest(unittest.TestCase):
+	def test_names_round_trip_and_bad_ones_are_refused(self):
+		for name in ('x86_64', 'arm64-4k', 'arm64-16k', 'arm64-64k'):
+			self.assertEqual(target.from_name(name).name, name)
+		for bad in ('x86_64-64k', 'arm64-8k', 'riscv', 'um'):
+			with self.assertRaises(UsageError):
+				target.from_name(bad)
+
+	def test_arm64_command_cross_compiles_with_its_page_size_and_memory(self):
+		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2,
+					      target=target.Target('arm64', '64k'))
+		self.assertIn('--arch=arm64', cmd)
+		self.assertIn('--cross_compile=aarch64-linux-gnu-', cmd)
+		self.assertIn('--kconfig_add=CONFIG_ARM64_64K_PAGES=y', cmd)
+		self.assertIn('--make_options=CC=ccache aarch64-linux-gnu-gcc', cmd)
+		self.assertTrue(any(a.startswith('--qemu_args=') and '-m 8192' in a for a in cmd))

@@ -16,7 +16,7 @@ import unittest
 from typing import List, Optional
 
 from thpds import (cache, cases, debian_source, host, lock, matrix, patches, report, rerun,
-		   runner, suite, tree, variants)
+		   runner, suite, target, tree, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -25,6 +25,8 @@ CHECK_TREES = ('6.12', '7.2', '6.1')
 # The full matrix: every tree a port serves (5.10's cold build takes ~10
 # minutes on 2 cores, which CI's budget leaves to this documented command).
 MATRIX_TREES = ('6.12', '7.2', '6.1', '5.10')
+# Beyond x86_64, what `check` (and so CI) runs the first tree on.
+CHECK_TARGETS = ('x86_64', 'arm64-4k')
 # The variant .ci/run proves is caught on the default tree.
 CHECK_VARIANT = 'seed-reclaim'
 EXIT_CODES = """exit status:
@@ -34,11 +36,8 @@ EXIT_CODES = """exit status:
   3  the infrastructure failed (download, unpack, git, build, disk, apt): no verdict"""
 
 
-def check_arch(arch: str) -> None:
-	if arch != 'x86_64':
-		raise UsageError(f'--arch {arch}: the suite needs transparent huge pages, which '
-				 'UML (arch/um) cannot build (it does not select '
-				 'HAVE_ARCH_TRANSPARENT_HUGEPAGE); only x86_64 under QEMU is supported')
+def chosen_target(args: argparse.Namespace) -> target.Target:
+	return target.parse(getattr(args, 'arch', 'x86_64'), getattr(args, 'page_size', None))
 
 
 def positive(text: str) -> int:
@@ -50,11 +49,11 @@ def positive(text: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
 	start = time.monotonic()
-	check_arch(args.arch)
+	where = chosen_target(args)
 	cases.select(cases.repo_declared(), args.filter)	# a bad filter fails before any work
-	host.ensure(args.install_deps)
+	host.ensure(args.install_deps, where.packages())
 	run = runner.run_tree(args.tree, args.timeout, args.filter, args.accel,
-			      chosen_variant(args), args.profile)
+			      chosen_variant(args), args.profile, target=where)
 	verdict = judge(run.record)
 	report.show(run.record, verdict)
 	print(f'[thp-ds] wall clock {time.monotonic() - start:.1f} s, of which kunit.py '
@@ -83,20 +82,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 	"""The project's tests: the tooling's unit tests, then each kernel run,
 	every selected case counted once and judged against what its run
 	expects of it (a variant's declared cases must fail)."""
-	host.ensure(args.install_deps)
+	others = [target.from_name(name) for name in args.targets if name != 'x86_64']
+	host.ensure(args.install_deps, [p for t in others for p in t.packages()])
 	result = unit_tests()
 	failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 	skipped = len(result.skipped)
 	passed = result.testsRun - failed - skipped
 	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
-	jobs = [(spec, None) for spec in args.trees]
+	jobs = [(spec, None, target.DEFAULT) for spec in args.trees]
 	if args.variant:
-		jobs.insert(1, (args.trees[0], args.variant))
+		jobs.insert(1, (args.trees[0], args.variant, target.DEFAULT))
+	# each other target: the first tree as shipped and with the variant
+	for where in others:
+		jobs += [(args.trees[0], None, where)] + \
+			([(args.trees[0], args.variant, where)] if args.variant else [])
 	while jobs:
-		spec, variant = jobs.pop(0)
+		spec, variant, where = jobs.pop(0)
 		label = f'{spec} {variant or variants.SHIPPED}'
+		if not where.default:
+			label = f'{spec} {where.name} {variant or variants.SHIPPED}'
 		try:
-			run = runner.run_tree(spec, args.timeout, variant=variant)
+			run = runner.run_tree(spec, args.timeout, variant=variant, target=where)
 		except ThpDsError as e:
 			print(f'thp-ds: {label}: {e}', file=sys.stderr)
 			failed += 1
@@ -104,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 			continue
 		if variant is None and suite.port_backports(run.applied.port):
 			# an exposed tree: right after it, the same tree with its backports
-			jobs.insert(0, (spec, variants.BACKPORTED))
+			jobs.insert(0, (spec, variants.BACKPORTED, where))
 		verdict = judge(run.record)
 		report.show(run.record, verdict)
 		p, f, s = verdict.tally()
@@ -129,16 +135,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-	"""Run every tree as shipped and with each variant; write docs/results."""
-	host.ensure(args.install_deps)
+	"""Run every tree as shipped and with each variant, on each target;
+	write docs/results."""
+	targets = [target.from_name(name) for name in args.targets]
+	host.ensure(args.install_deps, [p for t in targets for p in t.packages()])
 	records = []
-	for spec in args.trees:
-		port = suite.port_for(tree.kernel_version(runner.prepare(spec).path))
-		backported = [variants.BACKPORTED] if suite.port_backports(port) else []
-		for variant in [None] + backported + sorted(variants.for_port(port)):
-			run = runner.run_tree(spec, args.timeout, variant=variant)
-			report.show(run.record, judge(run.record))
-			records.append(run.record)
+	for where in targets:
+		for spec in args.trees:
+			port = suite.port_for(tree.kernel_version(runner.prepare(spec).path))
+			backported = [variants.BACKPORTED] if suite.port_backports(port) else []
+			for variant in [None] + backported + sorted(variants.for_port(port)):
+				run = runner.run_tree(spec, args.timeout, variant=variant, target=where)
+				report.show(run.record, judge(run.record))
+				records.append(run.record)
 	os.makedirs(args.out, exist_ok=True)
 	matrix.write(args.out, records)
 	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
@@ -264,6 +273,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 	add_refresh_option(p)
 
 
+def add_target_options(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--arch', default='x86_64',
+		       help='x86_64 (default) or arm64 (cross-built with aarch64-linux-gnu-, '
+		       'booted in qemu-system-aarch64); each has a build directory of its own')
+	p.add_argument('--page-size', choices=target.PAGE_SIZES,
+		       help='arm64 only: 4k (default), 16k or 64k pages (CONFIG_ARM64_*K_PAGES)')
+
+
 def add_refresh_option(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--refresh', action='store_true',
 		       help="refresh the archive's package lists now (otherwise at most hourly)")
@@ -284,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
 	r = sub.add_parser('run', help='apply the suite to a tree, build, boot in QEMU, report',
 			   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
 	add_run_options(r)
-	r.add_argument('--arch', default='x86_64', help='only x86_64 (QEMU) is supported')
+	add_target_options(r)
 	r.add_argument('--filter', help='kunit.py filter glob, e.g. "thp_deferred_split.*migrate*"; '
 		       'only the cases it selects are judged')
 	r.add_argument('--accel', choices=('tcg', 'auto'), default='tcg',
@@ -299,6 +316,9 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--variant', default=CHECK_VARIANT,
 		       help='unpatched variant to prove caught on the first tree '
 		       '(default %(default)s; "" for none)')
+	c.add_argument('--targets', nargs='+', default=list(CHECK_TARGETS),
+		       help='targets: the trees run on x86_64; each other target runs the first '
+		       'tree as shipped and with the variant (default: %(default)s)')
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
@@ -331,6 +351,8 @@ def parser() -> argparse.ArgumentParser:
 		       help='trees (series or paths) to run (default: %(default)s)')
 	m.add_argument('--out', default=os.path.join(suite.REPO, 'docs', 'results'),
 		       help='output directory (default: docs/results of this repository)')
+	m.add_argument('--targets', nargs='+', default=['x86_64'],
+		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
 	m.add_argument('--timeout', type=positive, default=300)
 	m.add_argument('--install-deps', action='store_true')
 	add_lock_option(m)

@@ -20,9 +20,13 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'libelf-dev': '/usr/include/libelf.h', 'libssl-dev': '/usr/include/openssl/ssl.h',
 	      'ccache': '/usr/bin/ccache', 'cpio': '/usr/bin/cpio', 'rsync': '/usr/bin/rsync',
 	      'xz-utils': '/usr/bin/xz', 'git': '/usr/bin/git', 'python3': '/usr/bin/python3',
-	      'busybox-static': '/bin/busybox'}
+	      'busybox-static': '/bin/busybox',
+	      'gcc-aarch64-linux-gnu': '/usr/bin/aarch64-linux-gnu-gcc',
+	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64'}
 # Needed by one command only: rerun's initramfs.
 RERUN_PACKAGES = ('busybox-static',)
+# Needed for --arch arm64 only: the cross compiler and qemu-system-aarch64.
+ARM64_PACKAGES = ('gcc-aarch64-linux-gnu', 'qemu-system-arm')
 
 
 def missing_packages(packages: Sequence[str] = HOST_PACKAGES) -> List[str]:

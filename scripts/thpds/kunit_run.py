@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Set
 
 from thpds import console, coverage
 from thpds.cases import SUITE_SOURCE, declared_cases
+from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Case, Status
 
 # An oops ends the run at once (the guest reboots, QEMU runs with
@@ -34,7 +35,6 @@ KERNEL_ARGS = ('oops=panic', 'panic=-1',
 	       # the guest keeps time with the HPET or the ACPI PM timer.
 	       'i8042.noaux', 'tsc=unstable')
 # Two CPUs: the lock-discipline and race cases work on one while the other holds a lock.
-QEMU_ARGS = '-smp 2 -m 2048'
 
 # Newer kunit.py asks QEMU for '-accel kvm -accel hvf -accel tcg'.  KVM
 # nested in a VM can fail to emulate an instruction and stop the guest
@@ -63,15 +63,16 @@ PARSE_ERROR = re.compile(r'\[ERROR\] Test: .*(Expected test number \d+ but found
 			 r'No more test results)')
 
 
-def tcg_shim_dir(cache: str) -> str:
-	"""A directory holding the TCG-only qemu-system-x86_64 shim."""
-	real = shutil.which('qemu-system-x86_64')
+def tcg_shim_dir(cache: str, binary: str = 'qemu-system-x86_64') -> str:
+	"""A directory holding a TCG-only shim of the QEMU @binary."""
+	real = shutil.which(binary)
 	if real is None:
-		raise FileNotFoundError('qemu-system-x86_64 not found (Debian package qemu-system-x86)')
+		raise FileNotFoundError(f'{binary} not found (Debian package '
+					f'{"qemu-system-arm" if "aarch64" in binary else "qemu-system-x86"})')
 	real = os.path.realpath(real)
 	d = os.path.join(cache, 'qemu-tcg')
 	os.makedirs(d, exist_ok=True)
-	path = os.path.join(d, 'qemu-system-x86_64')
+	path = os.path.join(d, binary)
 	text = QEMU_TCG_SHIM.format(real=real)
 	if not os.path.exists(path) or open(path).read() != text:
 		tmp = path + '.tmp'
@@ -106,14 +107,15 @@ class RunOutput:
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
 		  filter_glob: Optional[str] = None, mode: str = 'run',
-		  kconfig_add: Sequence[str] = ()) -> List[str]:
+		  kconfig_add: Sequence[str] = (), target: Target = DEFAULT_TARGET) -> List[str]:
 	"""kunit.py run (configure, build, boot) or exec (boot what is built)."""
 	cmd = [sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'), mode,
-	       '--arch=x86_64', f'--build_dir={build_dir}', '--kunitconfig=mm/tests']
-	cmd += [f'--kconfig_add={opt}' for opt in kconfig_add]
+	       *target.kunit_args(), f'--build_dir={build_dir}', '--kunitconfig=mm/tests']
+	cmd += [f'--kconfig_add={opt}' for opt in (*target.kconfig(), *kconfig_add)]
 	if mode == 'run':
-		cmd += ['--make_options=CC=ccache gcc', f'--jobs={jobs}']
-	cmd += [f'--qemu_args={QEMU_ARGS}', f'--timeout={timeout}', f'--json={json_path}']
+		cmd += [f'--make_options=CC=ccache {target.cross_compile}gcc', f'--jobs={jobs}']
+	cmd += [f'--qemu_args={target.qemu_args()}', f'--timeout={timeout}',
+		f'--json={json_path}']
 	cmd += [f'--kernel_args={a}' for a in KERNEL_ARGS]
 	if filter_glob:
 		cmd.append(filter_glob)
@@ -271,7 +273,8 @@ def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
 
 def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 	filter_glob: Optional[str] = None, jobs: Optional[int] = None, accel: str = 'tcg',
-	mode: str = 'run', kconfig_add: Sequence[str] = ()) -> RunOutput:
+	mode: str = 'run', kconfig_add: Sequence[str] = (),
+	target: Target = DEFAULT_TARGET) -> RunOutput:
 	os.makedirs(out_dir, exist_ok=True)
 	os.makedirs(build_dir, exist_ok=True)
 	for stale in ('kunit.json', 'console.log'):
@@ -281,10 +284,10 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 		os.remove(os.path.join(build_dir, 'test.log'))
 	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
 	if accel == 'tcg':
-		env['PATH'] = tcg_shim_dir(cache) + os.pathsep + env.get('PATH', '')
+		env['PATH'] = tcg_shim_dir(cache, target.qemu_binary) + os.pathsep + env.get('PATH', '')
 	json_path = os.path.join(out_dir, 'kunit.json')
 	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
-			    filter_glob, mode, kconfig_add)
+			    filter_glob, mode, kconfig_add, target)
 	start = time.monotonic()
 	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
 		log.write('$ ' + ' '.join(cmd) + '\n')

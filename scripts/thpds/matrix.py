@@ -91,7 +91,7 @@ def reading(records: List[RunRecord]) -> List[str]:
 
 
 def render_markdown(records: List[RunRecord]) -> str:
-	cols = [f'{r.tree} {r.variant}' for r in records]
+	cols = [r.label for r in records]
 	names: List[str] = []
 	for r in records:
 		names += [c.name for c in r.cases if c.name not in names]
@@ -131,7 +131,7 @@ def render_json(records: List[RunRecord]) -> str:
 def render_checks(records: List[RunRecord], source: str) -> str:
 	"""docs/results/checks.md: every check of @source and the runs that failed it."""
 	sites = coverage.sites(source)
-	runs = [(f'{r.tree} {r.variant}', [(c.rsplit(':', 1)[0], int(c.rsplit(':', 1)[1]))
+	runs = [(r.label, [(c.rsplit(':', 1)[0], int(c.rsplit(':', 1)[1]))
 					     for c in r.failed_checks]) for r in records]
 	revisions = sorted({r.suite_revision for r in records})
 	return coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))

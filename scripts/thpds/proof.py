@@ -97,7 +97,7 @@ def render(records: List[RunRecord], source: str, declared: Dict[str, List[str]]
 					'checks fail only in other cases\' runs '
 					'([checks.md](checks.md) lists every check).', '']
 				continue
-			out += ['Failed as declared in: ' + ', '.join(f'{r.tree} {r.variant}'
+			out += ['Failed as declared in: ' + ', '.join(r.label
 								    for r in runs) + '.', '']
 			shown = None
 			# the run whose bug is narrowest says most about this case
@@ -109,6 +109,6 @@ def render(records: List[RunRecord], source: str, declared: Dict[str, List[str]]
 					break
 			if shown:
 				r, lines = shown
-				out += [f'{r.tree} {r.variant} ({r.origin} {r.version}, {r.date}):', '']
+				out += [f'{r.label} ({r.origin} {r.version}, {r.date}):', '']
 				out += ['    ' + line for line in lines] + ['']
 	return '\n'.join(out) + '\n'

@@ -9,6 +9,8 @@ def describe(rec: RunRecord) -> str:
 	what = rec.variant if rec.filter == '' else f'{rec.variant}, filter {rec.filter!r}'
 	if rec.profile != 'default':
 		what += f', {rec.profile} profile'
+	if rec.arch != 'x86_64':
+		what += f', {rec.arch}'
 	return f'{rec.origin} {rec.version} ({what})'
 
 

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from thpds import cases, debian_source, kunit_run, lock, suite, tree, variants
 from thpds.errors import UsageError
+from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Expectation, RunRecord
 
 
@@ -290,9 +291,13 @@ def expectation(applied: suite.Applied) -> Expectation:
 			   may_fail=v.may_fail if v else frozenset())
 
 
-def run_dirs(t: tree.Tree, profile: str) -> Tuple[str, str]:
-	"""The build directory of @t's @profile, and the directory its results go under."""
+def run_dirs(t: tree.Tree, profile: str,
+	     target: Target = DEFAULT_TARGET) -> Tuple[str, str]:
+	"""The build directory of @t's @profile on @target, and the directory its
+	results go under (x86_64's keep their names from before arm64)."""
 	name = os.path.basename(t.path)
+	if not target.default:
+		name = f'{name}-{target.name}'
 	if profile != 'default':
 		name = f'{name}-{profile}'
 	return (os.path.join(cache_dir(), 'build', name),
@@ -301,7 +306,8 @@ def run_dirs(t: tree.Tree, profile: str) -> Tuple[str, str]:
 
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
-	     mode: str = 'run', out_name: Optional[str] = None) -> TreeRun:
+	     mode: str = 'run', out_name: Optional[str] = None,
+	     target: Target = DEFAULT_TARGET) -> TreeRun:
 	"""Prepare, apply, build, boot and record one tree (and variant).
 
 	After a variant run the tree goes back to shipped + suite, so that
@@ -313,15 +319,15 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else \
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
-	build_dir, results = run_dirs(t, profile)
+	build_dir, results = run_dirs(t, profile, target)
 	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {applied.port}, {vname}, '
-	      f'{profile} profile) at {t.path}', flush=True)
+	      f'{profile} profile, {target.name}) at {t.path}', flush=True)
 	try:
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
-				    kconfig_add=PROFILES[profile])
+				    kconfig_add=PROFILES[profile], target=target)
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
@@ -332,7 +338,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
 		kunit_from=t.meta.get('kunit_from', ''),
-		suite_revision=suite_revision(), accel=accel,
+		suite_revision=suite_revision(), accel=accel, arch=target.name,
 		profile=profile, date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
 	return TreeRun(record, out, applied)

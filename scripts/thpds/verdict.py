@@ -104,6 +104,7 @@ class RunRecord:
 	kunit_from: str = ''			# the tree whose kunit.py ran it, if not its own
 	suite_revision: str = ''
 	accel: str = ''
+	arch: str = 'x86_64'			# x86_64, or arm64-<page size>
 	profile: str = 'default'
 	date: str = ''
 	seconds: float = 0.0
@@ -139,6 +140,12 @@ class RunRecord:
 			    'failed_checks', 'parse_errors', 'unskippable'):
 			kw[key] = tuple(data.get(key, ()))
 		return cls(**kw)
+
+	@property
+	def label(self) -> str:
+		"""The run's name in tables: tree, target (other than x86_64), variant."""
+		arch = '' if self.arch == 'x86_64' else f' {self.arch}'
+		return f'{self.tree}{arch} {self.variant}'
 
 	def case_status(self, name: str) -> Optional[Status]:
 		return next((c.status for c in self.cases if c.name == name), None)

@@ -1,0 +1,97 @@
+"""What the kernel is built for and booted on: the architecture and, on
+arm64, the page size.
+
+x86_64 (4K pages) is the default. arm64 is cross-built with Debian's
+aarch64-linux-gnu toolchain and booted in qemu-system-aarch64 (TCG), with
+4K, 16K or 64K pages chosen in the configuration (CONFIG_ARM64_*K_PAGES).
+Each target has a build directory and results of its own, so switching
+targets never invalidates another's build.
+"""
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+from thpds.errors import UsageError
+
+ARCHES = ('x86_64', 'arm64')
+PAGE_SIZES = ('4k', '16k', '64k')
+
+# Guest memory: the cases fault a few PMD THPs each (and the race many);
+# with 64K pages a PMD THP is 512 MiB, and each needs a free 512 MiB block.
+MEMORY_MB = {'4k': 2048, '16k': 2048, '64k': 8192}
+
+# Host packages per architecture (thpds.host knows how to tell each is there).
+PACKAGES: Dict[str, Tuple[str, ...]] = {
+	'x86_64': ('qemu-system-x86', 'qemu-system-data'),
+	'arm64': ('gcc-aarch64-linux-gnu', 'qemu-system-arm'),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+	arch: str = 'x86_64'
+	page_size: str = '4k'
+
+	@property
+	def name(self) -> str:
+		"""'x86_64' (the default, named as before), else 'arm64-4k' etc."""
+		return self.arch if self.arch == 'x86_64' else f'{self.arch}-{self.page_size}'
+
+	@property
+	def default(self) -> bool:
+		return self.arch == 'x86_64'
+
+	def kunit_args(self) -> Tuple[str, ...]:
+		if self.arch == 'arm64':
+			return ('--arch=arm64', '--cross_compile=aarch64-linux-gnu-')
+		return ('--arch=x86_64',)
+
+	def kconfig(self) -> Tuple[str, ...]:
+		if self.arch == 'arm64':
+			return (f'CONFIG_ARM64_{self.page_size[:-1]}K_PAGES=y',)
+		return ()
+
+	def qemu_args(self) -> str:
+		return f'-smp 2 -m {MEMORY_MB[self.page_size]}'
+
+	@property
+	def qemu_binary(self) -> str:
+		return 'qemu-system-aarch64' if self.arch == 'arm64' else 'qemu-system-x86_64'
+
+	@property
+	def cross_compile(self) -> str:
+		return 'aarch64-linux-gnu-' if self.arch == 'arm64' else ''
+
+	@property
+	def linux_arch(self) -> str:
+		return 'arm64' if self.arch == 'arm64' else 'x86_64'
+
+	def packages(self) -> Tuple[str, ...]:
+		return PACKAGES[self.arch]
+
+
+DEFAULT = Target()
+
+
+def parse(arch: str, page_size: Optional[str]) -> Target:
+	"""The target of --arch and --page-size, or a usage error that says why not."""
+	if arch in ('um', 'uml'):
+		raise UsageError(f'--arch {arch}: the suite needs transparent huge pages, which UML '
+				 '(arch/um) cannot build (it does not select '
+				 'HAVE_ARCH_TRANSPARENT_HUGEPAGE); use x86_64 or arm64 under QEMU')
+	if arch not in ARCHES:
+		raise UsageError(f'--arch {arch}: supported are {", ".join(ARCHES)}')
+	if arch == 'x86_64':
+		if page_size not in (None, '4k'):
+			raise UsageError(f'--page-size {page_size}: x86_64 has 4K pages only')
+		return DEFAULT
+	page_size = page_size or '4k'
+	if page_size not in PAGE_SIZES:
+		raise UsageError(f'--page-size {page_size}: arm64 offers {", ".join(PAGE_SIZES)}')
+	return Target(arch, page_size)
+
+
+def from_name(name: str) -> Target:
+	"""The target a Target.name names ('x86_64', 'arm64-64k')."""
+	arch, _, page_size = name.partition('-')
+	return parse(arch, page_size or None)
