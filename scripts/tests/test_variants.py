@@ -52,6 +52,29 @@ class MayCrashTest(unittest.TestCase):
 			self.assertEqual(variants.parse(path, '6.12').may_crash, {'s.a'})
 
 
+class MayFailOnTest(unittest.TestCase):
+	RACE = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+
+	def parse(self, body):
+		import os
+		import tempfile
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'x.patch')
+			with open(path, 'w') as f:
+				f.write(f'Subject: [PATCH] UNPATCHED: x\n\n{body}---\n')
+			return variants.parse(path, '6.12')
+
+	def test_a_race_case_may_pass_on_one_target_only(self):
+		v = self.parse(f'Expect-Fail: s.a\nExpect-Fail: {self.RACE}\n'
+			       f'May-Crash: {self.RACE}\nMay-Fail-On: arm64-64k {self.RACE}\n')
+		self.assertEqual(v.on('x86_64'), ({'s.a', self.RACE}, frozenset()))
+		self.assertEqual(v.on('arm64-64k'), ({'s.a'}, {self.RACE}))
+
+	def test_a_deterministic_case_never_may_pass(self):
+		with self.assertRaises(suite.SuiteError):
+			self.parse('Expect-Fail: s.a\nMay-Fail-On: arm64-64k s.a\n')
+
+
 if __name__ == '__main__':
 	unittest.main()
 

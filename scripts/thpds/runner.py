@@ -275,20 +275,21 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 
 
-def expectation(applied: suite.Applied) -> Expectation:
+def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET) -> Expectation:
 	"""What a run of the applied tree must show: an unpatched variant's declared
-	failures; as shipped, the port's declared exposures; with the backports,
-	none.  Skips only where the port allows them."""
+	failures (on @target); as shipped, the port's declared exposures; with the
+	backports, none.  Skips only where the port allows them."""
 	v = applied.variant
+	may_fail = frozenset()
 	if v:
-		fail, crash = v.expect_fail, v.may_crash
+		fail, may_fail = v.on(target.name)
+		crash = v.may_crash & fail
 	elif applied.backported:
 		fail, crash = frozenset(), frozenset()
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
 	return Expectation(fail, crash, suite.port_skips(applied.port),
-			   exposure=not v and bool(fail),
-			   may_fail=v.may_fail if v else frozenset())
+			   exposure=not v and bool(fail), may_fail=may_fail)
 
 
 def run_dirs(t: tree.Tree, profile: str,
@@ -332,7 +333,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
 	record = make_record(
-		out, selected, expectation(applied),
+		out, selected, expectation(applied, target),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
 		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,

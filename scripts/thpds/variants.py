@@ -7,7 +7,11 @@ must fail on it, and with 'May-Crash: <suite.case>' which of those may end
 in a guest oops instead (a race that corrupts a list can crash the kernel
 before the case reports).  'May-Fail: <suite.case>' names a timing-dependent
 case (the race) that the variant's bug breaks only when the race lands: it
-may pass or fail, never crash; the deterministic cases are never May-Fail.  verdict.judge() holds a run to that declaration:
+may pass or fail, never crash; the deterministic cases are never May-Fail.
+'May-Fail-On: <target> <suite.case>' says the same of a declared race case
+on one target only (arm64-64k: the race sees a few 512 MB THPs, which the
+shrinker may split off the queue before their free), with the reason in the
+message.  verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
 """
@@ -15,7 +19,7 @@ starts failing (the suite no longer localises the bug) both fail the run.
 import dataclasses
 import os
 import re
-from typing import Dict
+from typing import Dict, Tuple
 
 from thpds import suite
 
@@ -24,6 +28,8 @@ SHIPPED = 'shipped'
 # tree a distribution would ship once it took them.  Unpatched variants are
 # applied on top of it, so that each breaks exactly its own path.
 BACKPORTED = 'backported'
+# The suite whose case is timing-dependent (the only one May-Fail may name).
+RACE_SUITE = 'thp_deferred_split_race'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +41,13 @@ class Variant:
 	expect_fail: frozenset
 	may_crash: frozenset = frozenset()
 	may_fail: frozenset = frozenset()
+	# target name -> declared race cases that may pass there
+	may_fail_on: Tuple[Tuple[str, frozenset], ...] = ()
+
+	def on(self, target: str) -> Tuple[frozenset, frozenset]:
+		"""(expect_fail, may_fail) on @target ('x86_64', 'arm64-64k')."""
+		moved = dict(self.may_fail_on).get(target, frozenset())
+		return self.expect_fail - moved, self.may_fail | moved
 
 
 def parse(path: str, port: str) -> Variant:
@@ -49,6 +62,10 @@ def parse(path: str, port: str) -> Variant:
 
 	expect, crash = declared('Expect-Fail'), declared('May-Crash')
 	may_fail = declared('May-Fail')
+	per_target: Dict[str, set] = {}
+	for entry in declared('May-Fail-On'):
+		where, _, case = entry.partition(' ')
+		per_target.setdefault(where, set()).add(case.strip())
 	name = os.path.basename(path)[:-len('.patch')]
 	if not expect:
 		raise suite.SuiteError(f'{path}: declares no Expect-Fail case')
@@ -58,7 +75,12 @@ def parse(path: str, port: str) -> Variant:
 	if may_fail & expect:
 		raise suite.SuiteError(f'{path}: May-Fail names cases it declares to fail: '
 				       + ', '.join(sorted(may_fail & expect)))
-	return Variant(name, port, path, title, expect, crash, may_fail)
+	for where, names in per_target.items():
+		if not names <= expect or any(not n.startswith(RACE_SUITE + '.') for n in names):
+			raise suite.SuiteError(f'{path}: May-Fail-On {where} may name only race cases '
+					       'it declares to fail: ' + ', '.join(sorted(names)))
+	return Variant(name, port, path, title, expect, crash, may_fail,
+		       tuple(sorted((w, frozenset(n)) for w, n in per_target.items())))
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
