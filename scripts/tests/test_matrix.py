@@ -77,6 +77,13 @@ class MatrixTest(unittest.TestCase):
 			c for c in params.cases if not c.name.startswith(enqueue)))
 		self.assertEqual(matrix.cell(neither, enqueue), '**NOTRUN**')
 
+	def test_the_reading_is_per_tree_and_target(self):
+		arm = [dataclasses.replace(r, arch='arm64-64k') for r in self.records]
+		text = '\n'.join(matrix.reading(self.records + arm))
+		self.assertIn('- **6.12** (', text)
+		self.assertIn('- **6.12 arm64-64k** (', text)
+		self.assertIn('| 6.12 arm64-64k shipped |', matrix.render_markdown(arm))
+
 	def test_json_round_trip_keeps_the_facts(self):
 		again = json.loads(matrix.render_json(self.records))
 		self.assertEqual([r['variant'] for r in again], [r.variant for r in self.records])

@@ -58,32 +58,34 @@ def run_verdict(rec: RunRecord) -> str:
 
 
 def reading(records: List[RunRecord]) -> List[str]:
-	"""Per tree, in words: exposed as shipped to what, and what closes it."""
+	"""Per tree (and target), in words: exposed as shipped to what, and what
+	closes it."""
 	out = ['## Reading', '']
-	for tree in dict.fromkeys(r.tree for r in records):
-		runs = {r.variant: r for r in records if r.tree == tree}
+	for key in dict.fromkeys((r.tree, r.arch) for r in records):
+		mine = [r for r in records if (r.tree, r.arch) == key]
+		name = key[0] if key[1] == 'x86_64' else f'{key[0]} {key[1]}'
+		runs = {r.variant: r for r in mine}
 		shipped, backported = runs.get('shipped'), runs.get('backported')
 		if shipped is None:
-			out.append(f'- **{tree}**: no shipped run in this matrix.')
+			out.append(f'- **{name}**: no shipped run in this matrix.')
 			continue
-		head = f'- **{tree}** ({shipped.origin} {shipped.version}): '
+		head = f'- **{name}** ({shipped.origin} {shipped.version}): '
 		verdict = judge(shipped)
 		if not shipped.built or not verdict.ok:
 			out.append(head + f'as shipped {run_verdict(shipped)}.')
 		elif shipped.expect.exposure:
 			why = suite.port_exposures(shipped.port)
 			out.append(head + 'exposed as shipped:')
-			for name in sorted(shipped.expect.expect_fail):
-				out.append(f'  - `{name.split(".", 1)[1]}`: {why.get(name, "(no longer declared)")}')
+			for case in sorted(shipped.expect.expect_fail):
+				out.append(f'  - `{case.split(".", 1)[1]}`: {why.get(case, "(no longer declared)")}')
 			out.append('  - with the port\'s backports: ' + (run_verdict(backported)
 								   if backported else 'not run'))
 		else:
 			out.append(head + 'not exposed: every case as shipped ' + verdict.summary()
 				   + '.')
-		caught = [r.variant for r in records if r.tree == tree
-			  and r.variant not in ('shipped', 'backported') and judge(r).ok]
-		missed = [r.variant for r in records if r.tree == tree
-			  and r.variant not in ('shipped', 'backported') and not judge(r).ok]
+		variants_run = [r for r in mine if r.variant not in ('shipped', 'backported')]
+		caught = [r.variant for r in variants_run if judge(r).ok]
+		missed = [r.variant for r in variants_run if not judge(r).ok]
 		if caught or missed:
 			out.append(f'  - unpatched variants caught as declared: {", ".join(caught) or "none"}'
 				   + (f'; NOT as declared: {", ".join(missed)}' if missed else ''))
