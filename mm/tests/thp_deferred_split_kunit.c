@@ -64,9 +64,7 @@
 #define THP_DS_DYING		"offline"
 #define THP_DS_THP_SYSFS	"kernel/mm/transparent_hugepage"
 
-/* How long the lock-discipline case keeps the queue locked (see there). */
-#define THP_DS_LOCK_HOLD_MS	200
-/* Bound for everything else that waits on another CPU or on RCU work. */
+/* Bound for everything that waits on another CPU or on RCU work. */
 #define THP_DS_WAIT_MS		5000
 /*
  * How long the reclaim/shrinker race runs (a slow case), and its batch of
@@ -1538,12 +1536,15 @@ struct thp_ds_holder {
 	bool finished;			/* the operation returned */
 	bool saw_reached;		/* the holder saw the case start it */
 	bool finished_early;		/* ... and return while the lock was held */
+	bool contended;			/* ... or wait for the lock */
 };
 
 /*
  * Holds the lock, with interrupts off as its users take it, until the
- * case has started the operation (bounded) and then THP_DS_LOCK_HOLD_MS
- * longer, or until the operation returned; notes which came first.  It
+ * case has started the operation (bounded), and then until it sees what
+ * the operation does: wait for the lock (a waiter shows on the lock) or
+ * return without it.  Time decides nothing: a slow operation only holds
+ * the lock longer (bounded by THP_DS_WAIT_MS, then neither is noted).  It
  * polls: nothing has to wake it while it holds a spinlock.
  */
 static int thp_ds_holder_fn(void *data)
@@ -1558,10 +1559,18 @@ static int thp_ds_holder_fn(void *data)
 	while (!READ_ONCE(h->reached) && ktime_get_ns() < deadline)
 		cpu_relax();
 	h->saw_reached = READ_ONCE(h->reached);
-	deadline = ktime_get_ns() + THP_DS_LOCK_HOLD_MS * NSEC_PER_MSEC;
-	while (h->saw_reached && !READ_ONCE(h->finished) && ktime_get_ns() < deadline)
+	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
+	while (h->saw_reached && ktime_get_ns() < deadline) {
+		if (READ_ONCE(h->finished)) {
+			h->finished_early = true;
+			break;
+		}
+		if (spin_is_contended(h->lock)) {
+			h->contended = true;
+			break;
+		}
 		cpu_relax();
-	h->finished_early = READ_ONCE(h->finished);
+	}
 	spin_unlock_irqrestore(h->lock, flags);
 	complete(&h->done);
 	return 0;
@@ -1581,16 +1590,17 @@ static int thp_ds_holder_fn(void *data)
  * in the case's thread and mm; the holder is a kernel thread on the other
  * CPU, which runs no user mm while it holds the lock with interrupts off
  * (an operation waiting for an interrupt there could only pass).  The
- * lock is held for THP_DS_LOCK_HOLD_MS after the operation started, long
- * enough for one that does not wait to return many times over; a slow
- * operation can only make the check pass, never fail, and one that never
- * started while the lock was held is no verdict (skip), not a pass.
- * Every wait is bounded.
+ * holder lets go when it sees the operation wait on the lock (pass) or
+ * return (fail), whichever comes first, however long the operation takes
+ * (a 512 MB THP under TCG takes seconds).  An operation that did neither
+ * within THP_DS_WAIT_MS, or never started while the lock was held, is no
+ * verdict (skip), not a pass.  Every wait is bounded.
  */
 static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 			      const struct thp_ds_queue *q, const struct thp_ds_queue *node)
 {
 	struct thp_ds_holder *h = kzalloc_obj(*h, GFP_KERNEL);
+	bool h_contended, h_finished_early;
 	struct task_struct *task;
 	bool held;
 	u64 deadline;
@@ -1623,6 +1633,8 @@ static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		return;
 	}
 	held = held && h->saw_reached;
+	h_contended = h->contended;
+	h_finished_early = h->finished_early;
 	KUNIT_EXPECT_FALSE_MSG(test, held && op->done_ok && h->finished_early,
 			       "%s returned while %s's lock was held: it took the THP on or off a queue under another lock (%s's?)",
 			       op->what, q->name, node->name);
@@ -1630,6 +1642,9 @@ static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 	if (!held)
 		kunit_skip(test, "the lock holder did not hold %s's lock within %d ms (no verdict)",
 			   q->name, THP_DS_WAIT_MS);
+	if (!h_contended && !h_finished_early)
+		kunit_skip(test, "%s did not wait for %s's lock or return in %d ms (no verdict)",
+			   op->what, q->name, THP_DS_WAIT_MS);
 	if (!op->done_ok)
 		kunit_skip(test, "%s did not do what the case needs (see the log; no verdict)",
 			   op->what);
