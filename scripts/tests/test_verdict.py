@@ -361,3 +361,20 @@ class CannotSkipTest(unittest.TestCase):
 		self.assertTrue(verdict.ok, verdict.reasons)
 		self.assertFalse(verdict.exposure)
 		self.assertTrue(verdict.summary().startswith('PASS ('), verdict.summary())
+
+
+class MayFailOnTest(unittest.TestCase):
+	"""A race case a target may not land: pass, fail, or (if May-Crash) crash."""
+
+	def test_a_may_fail_case_that_may_crash_may_crash(self):
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		rec = RunRecord(tree='6.12', origin='o', version='v', kernel='k', port='6.12',
+				variant='seed-reclaim', selected=('s.a', race),
+				cases=(Case('s.a', Status.FAIL), Case(race, Status.ERROR)),
+				expect=Expectation(frozenset({'s.a'}), frozenset({race}),
+						   may_fail=frozenset({race})),
+				oops='Unable to handle kernel NULL pointer dereference')
+		self.assertTrue(judge(rec).ok, judge(rec).reasons)
+		no_crash = dataclasses.replace(rec, expect=Expectation(
+			frozenset({'s.a'}), may_fail=frozenset({race})))
+		self.assertFalse(judge(no_crash).ok)

@@ -283,7 +283,7 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET) -> Expe
 	may_fail = frozenset()
 	if v:
 		fail, may_fail = v.on(target.name)
-		crash = v.may_crash & fail
+		crash = v.may_crash
 	elif applied.backported:
 		fail, crash = frozenset(), frozenset()
 	else:
