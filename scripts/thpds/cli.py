@@ -267,8 +267,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--profile', choices=sorted(runner.PROFILES), default='default',
 		       help='debug: add KASAN, lockdep, DEBUG_OBJECTS and friends, in a build '
 		       'directory of its own')
-	p.add_argument('--install-deps', action='store_true',
-		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_install_option(p)
 	add_lock_option(p)
 	add_refresh_option(p)
 
@@ -279,6 +278,11 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 		       'booted in qemu-system-aarch64); each has a build directory of its own')
 	p.add_argument('--page-size', choices=target.PAGE_SIZES,
 		       help='arm64 only: 4k (default), 16k or 64k pages (CONFIG_ARM64_*K_PAGES)')
+
+
+def add_install_option(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--install-deps', action='store_true',
+		       help='install missing host packages with apt-get (as root, or through sudo)')
 
 
 def add_refresh_option(p: argparse.ArgumentParser) -> None:
@@ -322,8 +326,7 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
-	c.add_argument('--install-deps', action='store_true',
-		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_install_option(c)
 	add_lock_option(c)
 	c.set_defaults(func=cmd_check)
 
@@ -339,8 +342,7 @@ def parser() -> argparse.ArgumentParser:
 	s.add_argument('--no-build', action='store_true',
 		       help='skip the builds at every patch and the suite run')
 	s.add_argument('--timeout', type=positive, default=300)
-	s.add_argument('--install-deps', action='store_true',
-		       help='install missing host packages with apt-get (as root, or through sudo)')
+	add_install_option(s)
 	add_refresh_option(s)
 	add_lock_option(s)
 	s.set_defaults(func=cmd_patches)
@@ -354,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
 	m.add_argument('--targets', nargs='+', default=['x86_64'],
 		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
 	m.add_argument('--timeout', type=positive, default=300)
-	m.add_argument('--install-deps', action='store_true')
+	add_install_option(m)
 	add_lock_option(m)
 	m.set_defaults(func=cmd_matrix)
 
@@ -371,8 +373,7 @@ def parser() -> argparse.ArgumentParser:
 			    'debug kernel, as on a live system; check it is left as it was')
 	rr.add_argument('--tree', default=DEFAULT_TREE)
 	rr.add_argument('--timeout', type=positive, default=600)
-	rr.add_argument('--install-deps', action='store_true',
-			help='install missing host packages with apt-get (as root, or through sudo)')
+	add_install_option(rr)
 	add_lock_option(rr)
 	add_refresh_option(rr)
 	rr.set_defaults(func=cmd_rerun)

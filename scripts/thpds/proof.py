@@ -16,7 +16,6 @@ from thpds.verdict import Outcome, RunRecord, Status, judge
 
 CASE_DEF = re.compile(r'^static void (thp_ds_test_\w+)\(struct kunit \*test\)$', re.M)
 COMMENT = re.compile(r'/\*(.*?)\*/', re.S)
-FAILED_AT = re.compile(r'# \S+: (?:EXPECTATION|ASSERTION) FAILED at ')
 MAX_LINES = 14
 
 
@@ -40,7 +39,7 @@ def failure_lines(console_text: str, case: str) -> List[str]:
 		if ok or not (name == case or name.startswith(case + '.')):
 			continue
 		lines = [console.strip_timestamp(line).rstrip() for line in lines]
-		first = next((i for i, line in enumerate(lines) if FAILED_AT.search(line)), None)
+		first = next((i for i, line in enumerate(lines) if console.FAILED_AT.search(line)), None)
 		if first is None:
 			continue
 		shown = [line.strip() for line in lines[first:] if line.strip()]
