@@ -389,6 +389,20 @@ class TargetTest(unittest.TestCase):
 			with self.assertRaises(UsageError):
 				target.from_name(bad)
 
+	def test_a_page_size_the_tree_does_not_offer_is_refused_with_the_reason(self):
+		with tempfile.TemporaryDirectory() as t:
+			os.makedirs(os.path.join(t, 'arch/arm64'))
+			with open(os.path.join(t, 'arch/arm64/Kconfig'), 'w') as f:
+				f.write('choice\n\tprompt "Page size"\n\nconfig ARM64_4K_PAGES\n'
+					'\tbool "4KB"\n\nconfig ARM64_64K_PAGES\n\tbool "64KB"\n'
+					'endchoice\n')
+			self.assertEqual(target.Target('arm64', '64k').refusal(t), '')
+			self.assertEqual(target.Target('arm64', '16k').refusal(t),
+					 'its arch/arm64/Kconfig has no ARM64_16K_PAGES (it offers: 4k, 64k)')
+			self.assertEqual(target.DEFAULT.refusal(t), '')
+		self.assertIn('it has no arm64 architecture',
+			      target.Target('arm64', '4k').refusal('/nonexistent'))
+
 	def test_arm64_command_cross_compiles_with_its_page_size_and_memory(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2,
 					      target=target.Target('arm64', '64k'))

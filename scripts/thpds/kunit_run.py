@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Set
 
-from thpds import console, coverage
+from thpds import console, coverage, kconfig_check
 from thpds.cases import SUITE_SOURCE, declared_cases
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Case, Status
@@ -103,6 +103,7 @@ class RunOutput:
 	failed_checks: List[str] = dataclasses.field(default_factory=list)
 	parse_errors: List[str] = dataclasses.field(default_factory=list)
 	unskippable: List[str] = dataclasses.field(default_factory=list)
+	config_lost: List[str] = dataclasses.field(default_factory=list)	# not built: see kconfig_check
 
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
@@ -209,6 +210,7 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 		    oops=console.oops_summary(excerpt), oops_excerpt=excerpt,
 		    unskippable=sorted(c.name for c in cases
 				       if c.status == Status.SKIP and c.name in unskippable),
+		    config_lost=kconfig_check.lost_options(log_text),
 		    suite_warnings=suite_warnings(log_text),
 		    teardown_errors=console.teardown_errors(console_text),
 		    kernel_reports=console.kernel_reports(console_text),

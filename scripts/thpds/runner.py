@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
-from thpds import cases, debian_source, kunit_run, lock, suite, tree, variants
+from thpds import cases, debian_source, kconfig_check, kunit_run, lock, suite, tree, variants
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Expectation, RunRecord
@@ -316,7 +316,15 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	what was last built (mode='exec' boots that again without building).
 	"""
 	selected = cases.select(cases.repo_declared(), filter_glob)
+	# A user's tree is judged before it is copied (the copy takes a while).
+	why_not = target.refusal(spec) if is_path(spec) and os.path.isdir(spec) else ''
+	if why_not:
+		raise UsageError(f'tree {spec} cannot be built for {target.name}: {why_not}')
 	t = prepare(spec)
+	why_not = target.refusal(t.path)
+	if why_not:
+		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
+				 f'{target.name}: {why_not}')
 	applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else \
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
@@ -332,6 +340,12 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
+	if out.config_lost:
+		# kunit.py stopped before building: no kernel, so no verdict.
+		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
+				 f'{target.name} ({profile} profile): its Kconfig drops what the run '
+				 f'needs: {kconfig_check.explain(t.path, out.config_lost)}; log '
+				 f'{out.log_path}')
 	record = make_record(
 		out, selected, expectation(applied, target),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,

@@ -9,6 +9,8 @@ targets never invalidates another's build.
 """
 
 import dataclasses
+import os
+import re
 from typing import Dict, Optional, Tuple
 
 from thpds.errors import UsageError
@@ -50,6 +52,22 @@ class Target:
 		if self.arch == 'arm64':
 			return (f'CONFIG_ARM64_{self.page_size[:-1]}K_PAGES=y',)
 		return ()
+
+	def refusal(self, tree: str) -> str:
+		"""Why @tree cannot be built for this target ('' when nothing says so
+		before configuring): a page size its arch/arm64/Kconfig does not offer."""
+		if self.arch != 'arm64':
+			return ''
+		try:
+			with open(os.path.join(tree, 'arch/arm64/Kconfig'), errors='replace') as f:
+				text = f.read()
+		except OSError as e:
+			return f'it has no arm64 architecture ({e.strerror}: arch/arm64/Kconfig)'
+		offered = re.findall(r'^config ARM64_(\d+)K_PAGES$', text, re.M)
+		if self.page_size[:-1] in offered:
+			return ''
+		return (f'its arch/arm64/Kconfig has no ARM64_{self.page_size[:-1]}K_PAGES '
+			f'(it offers: {", ".join(n + "k" for n in offered) or "no page size option"})')
 
 	def qemu_args(self) -> str:
 		return f'-smp 2 -m {MEMORY_MB[self.page_size]}'
