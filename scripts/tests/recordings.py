@@ -48,7 +48,8 @@ def load(name: str, expect: Optional[Expectation] = None, filter_glob: Optional[
 				  json_path='', config_sha256='', seconds=1.0, **seen)
 	if expect is None:
 		expect = Expectation(frozenset(info.get('expect_fail', ())),
-				     frozenset(info.get('may_crash', ())))
+				     frozenset(info.get('may_crash', ())),
+				     may_fail=frozenset(info.get('may_fail', ())))
 	glob = info.get('filter') if filter_glob == '' else filter_glob
 	fields = dict(tree='6.12', origin='linux-source-6.12', version='6.12.117-1~deb12u1',
 		      kernel='6.12.117', port='6.12', variant=info.get('variant', 'shipped'),

@@ -411,3 +411,7 @@ class TargetTest(unittest.TestCase):
 		self.assertIn('--kconfig_add=CONFIG_ARM64_64K_PAGES=y', cmd)
 		self.assertIn('--make_options=CC=ccache aarch64-linux-gnu-gcc', cmd)
 		self.assertTrue(any(a.startswith('--qemu_args=') and '-m 8192' in a for a in cmd))
+		# whatever CPU the tree's kunit.py names (6.1's Cortex-A57 has no 16K granule)
+		self.assertTrue(any(a.startswith('--qemu_args=') and a.endswith('-cpu max,pauth-impdef=on')
+				    for a in cmd))
+		self.assertNotIn('-cpu', target.DEFAULT.qemu_args())

@@ -85,6 +85,19 @@ class ConsoleTest(unittest.TestCase):
 				 'BUG: kernel NULL pointer dereference, address: 0000000000000000 '
 				 '(at thp_ds_test_free_reclaim+0x7b/0x310)')
 
+	def test_an_arm64_oops_is_summarised_from_its_pc(self):
+		out, _ = recordings.load('6.12-arm64-64k-race-crash')
+		self.assertEqual(out.oops, 'Unable to handle kernel NULL pointer dereference at '
+				 'virtual address 0000000000000000 (at deferred_split_scan+0x2b0/0x684)')
+		race = [c for c in out.cases if c.name.startswith('thp_deferred_split_race.')]
+		self.assertEqual([(c.status, c.reason) for c in race],
+				 [(Status.ERROR, 'the guest stopped in this case')])
+		self.assertIn('WARN at mm/huge_memory.c:3730 __folio_unqueue_deferred_split',
+			      out.kernel_reports)
+		excerpt = console.oops_excerpt(text('6.12-arm64-64k-race-crash', 'console.log'))
+		self.assertIn('pc : deferred_split_scan+0x2b0/0x684', excerpt)
+		self.assertIn('lr : deferred_split_scan+0x2a0/0x684', excerpt)
+
 	def test_reports_the_kernel_survives_are_not_crashes(self):
 		log = ('[1] BUG: Bad page state in process thp_ds_scanner  pfn:03802\n'
 		       '[1] WARNING: CPU: 0 PID: 78 at lib/list_debug.c:54 x+0x1/0x2\n')

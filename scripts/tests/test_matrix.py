@@ -100,6 +100,9 @@ class MatrixTest(unittest.TestCase):
 			      text)
 		self.assertIn('| 3 |', text)
 		self.assertIn('no result', matrix.repeat_outcome(empty))
+		arm = dataclasses.replace(self.records[4], arch='arm64-64k')
+		self.assertIn(f'# Repeated runs: {arm.tree} arm64-64k {arm.variant}',
+			      matrix.render_repeat([arm]))
 
 
 if __name__ == '__main__':

@@ -83,6 +83,13 @@ class ShippedTest(unittest.TestCase):
 		self.assertTrue(v.ok, v.reasons)
 		self.assertFalse(judge(dataclasses.replace(rec, oops='', timed_out=True)).ok)
 
+	def test_an_arm64_race_crash_where_the_variant_allows_it(self):
+		# 6.12 seed-reclaim on arm64-64k: May-Crash and May-Fail-On the race
+		_, rec = recordings.load('6.12-arm64-64k-race-crash')
+		self.assertTrue(judge(rec).ok, judge(rec).reasons)
+		strict = dataclasses.replace(rec.expect, may_crash=frozenset())
+		self.assertFalse(judge(dataclasses.replace(rec, expect=strict)).ok)
+
 	def test_kernel_reports_fail_a_shipped_run(self):
 		_, rec = recordings.load('6.12-shipped')
 		v = judge(dataclasses.replace(rec, kernel_reports=('KASAN slab-use-after-free in x',)))

@@ -160,13 +160,15 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 	Exits 0 only when every run produced a verdict and every verdict
 	passed (as shipped: all pass; on a variant: caught as declared)."""
 	cases.select(cases.repo_declared(), args.filter)
-	host.ensure(args.install_deps)
+	where = chosen_target(args)
+	host.ensure(args.install_deps, where.packages())
 	records = []
 	for i in range(args.count):
 		variant = chosen_variant(args)
 		run = runner.run_tree(args.tree, args.timeout, args.filter, variant=variant,
 				      profile=args.profile, mode='run' if i == 0 else 'exec',
-				      out_name=f'repeat-{variant or variants.SHIPPED}/{i + 1}')
+				      out_name=f'repeat-{variant or variants.SHIPPED}/{i + 1}',
+				      target=where)
 		rec = run.record
 		records.append(rec)
 		print(f'[thp-ds] run {i + 1}/{args.count}: {matrix.repeat_outcome(rec)}', flush=True)
@@ -363,6 +365,7 @@ def parser() -> argparse.ArgumentParser:
 	rp = sub.add_parser('repeat', help='build once, boot the same kernel N times, tabulate '
 			    'each run\'s verdict, DEBUG_LIST reports and oopses')
 	add_run_options(rp)
+	add_target_options(rp)
 	rp.add_argument('--filter', default=None,
 			help='kunit.py filter glob (default: every case)')
 	rp.add_argument('--count', type=positive, default=20)

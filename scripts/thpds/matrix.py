@@ -184,7 +184,7 @@ def render_repeat(records: List[RunRecord]) -> str:
 	with_list = sum(1 for r in records if any(DEBUG_LIST_REPORT.search(x)
 						  for x in r.kernel_reports))
 	oopsed = sum(1 for r in records if r.oops)
-	out = [f'# Repeated runs: {first.tree} {first.variant}'
+	out = [f'# Repeated runs: {first.label}'
 	       + (f' ({first.profile} profile)' if first.profile != 'default' else ''), '',
 	       'Written by `scripts/thp-ds repeat` from the runs below; do not edit.', '',
 	       f'- tree: {first.origin} {first.version} (kernel {first.kernel}, port {first.port}), '
