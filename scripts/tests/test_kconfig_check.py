@@ -37,6 +37,16 @@ config ARM64_VA_BITS_52
 	bool "52-bit"
 
 endchoice
+
+menuconfig TRANSPARENT_HUGEPAGE
+	bool "Transparent Hugepage Support"
+	depends on HAVE_ARCH_TRANSPARENT_HUGEPAGE && !PREEMPT_RT
+
+if TRANSPARENT_HUGEPAGE
+
+choice
+	prompt "Transparent Hugepage Support sysfs defaults"
+	depends on TRANSPARENT_HUGEPAGE
 """
 
 
@@ -55,13 +65,16 @@ class LostOptionsTest(unittest.TestCase):
 				f.write(KCONFIG)
 			why = kconfig_check.explain(tree, ['CONFIG_ARM64_VA_BITS_36=y', 'CONFIG_NOPE=y',
 							   'CONFIG_ARM64_VA_BITS_48=y',
-							   'CONFIG_ARM64_VA_BITS_52=y'])
+							   'CONFIG_ARM64_VA_BITS_52=y',
+							   'CONFIG_TRANSPARENT_HUGEPAGE=y'])
 		self.assertEqual(why.split('; '), [
 			'CONFIG_ARM64_VA_BITS_36=y: depends on PAGE_SIZE_16KB',
 			'CONFIG_NOPE=y: no Kconfig file of the tree defines NOPE',
 			'CONFIG_ARM64_VA_BITS_48=y: depends on (!ARM64_64K_PAGES) && (!PAGE_SIZE_16KB)',
 			'CONFIG_ARM64_VA_BITS_52=y: dropped by olddefconfig (a choice or select '
-			'decided otherwise)'])
+			'decided otherwise)',
+			'CONFIG_TRANSPARENT_HUGEPAGE=y: depends on '
+			'HAVE_ARCH_TRANSPARENT_HUGEPAGE && !PREEMPT_RT'])
 
 
 if __name__ == '__main__':

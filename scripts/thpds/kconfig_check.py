@@ -15,6 +15,10 @@ from typing import Dict, List
 # kunit.py (kunit_kernel.py, validate_config()): "Missing: CONFIG_A=y, CONFIG_B=y"
 LOST = 'Not all Kconfig options selected in kunitconfig were in the generated .config'
 MISSING = re.compile(r'^Missing: (.*)$', re.M)
+# What ends a config entry besides the next one: its "depends on" lines
+# are the ones before any of these.
+ENTRY_END = re.compile(r'^\s*(choice|endchoice|if|endif|menu|endmenu|comment|source|'
+		       r'mainmenu)\b')
 
 
 def lost_options(log_text: str) -> List[str]:
@@ -43,6 +47,9 @@ def symbol_definitions(tree: str, symbols: List[str]) -> Dict[str, List[str]]:
 						current = m.group(1) if m.group(1) in wanted else None
 						if current:
 							found.setdefault(current, [])
+						continue
+					if ENTRY_END.match(line):
+						current = None
 						continue
 					dep = re.match(r'^\s*depends on\s+(.*?)\s*$', line)
 					if current and dep:
