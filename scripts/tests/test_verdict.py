@@ -90,6 +90,25 @@ class ShippedTest(unittest.TestCase):
 		strict = dataclasses.replace(rec.expect, may_crash=frozenset())
 		self.assertFalse(judge(dataclasses.replace(rec, expect=strict)).ok)
 
+	def test_a_filter_that_selects_only_a_race_the_variant_may_fail(self):
+		# repeat --filter 'thp_deferred_split_race.*' of seed-reclaim on
+		# arm64-64k: the race may pass or fail there; the run is still judged
+		# against the variant (its WARN is the bug's, not a stray report)
+		_, rec = recordings.load('6.12-arm64-64k-race-crash',
+					 filter_glob='thp_deferred_split_race.*')
+		v = judge(rec)
+		self.assertTrue(v.ok, v.reasons)
+		self.assertTrue(v.summary().startswith('PASS: as declared (no selected case must '
+						       'fail here: 1 failed where the variant allows it'),
+				v.summary())
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		passed = dataclasses.replace(rec, oops='', kunit_returncode=0, cases=tuple(
+			dataclasses.replace(c, status=Status.PASS) if c.name == race else c
+			for c in rec.cases))
+		self.assertTrue(judge(passed).ok, judge(passed).reasons)
+		self.assertIn('0 failed where the variant allows it, 1 other cases passed',
+			      judge(passed).summary())
+
 	def test_kernel_reports_fail_a_shipped_run(self):
 		_, rec = recordings.load('6.12-shipped')
 		v = judge(dataclasses.replace(rec, kernel_reports=('KASAN slab-use-after-free in x',)))

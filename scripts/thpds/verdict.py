@@ -173,6 +173,7 @@ class Verdict:
 	infrastructure: bool = False		# the run could not produce a verdict on the kernel
 	variant: bool = False			# judged against an unpatched variant's declaration
 	exposure: bool = False			# ... or the shipped tree's declared exposures
+	must_fail: bool = True			# some selected case is declared to fail (not only may)
 
 	@property
 	def ok(self) -> bool:
@@ -207,6 +208,11 @@ class Verdict:
 				return (f'{word}: {"exposed" if self.ok else "NOT"} as declared '
 					f'({caught} declared exposures failed, {passed - caught} other '
 					f'cases passed, {failed} wrong, {skipped} skipped)')
+			if not self.must_fail:
+				return (f'{word}: {"as" if self.ok else "NOT as"} declared (no selected '
+					f'case must fail here: {caught} failed where the variant allows '
+					f'it, {passed - caught} other cases passed, {failed} wrong, '
+					f'{skipped} skipped)')
 			return (f'{word}: {"caught" if self.ok else "NOT caught"} as declared '
 				f'({caught} declared failures, {passed - caught} other cases passed, '
 				f'{failed} wrong, {skipped} skipped)')
@@ -269,8 +275,10 @@ def judge(rec: RunRecord) -> Verdict:
 				for s in rec.selected],
 			       ['the kernel did not build (see the log)'], infrastructure=True)
 	# judged against the declaration only when the run selected a declared
-	# case: a --filter that leaves them all out is a plain run
-	variant = any(rec.expect.declares_fail(name) for name in rec.selected)
+	# case (one that must fail, or one a race may fail: May-Fail, May-Fail-On):
+	# a --filter that leaves them all out is a plain run
+	must_fail = any(rec.expect.declares_fail(name) for name in rec.selected)
+	variant = must_fail or any(rec.expect.allows_fail(name) for name in rec.selected)
 	judgements = []
 	for case in rec.cases:
 		if in_selection(case.name, rec.selected):
@@ -309,4 +317,4 @@ def judge(rec: RunRecord) -> Verdict:
 	if rec.kernel_reports and not variant:
 		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
 	return Verdict(judgements, reasons, variant=variant,
-		       exposure=variant and rec.expect.exposure)
+		       exposure=variant and rec.expect.exposure, must_fail=must_fail)
