@@ -274,9 +274,12 @@ class HostTest(unittest.TestCase):
 
 	def test_every_package_has_a_witness_file(self):
 		self.assertEqual(sorted(host.HOST_PACKAGES + host.RERUN_PACKAGES
-					+ host.ARM64_PACKAGES), sorted(host.HOST_FILES))
+					+ target.PACKAGES['arm64']), sorted(host.HOST_FILES))
 		for arch in target.ARCHES:
 			self.assertTrue(set(target.PACKAGES[arch]) <= set(host.HOST_FILES), arch)
+			where = target.parse(arch, None)
+			self.assertIn(where.qemu_package, where.packages())
+			self.assertEqual(host.HOST_FILES[where.qemu_package], f'/usr/bin/{where.qemu_binary}')
 
 
 

@@ -25,8 +25,6 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64'}
 # Needed by one command only: rerun's initramfs.
 RERUN_PACKAGES = ('busybox-static',)
-# Needed for --arch arm64 only: the cross compiler and qemu-system-aarch64.
-ARM64_PACKAGES = ('gcc-aarch64-linux-gnu', 'qemu-system-arm')
 
 
 def missing_packages(packages: Sequence[str] = HOST_PACKAGES) -> List[str]:

@@ -34,7 +34,6 @@ KERNEL_ARGS = ('oops=panic', 'panic=-1',
 	       # No PS/2 mouse, and no TSC clocksource to calibrate or watch:
 	       # the guest keeps time with the HPET or the ACPI PM timer.
 	       'i8042.noaux', 'tsc=unstable')
-# Two CPUs: the lock-discipline and race cases work on one while the other holds a lock.
 
 # Newer kunit.py asks QEMU for '-accel kvm -accel hvf -accel tcg'.  KVM
 # nested in a VM can fail to emulate an instruction and stop the guest
@@ -63,12 +62,12 @@ PARSE_ERROR = re.compile(r'\[ERROR\] Test: .*(Expected test number \d+ but found
 			 r'No more test results)')
 
 
-def tcg_shim_dir(cache: str, binary: str = 'qemu-system-x86_64') -> str:
-	"""A directory holding a TCG-only shim of the QEMU @binary."""
+def tcg_shim_dir(cache: str, target: Target = DEFAULT_TARGET) -> str:
+	"""A directory holding a TCG-only shim of @target's QEMU."""
+	binary = target.qemu_binary
 	real = shutil.which(binary)
 	if real is None:
-		raise FileNotFoundError(f'{binary} not found (Debian package '
-					f'{"qemu-system-arm" if "aarch64" in binary else "qemu-system-x86"})')
+		raise FileNotFoundError(f'{binary} not found (Debian package {target.qemu_package})')
 	real = os.path.realpath(real)
 	d = os.path.join(cache, 'qemu-tcg')
 	os.makedirs(d, exist_ok=True)
@@ -286,7 +285,7 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 		os.remove(os.path.join(build_dir, 'test.log'))
 	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
 	if accel == 'tcg':
-		env['PATH'] = tcg_shim_dir(cache, target.qemu_binary) + os.pathsep + env.get('PATH', '')
+		env['PATH'] = tcg_shim_dir(cache, target) + os.pathsep + env.get('PATH', '')
 	json_path = os.path.join(out_dir, 'kunit.json')
 	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
 			    filter_glob, mode, kconfig_add, target)

@@ -316,12 +316,14 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	what was last built (mode='exec' boots that again without building).
 	"""
 	selected = cases.select(cases.repo_declared(), filter_glob)
-	# A user's tree is judged before it is copied (the copy takes a while).
-	why_not = target.refusal(spec) if is_path(spec) and os.path.isdir(spec) else ''
+	# A user's tree is judged before it is copied (the copy takes a while),
+	# a Debian tree once it is there.
+	user_tree = is_path(spec) and os.path.isdir(spec)
+	why_not = target.refusal(spec) if user_tree else ''
 	if why_not:
 		raise UsageError(f'tree {spec} cannot be built for {target.name}: {why_not}')
 	t = prepare(spec)
-	why_not = target.refusal(t.path)
+	why_not = '' if user_tree else target.refusal(t.path)
 	if why_not:
 		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
 				 f'{target.name}: {why_not}')

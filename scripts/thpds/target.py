@@ -70,6 +70,8 @@ class Target:
 			f'(it offers: {", ".join(n + "k" for n in offered) or "no page size option"})')
 
 	def qemu_args(self) -> str:
+		# Two CPUs: the lock-discipline and race cases work on one while
+		# the other holds a lock.
 		args = f'-smp 2 -m {MEMORY_MB[self.page_size]}'
 		if self.arch == 'arm64':
 			# The same CPU whatever kunit.py the tree carries (QEMU takes
@@ -85,12 +87,13 @@ class Target:
 		return 'qemu-system-aarch64' if self.arch == 'arm64' else 'qemu-system-x86_64'
 
 	@property
-	def cross_compile(self) -> str:
-		return 'aarch64-linux-gnu-' if self.arch == 'arm64' else ''
+	def qemu_package(self) -> str:
+		"""The Debian package of qemu_binary (one of packages())."""
+		return 'qemu-system-arm' if self.arch == 'arm64' else 'qemu-system-x86'
 
 	@property
-	def linux_arch(self) -> str:
-		return 'arm64' if self.arch == 'arm64' else 'x86_64'
+	def cross_compile(self) -> str:
+		return 'aarch64-linux-gnu-' if self.arch == 'arm64' else ''
 
 	def packages(self) -> Tuple[str, ...]:
 		return PACKAGES[self.arch]

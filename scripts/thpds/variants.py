@@ -9,9 +9,10 @@ before the case reports).  'May-Fail: <suite.case>' names a timing-dependent
 case (the race) that the variant's bug breaks only when the race lands: it
 may pass or fail, never crash; the deterministic cases are never May-Fail.
 'May-Fail-On: <target> <suite.case>' says of a declared race case that on
-that target it may also pass (arm64-64k: the race sees a few 512 MB THPs,
-which the shrinker may split off the queue before their free); if it is
-May-Crash, it may still crash there.  The reason goes in the message.  verdict.judge() holds a run to that declaration:
+that target it may also pass (arm64-16k and arm64-64k: the race frees one
+32 MB or 512 MB THP at a time, which the shrinker may split off the queue
+before its free); if it is May-Crash, it may still crash there.  The
+reason goes in the message.  verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
 """
