@@ -68,16 +68,23 @@ class BadInputTest(unittest.TestCase):
 		self.assertEqual(rc, 2)
 		self.assertIn('not a kernel source tree', err)
 
-	def test_tree_too_old_is_refused_before_copying(self):
-		d = os.path.join(self.tmp.name, 'old')
-		make_fake_kernel(d)
-		with open(os.path.join(d, 'Makefile'), 'w') as f:
-			f.write('VERSION = 5\nPATCHLEVEL = 4\nSUBLEVEL = 302\n')
+	def test_tree_no_port_fits_is_refused_before_copying(self):
+		# a 7.2 tree whose deferred-split list_lru was renamed
+		d = os.path.join(self.tmp.name, 'renamed')
+		make_fake_kernel(d, design='debian-7.2.13')
+		path = os.path.join(d, 'mm/huge_memory.c')
+		with open(path) as f:
+			text = f.read()
+		with open(path, 'w') as f:
+			f.write(text.replace('deferred_split_lru', 'thp_split_lru'))
 		os.makedirs(os.path.join(d, 'tools/testing/kunit'))
 		open(os.path.join(d, 'tools/testing/kunit/kunit.py'), 'w').close()
 		rc, err = self.run_cli('run', '--tree', d)
 		self.assertEqual(rc, 2)
-		self.assertIn('older than every port', err)
+		self.assertIn('no port of the suite fits', err)
+		self.assertIn('the nearest is port 7.2', err)
+		self.assertIn('mm/huge_memory.c has /^(?:static )?struct list_lru deferred_split_lru;/',
+			      err)
 		self.assertFalse(os.path.exists(os.path.join(self.tmp.name, 'c', 'trees')))
 
 	def test_unknown_variant_names_the_ones_there_are(self):
@@ -85,13 +92,15 @@ class BadInputTest(unittest.TestCase):
 		fake = mock.Mock(spec=tree.Tree)
 		fake.path = self.tmp.name
 		fake.meta = {'base': 'b'}
-		with mock.patch.object(runner, 'prepare', return_value=fake), \
+		with mock.patch.object(runner, 'prepare', return_value=fake) as prepare, \
 		     mock.patch.object(tree, 'kernel_version', return_value='6.12.117'), \
 		     mock.patch.object(tree, 'show', return_value='source "mm/damon/Kconfig"\nendmenu\n'):
 			rc, err = self.run_cli('run', '--tree', '6.12', '--unpatched', 'nosuch')
 		self.assertEqual(rc, 2)
-		self.assertIn('no such variant', err)
+		self.assertIn('no port has such a variant', err)
 		self.assertIn('seed-reclaim', err)
+		# refused before any tree is fetched (it used to download 150 MB first)
+		prepare.assert_not_called()
 
 	def test_bad_series(self):
 		rc, err = self.run_cli('run', '--tree', 'latest')

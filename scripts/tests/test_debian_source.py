@@ -57,7 +57,8 @@ class ParseTest(unittest.TestCase):
 		sources = [s for s in ds.parse_deb822(DEB822) if ds.is_debian_archive(s)]
 		text = ds.private_source_list(sources)
 		self.assertIn('URIs: http://archive.example/debian\n', text)
-		self.assertIn('Suites: bookworm bookworm-updates bullseye trixie sid\n', text)
+		self.assertIn('Suites: bookworm bookworm-updates bullseye bookworm-backports trixie '
+			      'trixie-backports forky sid experimental\n', text)
 		self.assertIn('Suites: bookworm-security bullseye-security trixie-security\n', text)
 		self.assertNotIn('vendor.example', text)
 
@@ -77,12 +78,23 @@ class ParseTest(unittest.TestCase):
 		self.assertEqual(ds.upstream_version('1:7.2.13-1'), '7.2.13')
 
 
+# What the Release files said on 2026-12-04 (Suite: of each codename).
+CLASSES = {'bullseye': 'oldoldstable', 'bullseye-security': 'oldoldstable-security',
+	   'bookworm': 'oldstable', 'bookworm-security': 'oldstable-security',
+	   'bookworm-backports': 'oldstable-backports', 'trixie': 'stable',
+	   'trixie-security': 'stable-security', 'trixie-backports': 'stable-backports',
+	   'forky': 'testing', 'sid': 'unstable', 'experimental': 'experimental'}
+
+
 class FakeApt:
 	def __init__(self, offers):
 		self.offers = offers
 
 	def versions(self, package):
 		return self.offers.get(package, [])
+
+	def suite_classes(self):
+		return CLASSES
 
 
 class ResolveTest(unittest.TestCase):
@@ -102,6 +114,50 @@ class ResolveTest(unittest.TestCase):
 	def test_extra_suite_when_not_configured(self):
 		apt = FakeApt({'linux-source-7.2': [('7.2.13-1', 'sid')]})
 		self.assertEqual(ds.resolve(apt, '7.2'), ('linux-source-7.2', '7.2.13-1', 'sid'))
+
+	def test_releases_then_backports_then_sid_then_experimental(self):
+		# what the archive served on 2026-12-04
+		apt = FakeApt({'linux-source-7.2': [('7.2.13-1', 'sid'), ('7.2.12-1', 'forky'),
+						    ('7.2.12-1~bpo13+1', 'trixie-backports'),
+						    ('7.2.11-1~bpo13+1', 'trixie-backports')],
+			       'linux-source-7.3': [('7.3.4-1~bpo13+1', 'trixie-backports'),
+						    ('7.3~rc7-1~exp1', 'experimental')],
+			       'linux-source-9.9': [('9.9~rc1-1~exp1', 'experimental')]})
+		self.assertEqual(ds.resolve(apt, '7.2'),
+				 ('linux-source-7.2', '7.2.12-1~bpo13+1', 'trixie-backports'))
+		self.assertEqual(ds.resolve(apt, '7.3'),
+				 ('linux-source-7.3', '7.3.4-1~bpo13+1', 'trixie-backports'))
+		self.assertEqual(ds.resolve(apt, '9.9'),
+				 ('linux-source-9.9', '9.9~rc1-1~exp1', 'experimental'))
+		self.assertEqual([(o.suite, o.tier_name) for o in ds.offers(apt, '7.2')],
+				 [('trixie-backports', 'backports'), ('trixie-backports', 'backports'),
+				  ('sid', 'development'), ('forky', 'development')])
+
+	def test_a_pinned_version_is_exactly_that_one(self):
+		apt = FakeApt({'linux-source-6.1': [('6.1.192-3', 'bookworm-security'),
+						    ('6.1.170-3', 'bookworm')]})
+		self.assertEqual(ds.resolve(apt, '6.1', '6.1.170-3'),
+				 ('linux-source-6.1', '6.1.170-3', 'bookworm'))
+
+	def test_a_pinned_version_no_longer_offered_says_what_is(self):
+		apt = FakeApt({'linux-source-6.1': [('6.1.192-3', 'bookworm-security'),
+						    ('6.1.170-3', 'bookworm')]})
+		with self.assertRaises(ds.NotOffered) as cm:
+			ds.resolve(apt, '6.1', '6.1.192-2')
+		self.assertIn('linux-source-6.1 6.1.192-2 is not offered by the archive (any more). '
+			      'Offered now: 6.1.192-3 (bookworm-security), 6.1.170-3 (bookworm)',
+			      str(cm.exception))
+
+	def test_release_files_name_each_suites_class(self):
+		with tempfile.TemporaryDirectory() as d:
+			for codename, cls in (('trixie-backports', 'stable-backports'),
+					      ('sid', 'unstable')):
+				with open(os.path.join(d, f'deb.example_debian_dists_{codename}_InRelease'),
+					  'w') as f:
+					f.write(f'-----BEGIN PGP SIGNED MESSAGE-----\nOrigin: Debian\n'
+						f'Suite: {cls}\nCodename: {codename}\n')
+			self.assertEqual(ds.release_suites(d), {'trixie-backports': 'stable-backports',
+								'sid': 'unstable'})
 
 	def test_lists_without_any_kernel_are_an_archive_failure(self):
 		with mock.patch.object(ds, 'available_series', return_value=[]):
@@ -150,7 +206,7 @@ class UpdateTest(unittest.TestCase):
 		self.assertIn('update', argv)
 		self.updates += 1
 		rc, out, err = self.result
-		if rc == 0 and out.startswith('Hit'):
+		if out.startswith('Hit'):
 			lists = os.path.join(self.apt.dir, 'lists')
 			with open(os.path.join(lists, 'deb.example_dists_bookworm_main_Packages'), 'w'):
 				pass
@@ -191,6 +247,28 @@ class UpdateTest(unittest.TestCase):
 				os.unlink(os.path.join(self.apt.dir, 'lists', name))
 		self.assertTrue(self.apt.update())
 		self.assertEqual(self.updates, 3)
+
+	def test_a_suite_the_archive_dropped_is_passed_over(self):
+		# bullseye-backports has no Release file any more: apt-get exits 100
+		self.result = (100, 'Hit:1 http://deb.example/debian bookworm InRelease\n'
+			       'Ign:2 http://deb.example/debian bullseye-backports InRelease\n'
+			       'Err:3 http://deb.example/debian bullseye-backports Release\n'
+			       '  404  Not Found [IP: 192.0.2.1 80]\n',
+			       "E: The repository 'http://deb.example/debian bullseye-backports "
+			       "Release' does not have a Release file.\n")
+		with contextlib.redirect_stdout(io.StringIO()) as said:
+			self.assertTrue(self.apt.update())
+			self.assertFalse(self.apt.update())	# fresh: the stamp was written
+		self.assertIn('no longer has these suites (no Release file): bullseye-backports',
+			      said.getvalue())
+		self.assertEqual(self.updates, 1)
+
+	def test_a_dropped_suite_besides_an_unreachable_archive_is_still_an_error(self):
+		self.result = (100, UNREACHABLE[0], UNREACHABLE[1] +
+			       "E: The repository 'http://deb.example/debian bullseye-backports "
+			       "Release' does not have a Release file.\n")
+		with self.assertRaises(ds.FetchError):
+			self.apt.update()
 
 	def test_unreachable_archive_is_an_error_and_is_retried(self):
 		self.result = (0, *UNREACHABLE)	# apt-get exits 0 when nothing could be read

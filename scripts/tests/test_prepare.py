@@ -14,7 +14,7 @@ import unittest
 from unittest import mock
 
 from tests.test_tree import make_fake_kernel, make_tarball, write
-from thpds import cli, debian_source, lock, runner, tree
+from thpds import cli, debian_source, lock, runner, suite, tree
 
 VERSION = '6.12.117-1~deb12u1'
 
@@ -35,10 +35,10 @@ class FakeArchive:
 			raise debian_source.FetchError(self.update_error)
 		return True
 
-	def resolve(self, apt, series):
-		return f'linux-source-{series}', self.version, 'bookworm-security'
+	def resolve(self, apt, series, pinned=None):
+		return f'linux-source-{series}', pinned or self.version, 'bookworm-security'
 
-	def download(self, package, version, dest):
+	def download(self, package, version, dest, keep_others=False):
 		self.downloads += 1
 		os.makedirs(dest, exist_ok=True)
 		deb = os.path.join(dest, f'{package}_{version}_all.deb')
@@ -61,7 +61,7 @@ class FakeArchive:
 					  lambda apt_self, *a, **k: self.update()),
 			mock.patch.object(debian_source, 'resolve', self.resolve),
 			mock.patch.object(debian_source.PrivateApt, 'download',
-					  lambda apt_self, *a: self.download(*a)),
+					  lambda apt_self, *a, **k: self.download(*a, **k)),
 			mock.patch.object(debian_source, 'unpack', self.unpack)]
 
 
@@ -107,7 +107,7 @@ class InterruptedRunTest(PrepareCase):
 		t = self.prepare()
 		with open(t.meta_file, 'w') as f:
 			f.write('{"base": "ab')
-		self.assertEqual(t.meta, {})
+		self.assertEqual({k: v for k, v in t.meta.items() if k not in t.session}, {})
 		self.assertFalse(t.exists())
 		t = self.prepare()
 		self.assertEqual(t.meta['version'], VERSION)
@@ -205,7 +205,7 @@ class OfflineTest(PrepareCase):
 		self.prepare()
 		self.archive.version = '6.12.118-1'
 
-		def unreachable(*args):
+		def unreachable(*args, **kwargs):
 			raise debian_source.FetchError('apt-get download linux-source-6.12=6.12.118-1 '
 						       'failed: connection timed out')
 		with mock.patch.object(debian_source.PrivateApt, 'download', unreachable):
@@ -281,6 +281,77 @@ class PathTest(unittest.TestCase):
 		self.assertTrue(t.exists())
 		self.assertIn('mm/a.c', tree.tracked_files(t.path))
 		self.assertEqual(t.meta['origin'], f'user tree {os.path.realpath(user)}')
+
+
+class UserTreeTest(unittest.TestCase):
+	"""A user's tree: its port from its sources, its suite if it has one,
+	judged on its own results."""
+
+	def setUp(self):
+		self.tmp = tempfile.TemporaryDirectory()
+		self.addCleanup(self.tmp.cleanup)
+		env = mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(self.tmp.name, 'c')})
+		env.start()
+		self.addCleanup(env.stop)
+		runner._prepared.clear()
+		self.addCleanup(runner._prepared.clear)
+
+	def user_tree(self, design='debian-6.12.118', **extra):
+		user = os.path.join(self.tmp.name, 'linux')
+		make_fake_kernel(user, design=design)
+		write(user, 'tools/testing/kunit/kunit.py', "parser.add_argument('--arch')\n")
+		write(user, 'mm/Kconfig', 'menu "mm"\nsource "mm/damon/Kconfig"\nendmenu\n')
+		for rel, text in extra.items():
+			write(user, rel, text)
+		return user
+
+	def test_the_port_comes_from_the_sources_not_the_version(self):
+		# a 7.3 tree (its Makefile says 6.12.117 here: the version is not asked)
+		t = runner.prepare_user(self.user_tree('debian-7.3.4'))
+		self.assertEqual(runner.port_of(t), '7.2')
+
+	def test_a_tree_that_carries_the_suite_runs_its_own(self):
+		carried = '// SPDX-License-Identifier: GPL-2.0\n/* the suite, as merged */\n'
+		user = self.user_tree(**{'mm/tests/thp_deferred_split_kunit.c': carried})
+		t = runner.prepare_user(user)
+		applied = runner.apply_suite(t)
+		self.assertTrue(applied.carried)
+		with open(os.path.join(t.path, 'mm/tests/thp_deferred_split_kunit.c')) as f:
+			self.assertEqual(f.read(), carried)
+		# nothing of this repository's was written: no port header, no Kconfig entry
+		self.assertFalse(os.path.exists(os.path.join(t.path, 'mm/tests/thp_deferred_split_kunit.h')))
+		with open(os.path.join(t.path, 'mm/Kconfig')) as f:
+			self.assertNotIn(suite.TEST_SYMBOL, f.read())
+		self.assertRegex(runner.suite_source(t), r"^carried by the tree \([0-9a-f]{12}\), which "
+				 r"differs from this repository's \([0-9a-f]{12}\)$")
+
+	def test_a_tree_without_the_suite_gets_this_repositorys(self):
+		t = runner.prepare_user(self.user_tree())
+		# the excerpt has not the context of the port's exposures
+		with mock.patch.object(suite, 'port_patches', return_value=[]):
+			applied = runner.apply_suite(t)
+		self.assertFalse(applied.carried)
+		self.assertTrue(os.path.exists(os.path.join(t.path, 'mm/tests/thp_deferred_split_kunit.h')))
+		self.assertEqual(runner.suite_source(t), 'this repository')
+
+
+class SpecTest(unittest.TestCase):
+	def test_pinned_trees_have_paths_of_their_own(self):
+		self.assertEqual(runner.debian_tree_name('6.1'), 'debian-6.1')
+		self.assertEqual(runner.debian_tree_name('7.2', '7.2.12-1~bpo13+1'),
+				 'debian-pinned-7.2.12-1_bpo13+1')
+		self.assertEqual(runner.debian_tree_name('6.1', '1:6.1.170-3'),
+				 'debian-pinned-1_6.1.170-3')
+		self.assertEqual(runner.DEBIAN_SPEC.fullmatch('6.1=6.1.170-3').groups(),
+				 ('6.1', '6.1.170-3'))
+		self.assertIsNone(runner.DEBIAN_SPEC.fullmatch('6.1=latest'))
+
+	def test_declarations_speak_only_for_debians_tree_of_the_ports_series(self):
+		self.assertTrue(runner.declared_tree('6.1', '6.1'))
+		self.assertTrue(runner.declared_tree('6.1=6.1.170-3', '6.1'))
+		self.assertFalse(runner.declared_tree('7.3', '7.2'))
+		self.assertFalse(runner.declared_tree('/src/linux-6.1', '6.1'))
+		self.assertFalse(runner.declared_tree('./6.1', '6.1'))
 
 
 if __name__ == '__main__':

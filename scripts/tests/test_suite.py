@@ -13,17 +13,6 @@ class PortTest(unittest.TestCase):
 		self.assertIn('6.12', suite.ports())
 		self.assertIn('7.2', suite.ports())
 
-	def test_port_for_versions(self):
-		self.assertEqual(suite.port_for('6.12.117'), '6.12')
-		self.assertEqual(suite.port_for('6.18.3'), '6.12')
-		self.assertEqual(suite.port_for('7.2.13'), '7.2')
-		self.assertEqual(suite.port_for('7.10.1'), '7.2')
-
-	def test_too_old_tree_is_refused(self):
-		with self.assertRaises(suite.SuiteError) as cm:
-			suite.port_for('5.4.302')
-		self.assertIn('older than every port', str(cm.exception))
-
 
 class InsertTest(unittest.TestCase):
 	def fragment(self):

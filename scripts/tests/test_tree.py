@@ -2,6 +2,7 @@
 unchanged files keep their mtimes across variant switches."""
 
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -12,8 +13,20 @@ from unittest import mock
 from thpds import gitrun, tree
 
 
-def make_fake_kernel(root, sublevel=117):
-	files = {
+FIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'fit')
+
+
+def fit_excerpt(name):
+	"""The lines of a real tree that the ports' assumptions read
+	(data/fit/<name>.json, written by data/fit/excerpt.py)."""
+	with open(os.path.join(FIT, name + '.json')) as f:
+		return json.load(f)['files']
+
+
+def make_fake_kernel(root, sublevel=117, design='debian-6.12.118'):
+	"""A tree the tool takes for a kernel: the top-level files, and the
+	lines of a real tree of @design that the ports' assumptions read."""
+	files = {**fit_excerpt(design),
 		'Makefile': f'VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = {sublevel}\n',
 		'Kconfig': 'mainmenu "x"\n',
 		'mm/Kconfig': 'menu "mm"\nendmenu\n',
@@ -98,6 +111,28 @@ class TreeTest(unittest.TestCase):
 		with self.assertRaises(tree.PatchError) as cm:
 			self.t.commit_on_base({}, [patch], 'suite')
 		self.assertIn('bad.patch does not apply', str(cm.exception))
+
+	def test_a_hunk_whose_context_moved_applies_with_one_line_of_it(self):
+		# 7.3's mm/vmscan.c: a context line of port 7.2's exposure changed
+		write(self.user, 'mm/c.c', 'int one;\nint two;\nint three;\nint four;\nint five;\n')
+		self.base_from_user()
+		patch = os.path.join(self.tmp.name, 'drift.patch')
+		with open(patch, 'w') as f:
+			f.write('--- a/mm/c.c\n+++ b/mm/c.c\n@@ -1,5 +1,5 @@\n int one;\n-int TWO;\n'
+				' int three;\n-int four;\n+int four = 4;\n int five;\n'.replace(
+					'-int TWO;\n', ' int TWO;\n'))
+		commit = self.t.commit_on_base({}, [patch], 'suite', owner='port 9.9')
+		self.assertIn('int four = 4;', tree.show(self.t.path, commit, 'mm/c.c'))
+
+	def test_a_patch_that_does_not_fit_names_its_port_and_hunk(self):
+		self.base_from_user()
+		patch = os.path.join(self.tmp.name, 'gone.patch')
+		with open(patch, 'w') as f:
+			f.write('--- a/mm/swap.c\n+++ b/mm/swap.c\n@@ -1 +1 @@\n-int s;\n+int s = 1;\n')
+		with self.assertRaises(tree.PatchError) as cm:
+			self.t.commit_on_base({}, [patch], 'suite', owner='port 7.2 variant')
+		self.assertIn('port 7.2 variant gone.patch does not apply to this tree', str(cm.exception))
+		self.assertIn('mm/swap.c', str(cm.exception))
 
 	def test_new_user_state_becomes_new_base(self):
 		self.base_from_user()
@@ -317,7 +352,7 @@ class UserGitConfigTest(unittest.TestCase):
 		self.assertEqual(sorted(tree.user_git_files(self.src)),
 				 sorted(['.gitignore', 'Kconfig', 'Makefile', 'mm/Kconfig', 'mm/Makefile',
 					 'mm/a.c', 'mm/b.c', 'tools/build/Makefile',
-					 'tools/build/feature/test-all.c']))
+					 'tools/build/feature/test-all.c', *fit_excerpt('debian-6.12.118')]))
 
 
 	def test_user_git_trees_own_config_runs_nothing_and_hides_nothing(self):

@@ -1,5 +1,7 @@
 """Tests for thpds.variants: the declarations in the repo, and the judging."""
 
+import os
+import tempfile
 import unittest
 
 from thpds import cases, suite, variants
@@ -25,6 +27,26 @@ class DeclarationTest(unittest.TestCase):
 				for name in v.expect_fail | v.may_crash:
 					parts = name.split('.')
 					self.assertIn('.'.join(parts[:2]), functions, f'{v.patch}: {name}')
+
+	def test_a_variant_whose_path_moved_has_a_form_for_each_shape(self):
+		# 7.3 moved __folio_put() and folios_put_refs() to mm/folio.c
+		for name in ('put', 'zap-batch'):
+			v = variants.for_port('7.2')[name]
+			self.assertEqual([os.path.basename(p) for p in v.patches],
+					 [f'{name}.patch', f'{name}.folio-c.patch'])
+			with open(v.patches[1]) as f:
+				self.assertIn('diff --git a/mm/folio.c b/mm/folio.c', f.read())
+
+	def test_forms_must_declare_the_same_cases(self):
+		with tempfile.TemporaryDirectory() as repo:
+			d = os.path.join(repo, 'ports', '9.9', 'unpatched')
+			os.makedirs(d)
+			for name, case in (('x.patch', 'a'), ('x.other.patch', 'b')):
+				with open(os.path.join(d, name), 'w') as f:
+					f.write(f'Subject: [PATCH] UNPATCHED: x\n\nExpect-Fail: s.{case}\n---\n')
+			with self.assertRaises(suite.SuiteError) as cm:
+				variants.for_port('9.9', repo)
+			self.assertIn('every form of a variant must declare the same', str(cm.exception))
 
 	def test_seed_declares_the_reclaim_cases(self):
 		v = variants.for_port('6.12')['seed-reclaim']

@@ -106,6 +106,14 @@ def parts(root: str) -> List[Part]:
 	files = [os.path.join(debs, f) for f in _listdir(debs) if f.endswith('.deb')]
 	found.append(Part('debs', files, sum(disk_usage(f) for f in files),
 			  f'{len(files)} .deb' + ('' if len(files) == 1 else 's')))
+	# pinned versions (--tree 6.1=6.1.170-3): kept until pruned
+	pinned = os.path.join(debs, 'pinned')
+	files = [os.path.join(pinned, f) for f in _listdir(pinned) if f.endswith('.deb')]
+	if files:
+		found.append(Part('debs/pinned', files, sum(disk_usage(f) for f in files),
+				  f'{len(files)} pinned .deb' + ('' if len(files) == 1 else 's')))
+	leftovers += [os.path.join(pinned, 'partial')] if os.path.isdir(
+		os.path.join(pinned, 'partial')) else []
 	leftovers += [os.path.join(root, 'unpack', n) for n in _listdir(os.path.join(root, 'unpack'))]
 	leftovers += [os.path.join(debs, 'partial')] if os.path.isdir(os.path.join(debs, 'partial')) \
 		else []
@@ -145,8 +153,9 @@ def tree_name(root: str, spec: str) -> str:
 	"""A tree's directory name from what a user may type: the name as
 	listed (with or without trees/), a Debian series, or their tree's path."""
 	name = spec[len('trees/'):] if spec.startswith('trees/') else spec
-	if re.fullmatch(r'\d+\.\d+', name):
-		name = f'debian-{name}'
+	debian = runner.DEBIAN_SPEC.fullmatch(name)
+	if debian:
+		name = runner.debian_tree_name(*debian.groups())
 	elif runner.is_path(spec) and os.path.isdir(spec):
 		name = runner.user_tree_name(os.path.realpath(spec))
 	have = [n for n in _listdir(os.path.join(root, 'trees')) if not n.endswith('.staging')]
@@ -173,7 +182,7 @@ def prune(root: str, trees: Iterable[str] = (), builds: bool = False,
 		doomed += [os.path.join(root, 'build', b) for b in _listdir(os.path.join(root, 'build'))]
 	if debs:
 		for p in parts(root):
-			if p.label in ('debs', 'unpack/staging leftovers'):
+			if p.label in ('debs', 'debs/pinned', 'unpack/staging leftovers'):
 				doomed += p.paths
 	removed = []
 	for path in dict.fromkeys(doomed):

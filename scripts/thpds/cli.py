@@ -15,8 +15,8 @@ import traceback
 import unittest
 from typing import List, Optional
 
-from thpds import (cache, cases, debian_source, host, lock, matrix, patches, report, rerun,
-		   runner, suite, target, tree, variants)
+from thpds import (cache, cases, debian_source, diagnose, host, lock, matrix, patches, report,
+		   rerun, runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
@@ -115,8 +115,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 		report.show(run.record, verdict)
 		p, f, s = verdict.tally()
 		passed, failed, skipped = passed + p, failed + f, skipped + s
-		lines.append(f'{label} ({run.record.origin} {run.record.version}): '
-			     f'{verdict.summary()}, {run.record.seconds} s')
+		lines.append(f'{label} ({run.record.origin} {run.record.version}, port '
+			     f'{run.record.port}): {verdict.summary()}, {run.record.seconds} s')
+		lines += [f'  {line}' for line in diagnose.diagnose(run.record)]
 	if args.series:
 		try:
 			p, f, more = patches.project_check(args.trees[0], args.timeout)
@@ -142,7 +143,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 	records = []
 	for where in targets:
 		for spec in args.trees:
-			port = suite.port_for(tree.kernel_version(runner.prepare(spec).path))
+			port = runner.port_of(runner.prepare(spec))
 			backported = [variants.BACKPORTED] if suite.port_backports(port) else []
 			for variant in [None] + backported + sorted(variants.for_port(port)):
 				run = runner.run_tree(spec, args.timeout, variant=variant, target=where)
@@ -230,9 +231,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
 	apt = debian_source.PrivateApt(runner.cache_dir())
 	apt.update()
+	print('series\tversion\tsuite\tkind\t(--tree SERIES takes the first of each series; '
+	      '--tree SERIES=VERSION any)')
 	for series in debian_source.available_series(apt):
-		_, version, suite_name = debian_source.resolve(apt, series)
-		print(f'{series}\t{version}\t{suite_name}')
+		for i, offer in enumerate(debian_source.offers(apt, series)):
+			print(f'{series}\t{offer.version}\t{offer.suite}\t{offer.tier_name}'
+			      + (f'\t<- --tree {series}' if i == 0 else ''))
 	for port in suite.ports():
 		found = variants.for_port(port)
 		print(f'port {port}: unpatched variants: {", ".join(sorted(found)) or "none"}')

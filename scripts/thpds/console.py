@@ -148,6 +148,38 @@ CANNOT_SKIP = re.compile(r'SKIP \(this KUnit cannot skip\): (.*)$')
 FAILED_AT = re.compile(r'# \S+: (?:EXPECTATION|ASSERTION) FAILED at ')
 
 
+FAILED_AT = re.compile(r'^\s+# \w+: (?:EXPECTATION|ASSERTION) FAILED at ')
+
+
+def first_failures(log: str) -> Dict[str, str]:
+	"""'suite.case[.param]' -> the first thing its first failed check said,
+	for each result that is not ok: the message the suite printed under
+	KUnit's 'EXPECTATION FAILED at' line (the queue, the counter, the lock
+	it found wrong), or KUnit's own 'Expected ...' line where it printed
+	none."""
+	found: Dict[str, str] = {}
+	for name, ok, skip, lines in _ktap_walk(log):
+		if ok or skip is not None:
+			continue
+		text = ''
+		for i, line in enumerate(lines):
+			if not FAILED_AT.match(line):
+				continue
+			for after in lines[i + 1:]:
+				if FAILED_AT.match(after) or after.lstrip().startswith('# '):
+					break
+				if after.strip() and not after[0].isspace():
+					text = after.strip()
+					break
+				if not text and after.strip().startswith('Expected '):
+					text = after.strip()
+			if text:
+				break
+		if text:
+			found[name] = text
+	return found
+
+
 def unskippable_skips(log: str) -> Dict[str, str]:
 	"""Cases that would have skipped on a KUnit that cannot skip: name -> reason.
 

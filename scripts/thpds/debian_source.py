@@ -26,12 +26,23 @@ APT_SOURCE_LIST = '/etc/apt/sources.list'
 
 # Suites searched for linux-source-* packages, on the archive that carries
 # each kind of suite.  Which of them still carries which kernel is resolved
-# at run time; nothing here pins a kernel version.
+# at run time; nothing here pins a kernel version.  A suite the archive has
+# dropped (bullseye-backports has no Release file any more) is passed over
+# (PrivateApt.update()); a new mainline series appears in backports and
+# experimental first.
 EXTRA_SUITES = {
-	'archive': ('bullseye', 'bookworm', 'trixie', 'sid'),
+	'archive': ('bullseye', 'bookworm', 'bookworm-backports', 'trixie',
+		    'trixie-backports', 'forky', 'sid', 'experimental'),
 	'security': ('bullseye-security', 'bookworm-security',
 		     'trixie-security'),
 }
+
+# How --tree <series> chooses among the suites that carry it, best first:
+# the suites this machine's apt is configured for, then Debian's releases
+# and their security and updates suites, then backports, then the
+# development suites, then experimental.  A suite's class is read from its
+# Release file ('Suite: stable-backports'), not guessed from its codename.
+TIER_NAMES = ('configured', 'release', 'backports', 'development', 'experimental')
 
 
 # The private package lists are refreshed at most this often (seconds):
@@ -218,17 +229,26 @@ class PrivateApt:
 			os.unlink(self.stamp_file)
 		proc = subprocess.run(['apt-get', *self._opts(), '-q', 'update'],
 				      capture_output=True, text=True)
+		# A suite the archive no longer has (no Release file) is not a
+		# failure to read the archive: it is passed over, and named.
+		gone = _suites_without_release(proc.stderr)
 		# apt-get exits 0 when no index could be fetched ('W: Failed to
 		# fetch'); stderr says why, stdout's 'Err:' lines only which.
 		failed = [line.strip() for line in proc.stderr.splitlines()
-			  if line.startswith(('E:', 'W: Failed to fetch'))]
-		failed += [line.strip() for line in proc.stdout.splitlines() if line.startswith('Err:')]
+			  if line.startswith(('E:', 'W: Failed to fetch'))
+			  and 'does not have a Release file' not in line]
+		failed += [line.strip() for line in proc.stdout.splitlines() if line.startswith('Err:')
+			   and not any(line.rstrip().endswith(f' {s} Release') for s in gone)]
 		reached = any(line.startswith(('Hit:', 'Get:')) for line in proc.stdout.splitlines())
-		if proc.returncode != 0 or (failed and not reached):
+		errors = [line for line in failed if line.startswith('E:')]
+		if (proc.returncode != 0 and (errors or not gone)) or (failed and not reached):
 			why = _apt_reason(failed or proc.stderr.strip().splitlines() or
 					  [f'exit status {proc.returncode}'])
 			raise FetchError(f'apt-get update (private list) failed: {why}')
 		_refresh_requested = False
+		if gone:
+			print('[thp-ds] the archive no longer has these suites (no Release file): '
+			      + ', '.join(gone), flush=True)
 		if failed:
 			print(f'[thp-ds] apt-get update: some suites could not be read '
 			      f'({_apt_reason(failed)}); using their previous lists', flush=True)
@@ -261,9 +281,13 @@ class PrivateApt:
 			found.append((parts[1], suite))
 		return sorted(found, key=lambda vs: _DebVersionKey(vs[0]), reverse=True)
 
-	def download(self, package: str, version: str, dest: str) -> str:
+	def suite_classes(self) -> Dict[str, str]:
+		return release_suites(os.path.join(self.dir, 'lists'))
+
+	def download(self, package: str, version: str, dest: str, keep_others: bool = False) -> str:
 		"""package=version's .deb in dest: the one there if it is intact,
-		else downloaded.  Other versions of package in dest go: superseded.
+		else downloaded.  Other versions of package in dest go (superseded),
+		unless @keep_others (dest holds pinned versions, kept until pruned).
 
 		apt-get download writes into a directory of its own (dest/partial)
 		and the .deb is moved into dest once complete, so dest never holds
@@ -276,7 +300,7 @@ class PrivateApt:
 			deb = have[0]
 		else:
 			deb = self._fetch(package, version, dest)
-		for old in _debs(dest, package):
+		for old in [] if keep_others else _debs(dest, package):
 			if old != deb:
 				os.unlink(old)
 		return deb
@@ -305,6 +329,13 @@ class PrivateApt:
 		"""The archive's SHA256 of package=version's .deb (None if unknown)."""
 		m = re.search(r'^SHA256: *(\S+)', self.query('show', f'{package}={version}'), re.M)
 		return m.group(1) if m else None
+
+
+def _suites_without_release(stderr: str) -> List[str]:
+	"""The suites apt-get update found gone: 'E: The repository '<uri>
+	<suite> Release' does not have a Release file.'"""
+	return re.findall(r"^E: The repository '\S+ (\S+) Release' does not have a Release file",
+			  stderr, re.M)
 
 
 def _sha256(text: str) -> str:
@@ -354,24 +385,85 @@ def upstream_version(deb_version: str) -> str:
 	return deb_version.split(':')[-1].split('-')[0]
 
 
-def resolve(apt: PrivateApt, series: str) -> Tuple[str, str, str]:
+def release_suites(lists_dir: str) -> Dict[str, str]:
+	"""Codename -> the class its Release file gives ('bookworm' ->
+	'oldstable', 'trixie-backports' -> 'stable-backports', 'sid' ->
+	'unstable'), from the Release files of the private package lists."""
+	found: Dict[str, str] = {}
+	for path in glob.glob(os.path.join(lists_dir, '*_dists_*Release')):
+		name = re.search(r'_dists_(.+?)_(?:In)?Release$', os.path.basename(path))
+		if not name:
+			continue
+		with open(path, errors='replace') as f:
+			head = f.read(4096)
+		m = re.search(r'^Suite: *(\S+)', head, re.M)
+		if m:
+			found[name.group(1).replace('_', '/')] = m.group(1)
+	return found
+
+
+def tier(suite: str, configured: Iterable[str], classes: Dict[str, str]) -> int:
+	"""Where @suite stands in TIER_NAMES (0 is best) for --tree <series>."""
+	if suite in configured:
+		return 0
+	kind = classes.get(suite, suite)
+	if kind == 'experimental' or suite == 'experimental':
+		return 4
+	if kind.endswith('-backports') or suite.endswith('-backports'):
+		return 2
+	if kind in ('testing', 'unstable') or suite == 'sid' or kind.startswith('testing-'):
+		return 3
+	return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+	"""One version of a linux-source package on offer, and where from."""
+	series: str
+	version: str
+	suite: str
+	tier: int
+
+	@property
+	def tier_name(self) -> str:
+		return TIER_NAMES[self.tier]
+
+
+def offers(apt: 'PrivateApt', series: str) -> List[Offer]:
+	"""Every version of linux-source-<series> on offer, best first: by tier,
+	then newest first."""
+	configured = {s for src in configured_sources() for s in src.suites}
+	classes = apt.suite_classes()
+	found = [Offer(series, v, s, tier(s, configured, classes))
+		 for v, s in apt.versions(f'linux-source-{series}')]
+	# versions() is newest first; a stable sort keeps that within a tier
+	return sorted(found, key=lambda o: o.tier)
+
+
+def resolve(apt: PrivateApt, series: str, pinned: Optional[str] = None) -> Tuple[str, str, str]:
 	"""The package version of linux-source-<series> to test.
 
-	The machine's own configured suites win (they are what the machine is
-	set up to track); the extra suites are searched only when those do not
-	carry the series.  Within that choice the newest version wins.  Returns
-	(package, version, suite); raises NotOffered naming what is on offer
-	when the series is not (or no longer) packaged, FetchError when the
-	lists offer no kernel at all (the archive could not be read).
+	Without @pinned: the best suite that carries the series (TIER_NAMES:
+	the machine's own configured suites, then releases and their security
+	suites, then backports, then sid and testing, then experimental), and
+	within it the newest version.  With @pinned: exactly that version, if
+	any suite still offers it.  Returns (package, version, suite); raises
+	NotOffered naming what is on offer when the series or version is not
+	(or no longer) packaged, FetchError when the lists offer no kernel at
+	all (the archive could not be read).
 	"""
 	package = f'linux-source-{series}'
-	found = apt.versions(package)
-	configured = {s for src in configured_sources() for s in src.suites}
-	preferred = [vs for vs in found if vs[1] in configured]
-	if preferred:
-		return (package, *preferred[0])
+	found = offers(apt, series)
+	if pinned and found:
+		match = [o for o in found if o.version == pinned]
+		if match:
+			return (package, pinned, match[0].suite)
+		raise NotOffered(f'{package} {pinned} is not offered by the archive (any more). '
+				 'Offered now: ' + ', '.join(f'{o.version} ({o.suite})' for o in
+							     sorted(found, key=lambda o: _DebVersionKey(o.version),
+								    reverse=True)))
 	if found:
-		return (package, *found[0])
+		return (package, found[0].version, found[0].suite)
 	offered = available_series(apt)
 	if not offered:
 		# No kernel at all: the lists are missing or empty, not the series.

@@ -103,6 +103,8 @@ class RunOutput:
 	parse_errors: List[str] = dataclasses.field(default_factory=list)
 	unskippable: List[str] = dataclasses.field(default_factory=list)
 	config_lost: List[str] = dataclasses.field(default_factory=list)	# not built: see kconfig_check
+	# each failed result's first message (console.first_failures)
+	failures: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
@@ -217,7 +219,8 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 				  if PARSE_ERROR.search(line)]
 				 + console.hidden_skips(console_text, results),
 		    failed_checks=[f'{case}:{line}' for case, line in
-				   coverage.failed_lines(console_text)])
+				   coverage.failed_lines(console_text)],
+		    failures=console.first_failures(console_text))
 
 
 def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,

@@ -73,7 +73,7 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 	 say: Callable[[str], None] = _say) -> Outcome:
 	who = series.identity()		# refuse before any work
 	t = runner.prepare(spec)
-	port = suite.port_for(tree.kernel_version(t.path))
+	port = runner.port_of(t)
 	kind = series.kind(port)
 	base = t.meta['base']
 	if kind == 'upstream':

@@ -14,12 +14,12 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from thpds import cases, debian_source, kconfig_check, kunit_run, lock, suite, tree, variants
+from thpds import cases, debian_source, fit, kconfig_check, kunit_run, lock, suite, tree, variants
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
-from thpds.verdict import Expectation, RunRecord
+from thpds.verdict import JUDGED_DECLARED, JUDGED_OWN, Expectation, RunRecord
 
 
 def cache_dir() -> str:
@@ -55,20 +55,39 @@ def is_path(spec: str) -> bool:
 	return '/' in spec or spec.startswith('.') or os.path.isdir(spec)
 
 
-def prepare_debian(series: str) -> tree.Tree:
-	"""The Debian tree for series at its stable path, at the resolved version."""
-	if not re.fullmatch(r'\d+\.\d+', series):
-		raise UsageError(f'--tree {series!r}: give a Debian kernel series such as 6.12 or 7.2, '
+# --tree <series> or --tree <series>=<Debian version>
+DEBIAN_SPEC = re.compile(r'(\d+\.\d+)(?:=([0-9][A-Za-z0-9.+~:-]*))?')
+
+
+def debian_tree_name(series: str, pinned: Optional[str] = None) -> str:
+	"""The directory of a Debian tree: one per series, at a stable path, and
+	one per pinned version (kept until pruned); only characters the
+	kernel's build accepts in a path."""
+	if not pinned:
+		return f'debian-{series}'
+	return 'debian-pinned-' + re.sub(r'[^A-Za-z0-9.+_-]', '_', pinned)
+
+
+def prepare_debian(spec: str) -> tree.Tree:
+	"""The Debian tree for spec ('6.12', or '6.1=6.1.170-3' for exactly that
+	version) at its stable path, at the resolved version."""
+	m = DEBIAN_SPEC.fullmatch(spec)
+	if not m:
+		raise UsageError(f'--tree {spec!r}: give a Debian kernel series such as 6.12 or 7.3, '
+				 'a series and a version the archive serves (6.1=6.1.170-3), '
 				 'or a path to a kernel tree')
+	series, pinned = m.groups()
 	root = cache_dir()
-	t = tree.Tree(os.path.join(root, 'trees', f'debian-{series}'))
+	name = debian_tree_name(series, pinned)
+	t = tree.Tree(os.path.join(root, 'trees', name))
 	repair(t)
 	apt = debian_source.PrivateApt(root)
 	try:
 		refreshed = apt.update()
-		package, version, suite_name = debian_source.resolve(apt, series)
+		package, version, suite_name = debian_source.resolve(apt, series, pinned)
 	except debian_source.FetchError as e:
 		return use_cached(t, e)
+	t.session['suite'] = suite_name
 	lists = '' if refreshed else f', package lists {_age(apt.lists_age())} old'
 	if t.meta.get('version') == version and t.exists():
 		print(f'[thp-ds] {package} {version} ({suite_name}{lists}) already at {t.path}',
@@ -76,10 +95,13 @@ def prepare_debian(series: str) -> tree.Tree:
 		return t
 	print(f'[thp-ds] fetching {package} {version} from {suite_name}{lists}', flush=True)
 	try:
-		deb = apt.download(package, version, os.path.join(root, 'debs'))
+		deb = apt.download(package, version, os.path.join(root, 'debs', *(
+			['pinned'] if pinned else [])), keep_others=bool(pinned))
 	except debian_source.FetchError as e:
 		return use_cached(t, e)
-	unpacked = os.path.join(root, 'unpack', series)
+	print(f'[thp-ds] unpacking and committing {os.path.basename(deb)} '
+	      '(about a minute)', flush=True)
+	unpacked = os.path.join(root, 'unpack', name if pinned else series)
 	tarball = debian_source.unpack(deb, unpacked)
 	staging = tree.stage_debian_tarball(tarball, t.path + '.staging')
 	# A Debian tarball is pure source: all of it is committed.
@@ -127,8 +149,9 @@ def repair(t: tree.Tree) -> None:
 			      flush=True)
 
 
-def prepare_user(path: str) -> tree.Tree:
-	"""A copy of the user's tree at a stable path derived from its real path."""
+def check_user_tree(path: str) -> str:
+	"""The real path of a user's tree, once it is shown to be a kernel tree
+	kunit.py can run; nothing is read beyond that, nothing copied."""
 	src = os.path.realpath(path)
 	if not os.path.isdir(src):
 		raise UsageError(f'--tree {path}: no such directory')
@@ -137,14 +160,56 @@ def prepare_user(path: str) -> tree.Tree:
 				 'mm/Kconfig, mm/Makefile)')
 	if not os.path.exists(os.path.join(src, 'tools/testing/kunit/kunit.py')):
 		raise UsageError(f'--tree {path}: has no tools/testing/kunit/kunit.py')
-	suite.port_for(tree.kernel_version(src))	# refuses a tree too old, before copying
+	return src
+
+
+def prepare_user(path: str) -> tree.Tree:
+	"""A copy of the user's tree at a stable path derived from its real path.
+
+	The port is chosen from the user's sources before anything is copied:
+	a tree no port fits is refused at once (fit.NoPortFits).
+	"""
+	src = check_user_tree(path)
+	port = fit.choose(fit.directory_reader(src), f'{path} (kernel {tree.kernel_version(src)})')
 	t = tree.Tree(os.path.join(cache_dir(), 'trees', user_tree_name(src)))
 	repair(t)
 	files = tree.user_git_files(src)
+	count = f'{len(files)} files its git lists' if files is not None else 'every file but .git'
+	print(f'[thp-ds] copying {src} ({count}) to {t.path}: only what changed since the last '
+	      'copy moves; a first copy of a kernel tree takes about a minute', flush=True)
 	staging = tree.stage_user_tree(src, t.path + '.staging', files)
+	print('[thp-ds] committing the copy', flush=True)
 	t.set_base(staging, f'user tree {src}', tree.kernel_version(staging),
 		   force=files is not None)
+	t.session['port'] = port
 	return t
+
+
+def base_reader(t: tree.Tree) -> fit.Reader:
+	"""Files of @t as obtained (its base commit, whatever is checked out)."""
+	def read(rel: str) -> Optional[str]:
+		try:
+			return tree.show(t.path, t.meta['base'], rel)
+		except tree.TreeError:
+			return None
+	return fit.cached_reader(read)
+
+
+def port_of(t: tree.Tree) -> str:
+	"""The port that fits @t (chosen once per process)."""
+	if 'port' not in t.session:
+		t.session['port'] = fit.choose(base_reader(t),
+					       f'{t.meta["origin"]} {t.meta["version"]}')
+	return t.session['port']
+
+
+def declared_tree(spec: str, port: str) -> bool:
+	"""Whether the port's declarations (ports/<X.Y>/exposures) speak for this
+	tree: only Debian's tree of the series the port was written for.  Any
+	other tree (a user's, a pinned version of another series, 7.3 on port
+	7.2) is judged on its own results: every case must pass."""
+	m = DEBIAN_SPEC.fullmatch(spec)
+	return bool(m) and not is_path(spec) and m.group(1) == port
 
 
 # Trees already prepared by this process: 'matrix' and 'repeat' run one tree
@@ -188,12 +253,42 @@ def kunit_tool_files(t: tree.Tree) -> Dict[str, bytes]:
 	return files
 
 
+def carried_suite(t: tree.Tree) -> Optional[str]:
+	"""The suite's source as @t carries it (merged upstream, or applied by
+	its owner), or None: such a tree runs the suite it has."""
+	try:
+		return tree.show(t.path, t.meta['base'], cases.SUITE_SOURCE)
+	except tree.TreeError:
+		return None
+
+
+def suite_source(t: tree.Tree) -> str:
+	"""Which suite a run of @t runs, in words for the record."""
+	carried = carried_suite(t)
+	if carried is None:
+		return 'this repository'
+	with open(cases.REPO_SOURCE) as f:
+		ours = f.read()
+	sha = hashlib.sha256(carried.encode()).hexdigest()[:12]
+	if carried == ours:
+		return f'carried by the tree ({sha}), the same as this repository\'s'
+	return (f'carried by the tree ({sha}), which differs from this repository\'s '
+		f'({hashlib.sha256(ours.encode()).hexdigest()[:12]})')
+
+
+def declared_cases(t: tree.Tree) -> Dict[str, List[str]]:
+	"""The case tables of the suite a run of @t runs."""
+	carried = carried_suite(t)
+	return cases.repo_declared() if carried is None else cases.declared_cases(carried)
+
+
 def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 	"""Check out base + suite in t, plus for 'backported' the port's stable
 	backports, plus for an unpatched variant the backports and its patch;
-	return what was applied."""
-	version = tree.kernel_version(t.path)
-	port = suite.port_for(version)
+	return what was applied.  A tree that carries the suite keeps its own
+	(only a kunit.py that can boot QEMU is added where it lacks one)."""
+	port = port_of(t)
+	owner = f'port {port}'
 	v = None
 	backports = suite.port_backports(port)
 	if variant == variants.BACKPORTED and not backports:
@@ -205,18 +300,39 @@ def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:
 			raise UsageError(f'--unpatched {variant}: port {port} has no such variant '
 					 f'(it has: {", ".join(sorted(offered)) or "none"})')
 		v = offered[variant]
-	files = suite.suite_files(lambda rel: tree.show(t.path, t.meta['base'], rel), port)
-	files.update(kunit_tool_files(t))
-	commit = t.commit_on_base(files, suite.port_patches(port),
-				  f'thp-ds: apply the deferred-split suite (port {port})')
+	carried = carried_suite(t) is not None
+	if carried:
+		commit = t.commit_on_base(kunit_tool_files(t), [],
+					  'thp-ds: a kunit.py that boots QEMU')
+	else:
+		files = suite.suite_files(lambda rel: tree.show(t.path, t.meta['base'], rel), port)
+		files.update(kunit_tool_files(t))
+		commit = t.commit_on_base(files, suite.port_patches(port),
+					  f'thp-ds: apply the deferred-split suite (port {port})',
+					  owner=owner)
 	backported = bool(backports and variant and variant != variants.SHIPPED)
 	if backported:
-		commit = t.commit_on_base({}, backports,
-					  f'thp-ds: the stable backports of port {port}', parent=commit)
+		commit = t.commit_on_base({}, backports, f'thp-ds: the stable backports of port {port}',
+					  parent=commit, owner=owner)
 	if v:
-		commit = t.commit_on_base({}, [v.patch], f'thp-ds: {v.title}', parent=commit)
+		commit = apply_variant(t, v, commit)
 	t.checkout(commit)
-	return suite.Applied(port=port, variant=v, backported=backported)
+	return suite.Applied(port=port, variant=v, backported=backported, carried=carried)
+
+
+def apply_variant(t: tree.Tree, v: variants.Variant, parent: str) -> str:
+	"""@parent + the first form of @v that applies (variants.for_port)."""
+	errors = []
+	for patch in v.patches:
+		try:
+			return t.commit_on_base({}, [patch], f'thp-ds: {v.title}', parent=parent,
+						owner=f'port {v.port} variant')
+		except tree.PatchError as e:
+			errors.append(str(e))
+	if len(errors) == 1:
+		raise tree.PatchError(errors[0])
+	raise tree.PatchError(f'no form of variant {v.name} of port {v.port} applies to this tree: '
+			      + ' | '.join(errors))
 
 
 @dataclasses.dataclass
@@ -271,20 +387,22 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 		suite_warnings=tuple(out.suite_warnings), teardown_errors=tuple(out.teardown_errors),
 		kernel_reports=tuple(out.kernel_reports), failed_checks=tuple(out.failed_checks),
 		parse_errors=tuple(out.parse_errors), unskippable=tuple(out.unskippable),
-		config_sha256=out.config_sha256,
+		config_sha256=out.config_sha256, failures=tuple(sorted(out.failures.items())),
 		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 
 
-def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET) -> Expectation:
+def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
+		declared: bool = True) -> Expectation:
 	"""What a run of the applied tree must show: an unpatched variant's declared
-	failures (on @target); as shipped, the port's declared exposures; with the
-	backports, none.  Skips only where the port allows them."""
+	failures (on @target); as shipped, the port's declared exposures where
+	they speak for the tree (@declared: declared_tree()), else none; with
+	the backports, none.  Skips only where the port allows them."""
 	v = applied.variant
 	may_fail = frozenset()
 	if v:
 		fail, may_fail = v.on(target.name)
 		crash = v.may_crash
-	elif applied.backported:
+	elif applied.backported or not declared:
 		fail, crash = frozenset(), frozenset()
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
@@ -305,36 +423,64 @@ def run_dirs(t: tree.Tree, profile: str,
 		os.path.join(cache_dir(), 'results', name))
 
 
+JUDGED = {True: JUDGED_DECLARED, False: JUDGED_OWN}
+
+
+def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
+		  target: Target) -> None:
+	"""What can be refused before any download, copy or build: the filter,
+	the variant's name, a user's tree (not a kernel tree, no kunit.py, no
+	port fits it, a page size it cannot build)."""
+	cases.select(cases.repo_declared(), filter_glob)
+	if variant and variant not in (variants.SHIPPED, variants.BACKPORTED):
+		known = variants.known_names()
+		if variant not in known:
+			raise UsageError(f'--unpatched {variant}: no port has such a variant (there are: '
+					 f'{", ".join(sorted(known))}; thp-ds list)')
+	if is_path(spec):
+		src = check_user_tree(spec)
+		why_not = target.refusal(src)
+		if why_not:
+			raise UsageError(f'tree {spec} cannot be built for {target.name}: {why_not}')
+
+
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
 	     mode: str = 'run', out_name: Optional[str] = None,
 	     target: Target = DEFAULT_TARGET) -> TreeRun:
-	"""Prepare, apply, build, boot and record one tree (and variant).
+	"""One run, in order: check the request, resolve and prepare the tree
+	(a Debian version is resolved and fetched, a user's tree fitted to a
+	port and copied), fit, apply, build and boot, record.  judge() then
+	decides the verdict from the record alone.
 
 	After a variant run the tree goes back to shipped + suite, so that
 	nobody builds the bug from it by accident; the build directory keeps
 	what was last built (mode='exec' boots that again without building).
 	"""
-	selected = cases.select(cases.repo_declared(), filter_glob)
-	# A user's tree is judged before it is copied (the copy takes a while),
-	# a Debian tree once it is there.
-	user_tree = is_path(spec) and os.path.isdir(spec)
-	why_not = target.refusal(spec) if user_tree else ''
-	if why_not:
-		raise UsageError(f'tree {spec} cannot be built for {target.name}: {why_not}')
+	# 1. what can be refused cheaply, before anything is fetched or copied
+	check_request(spec, filter_glob, variant, target)
+	# 2. resolve and prepare: the tree at its stable path
 	t = prepare(spec)
-	why_not = '' if user_tree else target.refusal(t.path)
+	why_not = '' if is_path(spec) else target.refusal(t.path)
 	if why_not:
 		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
 				 f'{target.name}: {why_not}')
+	# 3. fit: the port whose design the tree's sources show
+	port = port_of(t)
+	# 4. apply: the suite (or the tree's own), backports, the variant
+	selected = cases.select(declared_cases(t), filter_glob)
 	applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else \
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
+	declared = declared_tree(spec, port)
 	build_dir, results = run_dirs(t, profile, target)
 	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
-	      f'{tree.kernel_version(t.path)}, port {applied.port}, {vname}, '
-	      f'{profile} profile, {target.name}) at {t.path}', flush=True)
+	      f'{tree.kernel_version(t.path)}, port {port}, {vname}, {profile} profile, '
+	      f'{target.name}; suite: {suite_source(t)}; judged on '
+	      f'{JUDGED[declared]}) at {t.path}',
+	      flush=True)
+	# 5. build and boot
 	try:
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
@@ -348,11 +494,15 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 				 f'{target.name} ({profile} profile): its Kconfig drops what the run '
 				 f'needs: {kconfig_check.explain(t.path, out.config_lost)}; log '
 				 f'{out.log_path}')
+	# 6. record
 	record = make_record(
-		out, selected, expectation(applied, target),
+		out, selected, expectation(applied, target, declared),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
-		kernel=tree.kernel_version(t.path), port=applied.port, variant=vname,
+		debian_suite=t.meta.get('suite', ''),
+		kernel=tree.kernel_version(t.path), port=port, variant=vname,
+		judged=JUDGED[declared],
+		suite_source=suite_source(t),
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
 		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel, arch=target.name,

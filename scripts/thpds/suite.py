@@ -8,7 +8,8 @@ The repository root mirrors what lands in a kernel tree:
   ports/<X.Y>/mm/tests/*.h              the tree's view of the split queue
   ports/<X.Y>/patches/*.patch           minimal VISIBLE_IF_KUNIT exposures
 
-A port serves trees from its version up to the next port's version.
+A port is one design of the deferred split queue; which one a tree gets is
+decided by what the tree's sources show (fit.py), never by its version.
 """
 
 import dataclasses
@@ -34,27 +35,17 @@ class Applied:
 	port: str
 	variant: Optional[Any] = None	# variants.Variant
 	backported: bool = False	# the port's stable backports are applied
+	carried: bool = False		# the tree carries the suite: it runs its own
 
 
-def _version_key(v: str) -> Tuple[int, ...]:
+def version_key(v: str) -> Tuple[int, ...]:
 	return tuple(int(x) for x in re.findall(r'\d+', v)[:3])
 
 
 def ports(repo: str = REPO) -> List[str]:
 	root = os.path.join(repo, 'ports')
 	return sorted((d for d in os.listdir(root) if re.fullmatch(r'\d+\.\d+', d)),
-		      key=_version_key)
-
-
-def port_for(kernel_version: str, repo: str = REPO) -> str:
-	"""The port serving kernel_version ('6.12.117' -> '6.12')."""
-	have = ports(repo)
-	key = _version_key(kernel_version)[:2]
-	usable = [p for p in have if _version_key(p) <= key]
-	if not usable:
-		raise SuiteError(f'kernel {kernel_version} is older than every port of the suite '
-				 f'({", ".join(have)}): the suite needs {have[0]} or newer')
-	return usable[-1]
+		      key=version_key)
 
 
 def _fragment_body(path: str) -> str:
@@ -112,7 +103,7 @@ def _patches(port: str, sub: str, repo: str) -> List[str]:
 		if os.path.isdir(d) else []
 
 
-def _declarations(path: str) -> List[str]:
+def declarations(path: str) -> List[str]:
 	"""The lines of a port's declaration file, without blanks and # comments."""
 	if not os.path.exists(path):
 		return []
@@ -134,7 +125,7 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	"""
 	path = os.path.join(repo, 'ports', port, 'may-skip')
 	found = []
-	for line in _declarations(path):
+	for line in declarations(path):
 		glob, sep, reason = line.partition(':')
 		if not sep or not reason.strip():
 			raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
@@ -158,7 +149,7 @@ def port_exposures(port: str, repo: str = REPO) -> Dict[str, str]:
 	path = os.path.join(repo, 'ports', port, 'exposures')
 	backports = {os.path.basename(p) for p in port_backports(port, repo)}
 	found: Dict[str, str] = {}
-	for line in _declarations(path):
+	for line in declarations(path):
 		name, sep, why = line.partition(': ')
 		named = re.findall(r'backports/(\S+\.patch)', why)
 		if not sep or not why.strip() or not named:

@@ -265,13 +265,40 @@ class Tree:
 	def head(self) -> str:
 		return self.git('rev-parse', 'HEAD')
 
+	def apply_cached(self, patch: str, index: str, owner: str = '') -> None:
+		"""Apply @patch to @index, with the context drift real trees have.
+
+		git apply finds a hunk moved by any number of lines; where its
+		context changed too, it is tried again needing only one line of
+		context on each side (git apply -C1, about what patch's fuzz
+		allows).  A patch that still does not fit names @owner ('port
+		7.2'), the patch and the hunks git could not place.
+		"""
+		path = os.path.abspath(patch)
+		try:
+			self.git('apply', '--cached', path, index=index)
+			return
+		except TreeError:
+			pass
+		try:
+			self.git('apply', '--cached', '-C1', path, index=index)
+		except TreeError as e:
+			hunks = [line.split('error: ', 1)[-1] for line in str(e).splitlines()
+				 if 'patch failed:' in line or 'No such file' in line
+				 or 'does not exist in index' in line]
+			raise PatchError(f'{owner + " " if owner else ""}{os.path.basename(patch)} does '
+					 f'not apply to this tree ({self.meta.get("version")}), even '
+					 'with one line of context: '
+					 + ('; '.join(hunks) or str(e).split('\n', 1)[-1].strip())) from None
+
 	def commit_on_base(self, files: Dict[str, bytes], patches: Sequence[str],
 			   message: str, parent: Optional[str] = None,
-			   env: Optional[Dict[str, str]] = None) -> str:
+			   env: Optional[Dict[str, str]] = None, owner: str = '') -> str:
 		"""A commit = parent (default: base) + files written + patches applied.
 
 		Built in a private index; the working tree is not touched.  @env
 		sets the author and committer (default: the tool, at a fixed date).
+		@owner names whose patches they are, for the error (apply_cached).
 		"""
 		parent = parent or self.meta['base']
 		index = 'compose.index'
@@ -284,12 +311,7 @@ class Tree:
 			# One update-index for all: each reads and writes the whole index.
 			self.git('update-index', '--index-info', index=index, input_text=''.join(entries))
 		for patch in patches:
-			try:
-				self.git('apply', '--cached', os.path.abspath(patch), index=index)
-			except TreeError as e:
-				raise PatchError(f'{os.path.basename(patch)} does not apply to this tree '
-						 f'({self.meta.get("version")}):\n'
-						 + str(e).split('\n', 1)[-1]) from None
+			self.apply_cached(patch, index, owner)
 		tree_id = self.git('write-tree', index=index)
 		old_tree = self.git('rev-parse', f'{parent}^{{tree}}')
 		if tree_id == old_tree and not files and not patches:

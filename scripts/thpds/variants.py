@@ -44,6 +44,13 @@ class Variant:
 	may_fail: frozenset = frozenset()
 	# target name -> declared race cases that may pass there
 	may_fail_on: Tuple[Tuple[str, frozenset], ...] = ()
+	# the variant's other forms, for trees where its path moved (for_port)
+	forms: Tuple[str, ...] = ()
+
+	@property
+	def patches(self) -> Tuple[str, ...]:
+		"""Every form of the variant, the first to try first."""
+		return (self.patch,) + self.forms
 
 	def on(self, target: str) -> Tuple[frozenset, frozenset]:
 		"""(expect_fail, may_fail) on @target ('x86_64', 'arm64-64k')."""
@@ -85,8 +92,43 @@ def parse(path: str, port: str) -> Variant:
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
+	"""The port's variants by name.  A variant whose path moved between the
+	trees a port fits has more than one form: <name>.patch, and
+	<name>.<form>.patch for each other shape of the code (put.folio-c.patch:
+	7.3 moved folios_put_refs() from mm/swap.c to mm/folio.c).  Every form
+	declares the same cases; the first form that applies to a tree is used
+	(Variant.forms)."""
 	d = os.path.join(repo, 'ports', port, 'unpatched')
 	if not os.path.isdir(d):
 		return {}
-	return {v.name: v for v in (parse(os.path.join(d, p), port)
-				    for p in sorted(os.listdir(d)) if p.endswith('.patch'))}
+	names = sorted(p for p in os.listdir(d) if p.endswith('.patch'))
+	found: Dict[str, Variant] = {}
+	for p in names:
+		name, _, form = p[:-len('.patch')].partition('.')
+		if form:
+			continue
+		v = parse(os.path.join(d, p), port)
+		others = [os.path.join(d, q) for q in names if q != p and q.startswith(name + '.')]
+		for other in others:
+			o = parse(other, port)
+			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on) != \
+			   (v.expect_fail, v.may_crash, v.may_fail, v.may_fail_on):
+				raise suite.SuiteError(f'{other}: declares other cases than {p}: every '
+						       'form of a variant must declare the same')
+		found[name] = dataclasses.replace(v, forms=tuple(others))
+	for p in names:
+		name = p[:-len('.patch')].partition('.')[0]
+		if name not in found:
+			raise suite.SuiteError(f'{os.path.join(d, p)}: a form of variant {name}, '
+					       f'which has no {name}.patch')
+	return found
+
+
+def known_names(repo: str = suite.REPO) -> Dict[str, list]:
+	"""Every variant name of every port -> the ports that have it: a name
+	no port has is refused before any tree is fetched."""
+	found: Dict[str, list] = {}
+	for port in suite.ports(repo):
+		for name in for_port(port, repo):
+			found.setdefault(name, []).append(port)
+	return found

@@ -27,6 +27,13 @@ import fnmatch
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 
+# How a run is judged (RunRecord.judged): against its port's declarations
+# (Debian's tree of the series the port was written for), or on its own
+# results: every case must pass (any other tree).
+JUDGED_DECLARED = "its port's declarations"
+JUDGED_OWN = 'its own results'
+
+
 class Status(enum.Enum):
 	"""How a case ended, in kunit.py's words plus NOTRUN."""
 	PASS = 'PASS'
@@ -100,6 +107,13 @@ class RunRecord:
 	# skips that a KUnit without kunit_skip() (5.10) reported as failures
 	unskippable: Tuple[str, ...] = ()
 	config_sha256: str = ''
+	# each failed result's first message: ('suite.case[.param]', text)
+	failures: Tuple[Tuple[str, str], ...] = ()
+	debian_suite: str = ''			# the archive suite the Debian tree came from
+	# how the run is judged: against its port's declarations (Debian's tree
+	# of the port's own series), or on its own results (any other tree)
+	judged: str = JUDGED_DECLARED
+	suite_source: str = 'this repository'	# or the suite the tree carries
 	offline: str = ''			# why the archive was not read (a cached tree was used)
 	kunit_from: str = ''			# the tree whose kunit.py ran it, if not its own
 	suite_revision: str = ''
@@ -122,6 +136,7 @@ class RunRecord:
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors', 'unskippable'):
 			out[key] = list(getattr(self, key))
+		out['failures'] = dict(self.failures)
 		return out
 
 	@classmethod
@@ -139,6 +154,7 @@ class RunRecord:
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
 			    'failed_checks', 'parse_errors', 'unskippable'):
 			kw[key] = tuple(data.get(key, ()))
+		kw['failures'] = tuple(sorted((data.get('failures') or {}).items()))
 		return cls(**kw)
 
 	@property
