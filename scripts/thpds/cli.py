@@ -21,10 +21,10 @@ from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import judge
 
 DEFAULT_TREE = '6.12'
-CHECK_TREES = ('6.12', '7.2', '6.1')
+CHECK_TREES = ('6.12', '7.2', '6.1', '7.3')
 # The full matrix: every tree a port serves (5.10's cold build takes ~10
 # minutes on 2 cores, which CI's budget leaves to this documented command).
-MATRIX_TREES = ('6.12', '7.2', '6.1', '5.10')
+MATRIX_TREES = ('6.12', '7.2', '6.1', '5.10', '7.3')
 # Beyond x86_64, what `check` (and so CI) runs the first tree on.
 CHECK_TARGETS = ('x86_64', 'arm64-4k')
 # The variant .ci/run proves is caught on the default tree.
@@ -150,6 +150,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 				report.show(run.record, judge(run.record))
 				records.append(run.record)
 	os.makedirs(args.out, exist_ok=True)
+	if args.merge:
+		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
 	matrix.write(args.out, records)
 	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
 	return 0 if all(judge(r).ok for r in records) else 1
@@ -361,6 +363,9 @@ def parser() -> argparse.ArgumentParser:
 		       help='output directory (default: docs/results of this repository)')
 	m.add_argument('--targets', nargs='+', default=['x86_64'],
 		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
+	m.add_argument('--merge', action='store_true',
+		       help="keep the runs of the existing matrix.json whose tree and target this "
+		       'matrix does not run (add a tree without re-running every target)')
 	m.add_argument('--timeout', type=positive, default=300)
 	add_install_option(m)
 	add_lock_option(m)

@@ -148,9 +148,6 @@ CANNOT_SKIP = re.compile(r'SKIP \(this KUnit cannot skip\): (.*)$')
 FAILED_AT = re.compile(r'# \S+: (?:EXPECTATION|ASSERTION) FAILED at ')
 
 
-FAILED_AT = re.compile(r'^\s+# \w+: (?:EXPECTATION|ASSERTION) FAILED at ')
-
-
 def first_failures(log: str) -> Dict[str, str]:
 	"""'suite.case[.param]' -> the first thing its first failed check said,
 	for each result that is not ok: the message the suite printed under
@@ -163,10 +160,10 @@ def first_failures(log: str) -> Dict[str, str]:
 			continue
 		text = ''
 		for i, line in enumerate(lines):
-			if not FAILED_AT.match(line):
+			if not FAILED_AT.search(line):
 				continue
 			for after in lines[i + 1:]:
-				if FAILED_AT.match(after) or after.lstrip().startswith('# '):
+				if FAILED_AT.search(after) or after.lstrip().startswith('# '):
 					break
 				if after.strip() and not after[0].isspace():
 					text = after.strip()

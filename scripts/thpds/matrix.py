@@ -47,6 +47,17 @@ def cell(rec: RunRecord, name: str) -> str:
 	return text
 
 
+def merged(path: str, records: List[RunRecord]) -> List[RunRecord]:
+	"""The runs recorded in @path whose (tree, target) @records do not run,
+	then @records: every run in the table is still one the tool recorded."""
+	if not os.path.exists(path):
+		return records
+	with open(path) as f:
+		old = [RunRecord.from_json(d) for d in json.load(f)]
+	fresh = {(r.tree, r.arch) for r in records}
+	return [r for r in old if (r.tree, r.arch) not in fresh] + records
+
+
 def run_verdict(rec: RunRecord) -> str:
 	verdict = judge(rec)
 	if not rec.built:
