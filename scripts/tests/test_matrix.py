@@ -109,6 +109,28 @@ if __name__ == '__main__':
 	unittest.main()
 
 
+class MergeTest(unittest.TestCase):
+	def test_a_merge_keeps_the_runs_it_does_not_redo(self):
+		import tempfile
+		with open(os.path.join(DATA, 'matrix-records.json')) as f:
+			old = [RunRecord.from_json(d) for d in json.load(f)]
+		fresh = [dataclasses.replace(r, tree='7.3', version='7.3.4-1~bpo13+1')
+			 for r in old if r.tree == old[0].tree]
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'matrix.json')
+			with open(path, 'w') as f:
+				json.dump([r.to_json() for r in old], f)
+			merged = matrix.merged(path, fresh)
+		self.assertEqual(merged, old + fresh)
+		redo = [dataclasses.replace(r, seconds=99.0) for r in old if r.tree == old[0].tree]
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'matrix.json')
+			with open(path, 'w') as f:
+				json.dump([r.to_json() for r in old], f)
+			merged = matrix.merged(path, redo)
+		self.assertEqual(merged, [r for r in old if r.tree != old[0].tree] + redo)
+
+
 class ProofTest(unittest.TestCase):
 	"""docs/results/proof.md: each case's comment, and a real failure of it."""
 

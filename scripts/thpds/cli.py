@@ -152,7 +152,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 	os.makedirs(args.out, exist_ok=True)
 	if args.merge:
 		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
-	matrix.write(args.out, records)
+	matrix.write(args.out, records, with_proof=not args.merge)
 	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
 	return 0 if all(judge(r).ok for r in records) else 1
 
@@ -365,7 +365,8 @@ def parser() -> argparse.ArgumentParser:
 		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
 	m.add_argument('--merge', action='store_true',
 		       help="keep the runs of the existing matrix.json whose tree and target this "
-		       'matrix does not run (add a tree without re-running every target)')
+		       'matrix does not run (add a tree without re-running every target); '
+		       'proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
 	add_install_option(m)
 	add_lock_option(m)

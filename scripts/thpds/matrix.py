@@ -150,15 +150,16 @@ def render_checks(records: List[RunRecord], source: str) -> str:
 	return coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))
 
 
-def write(out_dir: str, records: List[RunRecord]) -> None:
+def write(out_dir: str, records: List[RunRecord], with_proof: bool = True) -> None:
 	"""matrix.md, matrix.json and checks.md; proof.md too when the runs'
-	consoles are at hand (a fresh matrix, not records read back)."""
+	consoles are at hand (a fresh matrix, not records read back: a merged
+	matrix's older runs point at consoles later runs have overwritten)."""
 	with open(cases.REPO_SOURCE) as f:
 		source = f.read()
 	outputs = [('matrix.md', render_markdown(records)),
 		   ('matrix.json', render_json(records)),
 		   ('checks.md', render_checks(records, source))]
-	if any(r.log for r in records):
+	if with_proof and any(r.log for r in records):
 		outputs.append(('proof.md', proof.render(records, source,
 							   cases.declared_cases(source))))
 	for name, text in outputs:
