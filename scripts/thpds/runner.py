@@ -473,12 +473,13 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	vname = applied.variant.name if applied.variant else \
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
 	declared = declared_tree(spec, port)
+	judged = JUDGED[declared] if not applied.variant else f"variant {vname}'s declarations"
 	build_dir, results = run_dirs(t, profile, target)
 	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {port}, {vname}, {profile} profile, '
 	      f'{target.name}; suite: {suite_source(t)}; judged on '
-	      f'{JUDGED[declared]}) at {t.path}',
+	      f'{judged}) at {t.path}',
 	      flush=True)
 	# 5. build and boot
 	try:
