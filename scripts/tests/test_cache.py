@@ -97,6 +97,23 @@ class CacheTest(unittest.TestCase):
 			self.assertTrue(self.exists(kept), kept)
 		self.assertIn('freed', out.splitlines()[-1])
 
+	def test_a_pinned_version_is_kept_until_pruned_by_its_spec(self):
+		name = runner.debian_tree_name('6.1', '6.1.170-3')
+		write(self.root, f'trees/{name}/Makefile', 'x')
+		write(self.root, f'build/{name}/vmlinux', 'x')
+		write(self.root, 'debs/pinned/linux-source-6.1_6.1.170-3_all.deb', 'deb')
+		rc, out, _ = self.run_cli('cache')
+		self.assertIn('1 pinned .deb', out)
+		# pruning the series leaves the pinned version alone
+		self.run_cli('cache', '--prune', '6.12')
+		self.assertTrue(self.exists(f'trees/{name}'))
+		rc, out, _ = self.run_cli('cache', '--prune', '6.1=6.1.170-3')
+		self.assertEqual(rc, 0, out)
+		self.assertFalse(self.exists(f'trees/{name}'))
+		self.assertFalse(self.exists(f'build/{name}'))
+		self.run_cli('cache', '--prune-debs')
+		self.assertFalse(self.exists('debs/pinned/linux-source-6.1_6.1.170-3_all.deb'))
+
 	def test_unknown_tree_changes_nothing(self):
 		rc, _, err = self.run_cli('cache', '--prune', 'debian-6.12', '../../etc')
 		self.assertEqual(rc, 2)
