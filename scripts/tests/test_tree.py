@@ -134,6 +134,16 @@ class TreeTest(unittest.TestCase):
 		self.assertIn('port 7.2 variant gone.patch does not apply to this tree', str(cm.exception))
 		self.assertIn('mm/swap.c', str(cm.exception))
 
+	def test_a_plain_directory_keeps_its_kunitconfig_files(self):
+		# the kernel's .gitignore ignores '.*'; the kernel tracks .kunitconfig
+		write(self.user, '.gitignore', '.*\n*.o\n')
+		write(self.user, 'mm/tests/.kunitconfig', 'CONFIG_KUNIT=y\n')
+		write(self.user, 'mm/.a.o.cmd', 'build output')
+		self.base_from_user()
+		files = tree.tracked_files(self.t.path)
+		self.assertIn('mm/tests/.kunitconfig', files)
+		self.assertNotIn('mm/.a.o.cmd', files)
+
 	def test_new_user_state_becomes_new_base(self):
 		self.base_from_user()
 		first = self.t.meta['base']

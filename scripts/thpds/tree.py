@@ -200,6 +200,14 @@ class Tree:
 		index = 'staging-forced.index' if force else 'staging.index'
 		self.git('add', '-A', *(['-f'] if force else []), '.', index=index, work_tree=staging,
 			 settings=BULK_ADD)
+		if not force:
+			# The kernel's .gitignore ignores '.*' (before v6.16 without an
+			# exception for .kunitconfig), yet the kernel tracks its
+			# .kunitconfig files and kunit.py needs them: a plain directory
+			# keeps them, as a git work tree does.
+			kunitconfigs = kunitconfig_files(staging)
+			if kunitconfigs:
+				self.git('add', '-f', '--', *kunitconfigs, index=index, work_tree=staging)
 		tree_id = self.git('write-tree', index=index, work_tree=staging)
 		base = self._commit(tree_id, f'{origin} {version} as obtained')
 		if base == self.meta.get('base') and self.exists():
@@ -425,6 +433,16 @@ def _remove_unlisted(staging: str, keep: set) -> None:
 				os.unlink(os.path.join(dirpath, name))
 		if dirpath != staging and not os.listdir(dirpath):
 			os.rmdir(dirpath)
+
+
+def kunitconfig_files(root: str) -> List[str]:
+	"""The .kunitconfig files under root, relative to it."""
+	found = []
+	for dirpath, dirnames, filenames in os.walk(root):
+		dirnames[:] = [d for d in dirnames if d != '.git']
+		if '.kunitconfig' in filenames:
+			found.append(os.path.relpath(os.path.join(dirpath, '.kunitconfig'), root))
+	return sorted(found)
 
 
 def tracked_files(tree: str) -> List[str]:
