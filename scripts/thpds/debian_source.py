@@ -406,12 +406,13 @@ def tier(suite: str, configured: Iterable[str], classes: Dict[str, str]) -> int:
 	"""Where @suite stands in TIER_NAMES (0 is best) for --tree <series>."""
 	if suite in configured:
 		return 0
+	# the Release file's class where the lists have it, else the codename
 	kind = classes.get(suite, suite)
-	if kind == 'experimental' or suite == 'experimental':
+	if kind == 'experimental':
 		return 4
-	if kind.endswith('-backports') or suite.endswith('-backports'):
+	if kind.endswith('-backports'):
 		return 2
-	if kind in ('testing', 'unstable') or suite == 'sid' or kind.startswith('testing-'):
+	if kind in ('testing', 'unstable', 'sid') or kind.startswith('testing-'):
 		return 3
 	return 1
 

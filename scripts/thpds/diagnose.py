@@ -85,7 +85,7 @@ def diagnose(rec: RunRecord, repo: str = suite.REPO) -> List[str]:
 	fix explains.  Empty for a run with no failed case, and for a run judged
 	against declarations (a variant, or a declared tree: its failures are
 	the declarations' business)."""
-	if rec.judged != JUDGED_OWN or rec.variant not in ('shipped', 'backported'):
+	if rec.judged != JUDGED_OWN:
 		return []
 	failed = failed_functions(rec)
 	if not failed:

@@ -19,9 +19,7 @@ def lines(rec: RunRecord, verdict: Verdict) -> List[str]:
 	"""What to print about one run: the verdict first, then why."""
 	out = [f'{describe(rec)}: {verdict.summary()} in {rec.seconds} s; log {rec.log}']
 	out += [f'  {line}' for line in diagnose.diagnose(rec)]
-	judged = rec.judged if rec.variant in ('shipped', 'backported') else \
-		f'variant {rec.variant}\'s declarations'
-	out.append(f'  port {rec.port}; judged on {judged}; suite: {rec.suite_source}'
+	out.append(f'  port {rec.port}; judged on {rec.judged}; suite: {rec.suite_source}'
 		   + (f'; from {rec.debian_suite}' if rec.debian_suite else ''))
 	if rec.offline:
 		out.append(f'  built from the cached tree: the archive could not be read ({rec.offline})')

@@ -474,13 +474,12 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
 	declared = declared_tree(spec, port)
 	judged = JUDGED[declared] if not applied.variant else f"variant {vname}'s declarations"
+	source = suite_source(t)
 	build_dir, results = run_dirs(t, profile, target)
 	out_dir = os.path.join(results, out_name or vname)
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {port}, {vname}, {profile} profile, '
-	      f'{target.name}; suite: {suite_source(t)}; judged on '
-	      f'{judged}) at {t.path}',
-	      flush=True)
+	      f'{target.name}; suite: {source}; judged on {judged}) at {t.path}', flush=True)
 	# 5. build and boot
 	try:
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
@@ -502,8 +501,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		origin=t.meta['origin'], version=t.meta['version'],
 		debian_suite=t.meta.get('suite', ''),
 		kernel=tree.kernel_version(t.path), port=port, variant=vname,
-		judged=JUDGED[declared],
-		suite_source=suite_source(t),
+		judged=judged, suite_source=source,
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
 		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel, arch=target.name,

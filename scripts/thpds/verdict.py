@@ -111,7 +111,8 @@ class RunRecord:
 	failures: Tuple[Tuple[str, str], ...] = ()
 	debian_suite: str = ''			# the archive suite the Debian tree came from
 	# how the run is judged: against its port's declarations (Debian's tree
-	# of the port's own series), or on its own results (any other tree)
+	# of the port's own series), on its own results (any other tree), or,
+	# on an unpatched variant, against "variant <name>'s declarations"
 	judged: str = JUDGED_DECLARED
 	suite_source: str = 'this repository'	# or the suite the tree carries
 	offline: str = ''			# why the archive was not read (a cached tree was used)
