@@ -120,6 +120,7 @@ struct thp_ds_ctx {
 	struct mem_cgroup *saved_active;
 	bool entered;
 	unsigned long allowed;		/* THP orders thp_ds_allow_order() saw to */
+	bool queue_in_use;		/* a lock holder did not finish: keep the memcg */
 };
 
 /* thp_ds_orders[] (the header's): the orders to run the queue cases for. */
@@ -136,14 +137,6 @@ static unsigned int thp_ds_param_order(struct kunit *test)
 
 	return param ? *(const unsigned int *)param : HPAGE_PMD_ORDER;
 }
-
-/*
- * A setup step or a bounded wait failed: the case has no verdict on the
- * kernel, and says so.  Kept apart from the checks, which report what the
- * kernel did (the tool's table of checks lists these separately).
- */
-#define THP_DS_NO_VERDICT(test, fmt, ...) \
-	KUNIT_FAIL(test, "no verdict: " fmt, ##__VA_ARGS__)
 
 /* ---- queue checker ------------------------------------------------------ */
 
@@ -170,6 +163,7 @@ enum thp_ds_fault {
 /* Result of one walk; filled under the queue lock, reported after it. */
 struct thp_ds_walk {
 	enum thp_ds_fault fault;
+	const struct list_head *head;
 	long index;			/* entry where the walk stopped */
 	const struct list_head *entry;
 	const void *expected;
@@ -286,6 +280,7 @@ static bool thp_ds_walk(const struct list_head *head, long counter, long offset,
 	long limit = max(counter + offset, 0L) + 64;
 
 	memset(w, 0, sizeof(*w));
+	w->head = head;
 	w->counter = counter;
 	w->offset = offset;
 	if (!thp_ds_walk_one_way(head, false, limit, wanted, w, &w->forward_count))
@@ -311,39 +306,62 @@ static bool thp_ds_links_intact(const struct thp_ds_walk *w)
 }
 
 /*
+ * Name the list link @p for a message without printing a kernel address:
+ * the head, a poison value, or the page frame and offset it points into.
+ */
+static void thp_ds_link_name(const struct thp_ds_walk *w, const void *p, char *buf, size_t len)
+{
+	unsigned long v = (unsigned long)p;
+
+	if (!p)
+		strscpy(buf, "NULL", len);
+	else if (p == w->head)
+		strscpy(buf, "the head", len);
+	else if (p == LIST_POISON1 || p == LIST_POISON2)
+		strscpy(buf, p == LIST_POISON1 ? "LIST_POISON1" : "LIST_POISON2", len);
+	else if (v - POISON_POINTER_DELTA < SZ_64K)
+		snprintf(buf, len, "POISON_POINTER_DELTA + %#lx", v - POISON_POINTER_DELTA);
+	else if (virt_addr_valid(p))
+		snprintf(buf, len, "pfn %#lx + %#lx", page_to_pfn(virt_to_page(p)),
+			 (unsigned long)offset_in_page(p));
+	else
+		strscpy(buf, "an address outside the linear map", len);
+}
+
+/*
  * What a walk of queue @name found wrong, in words, into @buf; false when
  * nothing is wrong.  Separate from reporting so that the self-test can
- * check every diagnosis.
+ * check every diagnosis.  Entries are named by their place on the list and
+ * links by what they point to (thp_ds_link_name()): that tells poison from
+ * garbage from a valid entry, which is what a reader of a corrupt list
+ * needs, and prints no kernel address.
  */
 static bool thp_ds_walk_describe(const struct thp_ds_walk *w, const char *name,
 				 char *buf, size_t len)
 {
 	const char *dir = w->backward ? "backward" : "forward";
+	char entry[48], found[48], expected[48];
 
+	thp_ds_link_name(w, w->entry, entry, sizeof(entry));
+	thp_ds_link_name(w, w->found, found, sizeof(found));
+	thp_ds_link_name(w, w->expected, expected, sizeof(expected));
 	switch (w->fault) {
 	case THP_DS_OK:
 		return false;
-	/*
-	 * Links are printed as the values they hold: that tells poison from
-	 * garbage from a valid entry, which is what a reader of a corrupt
-	 * list needs.  (Hashed %p would not do: in a guest whose RNG is not
-	 * ready it prints "(____ptrval____)" for every one of them.)
-	 */
 	case THP_DS_BAD_POINTER:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%#lx) links to %#lx (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
-			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found);
+			 "%s: walking %s, entry %ld (%s) links to %s (NULL or LIST_POISON): an entry was deleted without its queue's lock, or freed while linked",
+			 name, dir, w->index, entry, found);
 		break;
 	case THP_DS_UNREADABLE:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%#lx) links to %#lx, which cannot be read: the list points into freed or unmapped memory",
-			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found);
+			 "%s: walking %s, entry %ld (%s) links to %s, which cannot be read: the list points into freed or unmapped memory",
+			 name, dir, w->index, entry, found);
 		break;
 	case THP_DS_BROKEN_LINK:
 		snprintf(buf, len,
-			 "%s: walking %s, entry %ld (%#lx) points back to %#lx, expected %#lx: the list was changed under another lock",
-			 name, dir, w->index, (unsigned long)w->entry, (unsigned long)w->found,
-			 (unsigned long)w->expected);
+			 "%s: walking %s, entry %ld (%s) points back to %s, expected %s: the list was changed under another lock",
+			 name, dir, w->index, entry, found, expected);
 		break;
 	case THP_DS_TOO_LONG:
 		snprintf(buf, len,
@@ -389,7 +407,7 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 			       const struct list_head *wanted, bool *linked)
 {
 	struct thp_ds_walk w;
-	char msg[256];
+	char msg[384];
 
 	thp_ds_walk_queue(q, offset, wanted, &w);
 	if (thp_ds_walk_describe(&w, q->name, msg, sizeof(msg)))
@@ -397,6 +415,19 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	if (linked)
 		*linked = w.contains;
 	return w.fault == THP_DS_OK;
+}
+
+/* The id of the memcg @folio is charged to (0: none), for messages. */
+static u64 thp_ds_folio_memcg_id(struct folio *folio)
+{
+	struct mem_cgroup *memcg;
+	u64 id;
+
+	rcu_read_lock();
+	memcg = folio_memcg(folio);
+	id = memcg ? (u64)mem_cgroup_id(memcg) : 0;
+	rcu_read_unlock();
+	return id;
 }
 
 /**
@@ -419,9 +450,9 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	thp_ds_check_queue(__test, __q, (offset), thp_ds_deferred_list(__folio),	\
 			   &__linked);						\
 	KUNIT_EXPECT_TRUE_MSG(__test, __linked == (queued),			\
-		"folio pfn %#lx (order %u, memcg_data %#lx) is %s %s",		\
+		"folio pfn %#lx (order %u, memcg %llu) is %s %s",		\
 		folio_pfn(__folio), folio_order(__folio),			\
-		thp_ds_folio_memcg_data(__folio),				\
+		thp_ds_folio_memcg_id(__folio),					\
 		__linked ? "linked on" : "not linked on", __q->name);		\
 } while (0)
 
@@ -1157,12 +1188,21 @@ static void thp_ds_case_release(void *data)
 	int err;
 
 	dput(ctx->dir);
+	if (ctx->queue_in_use) {
+		/* a lock holder may still run on its queue: keep the memcg (and so the queue) */
+		kunit_err(test, "cgroup %s is left in place: a thread of the case may still hold its queue's lock\n",
+			  ctx->path);
+		return;
+	}
 	err = thp_ds_rmdir_bounded(thp_ds.top, ctx->leaf);
 	if (err) {
-		THP_DS_NO_VERDICT(test, "cannot remove the case's cgroup %s: %d", ctx->path, err);
+		/* not a check: the case leaves its cgroup behind */
+		KUNIT_FAIL(test, "cannot remove the case's cgroup %s (left behind): %d", ctx->path,
+			   err);
 	} else if (!thp_ds_wait_offline(memcg)) {
-		THP_DS_NO_VERDICT(test, "memcg %llu not offline %d ms after rmdir",
-				  ctx->memcg_id, THP_DS_WAIT_MS);
+		/* not a check: the case leaves a memcg online behind */
+		KUNIT_FAIL(test, "memcg %llu still online %d ms after its cgroup was removed",
+			   ctx->memcg_id, THP_DS_WAIT_MS);
 	} else {
 		usage = thp_ds_wait_uncharged(memcg, THP_DS_WAIT_MS);
 		/* shown failing by thp_ds_test_checker_leak */
@@ -1173,11 +1213,31 @@ static void thp_ds_case_release(void *data)
 	css_put(&memcg->css);
 }
 
+/*
+ * The first of the case's deferred actions, so the last to run: the kernel
+ * must not have warned while the case ran, its exit and its other deferred
+ * actions (the frees and cgroup removals) included.  A skipped case proved
+ * nothing and is left skipped.
+ */
+static void thp_ds_case_warnings(void *data)
+{
+	struct thp_ds_ctx *ctx = data;
+	struct kunit *test = ctx->test;
+	int warns;
+
+	if (thp_ds_case_skipped(test))
+		return;
+	warns = thp_ds_warn_count();
+	KUNIT_EXPECT_EQ_MSG(test, warns, ctx->warns,
+			    "the kernel warned %d times during the case (see the log above)",
+			    warns - ctx->warns);
+}
+
 /* Record a node queue as the case finds it; false when its links are broken. */
 static bool thp_ds_node_snapshot(struct kunit *test, int nid, struct thp_ds_node_base *b)
 {
 	struct thp_ds_walk w;
-	char msg[256];
+	char msg[384];
 
 	thp_ds_node_queue(nid, &b->q);
 	b->present = true;
@@ -1231,6 +1291,9 @@ static int thp_ds_case_init(struct kunit *test, bool v1)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->test = test;
+	ctx->warns = thp_ds_warn_count();
+	if (kunit_add_action_or_reset(test, thp_ds_case_warnings, ctx))
+		return -ENOMEM;
 	snprintf(ctx->leaf, sizeof(ctx->leaf), "case%d", atomic_inc_return(&thp_ds.cases));
 	snprintf(ctx->path, sizeof(ctx->path), "%s/%s", thp_ds.top_name, ctx->leaf);
 	memcg = thp_ds_make_memcg(thp_ds.top, ctx->leaf, &ctx->dir);
@@ -1250,7 +1313,6 @@ static int thp_ds_case_init(struct kunit *test, bool v1)
 	test->priv = ctx;
 	for_each_node_state(nid, N_MEMORY)
 		thp_ds_node_snapshot(test, nid, &ctx->nodes[nid]);
-	ctx->warns = thp_ds_warn_count();
 	return 0;
 }
 
@@ -1265,26 +1327,21 @@ static int thp_ds_v1_test_init(struct kunit *test)
 }
 
 /*
- * Every case must leave the node queues as it found them and the kernel
- * silent, also when it failed half-way: a case that skews a node queue's
- * counter or makes the kernel warn fails here, instead of making a later
- * case fail for no visible reason.  (A case's own memcg queue is checked
- * by the case, and its memcg by thp_ds_case_release().)  A skipped case
- * proved nothing, and its deferred actions, which run after this, still
- * hold what it took.
+ * Every case must leave the node queues as it found them, also when it
+ * failed half-way: a case that skews a node queue's counter fails here,
+ * instead of making a later case fail for no visible reason.  (A case's
+ * own memcg queue is checked by the case, its memcg by
+ * thp_ds_case_release() and the kernel's warnings by
+ * thp_ds_case_warnings().)  A skipped case proved nothing, and its
+ * deferred actions, which run after this, still hold what it took.
  */
 static void thp_ds_test_exit(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	int warns;
 
 	if (!ctx || thp_ds_case_skipped(test))
 		return;
 	thp_ds_expect_nodes_unchanged(test, "after the case (residue)");
-	warns = thp_ds_warn_count();
-	KUNIT_EXPECT_EQ_MSG(test, warns, ctx->warns,
-			    "the kernel warned %d times during the case (see the log above)",
-			    warns - ctx->warns);
 }
 
 /* ---- cases -------------------------------------------------------------- */
@@ -1507,6 +1564,7 @@ struct thp_ds_op {
 	struct folio *folio;
 	struct mem_cgroup *memcg;
 	int nid;
+	unsigned long addr;		/* where the folio is mapped in the case's mm */
 	bool done_ok;			/* the operation did what the case needs */
 };
 
@@ -1523,56 +1581,135 @@ static struct thp_ds_op *thp_ds_op_new(struct kunit *test, void (*fn)(struct thp
 }
 
 /*
- * The thread on the other CPU that holds a queue's lock while the case
- * operates.  Allocated with kzalloc, not kunit_kzalloc: if it were stuck
- * past every bound, the case gives up on it and must not free what it
- * still uses.
+ * A lock probe holds a queue's lock with interrupts off, as the queue's
+ * users take it, for at most THP_DS_HOLD_MS at a time: far below the
+ * soft-lockup (2 * watchdog_thresh, 20 s by default), RCU-stall (21 s) and
+ * CSD-lock (5 s with CONFIG_CSD_LOCK_WAIT_DEBUG) thresholds.  Between holds
+ * it lets go, with interrupts on, and takes the lock again, for no longer
+ * than THP_DS_WAIT_MS in all: at most THP_DS_WAIT_MS / THP_DS_HOLD_MS holds.
  */
-struct thp_ds_holder {
-	spinlock_t *lock;		/* the queue's lock, which the holder takes */
-	struct completion done;
-	bool held;			/* the holder holds the lock */
-	bool reached;			/* the case is about to operate */
-	bool finished;			/* the operation returned */
-	bool saw_reached;		/* the holder saw the case start it */
-	bool finished_early;		/* ... and return while the lock was held */
-	bool contended;			/* ... or wait for the lock */
+#define THP_DS_HOLD_MS		20
+
+/* What a lock probe sees of its queue: compared within each hold. */
+struct thp_ds_view {
+	long entries;
+	long counter;
+	bool linked;			/* the operation's folio is on the queue */
+	bool intact;
+};
+
+enum {
+	THP_DS_HOLDER_NEW,		/* not started yet */
+	THP_DS_HOLDER_RUNNING,		/* may use the queue until it completes */
+	THP_DS_HOLDER_ABANDONED,	/* the case gave up before it started */
 };
 
 /*
- * Holds the lock, with interrupts off as its users take it, until the
- * case has started the operation (bounded), and then until it sees what
- * the operation does: wait for the lock (a waiter shows on the lock) or
- * return without it.  Time decides nothing: a slow operation only holds
- * the lock longer (bounded by THP_DS_WAIT_MS, then neither is noted).  It
+ * The thread on the other CPU that holds a queue's lock while the case
+ * operates.  Refcounted, not kunit_kzalloc()ed: a holder that the case
+ * gives up on still owns its share.  It keeps a copy of the queue, which
+ * the case's memcg keeps alive: the case keeps the memcg while a holder
+ * may still run (thp_ds_case_release()).
+ */
+struct thp_ds_holder {
+	struct thp_ds_queue q;
+	const struct list_head *entry;	/* the folio's link */
+	atomic_t state;
+	refcount_t ref;
+	struct completion done;
+	/* case -> holder */
+	bool reached;			/* the operation is about to run */
+	bool finished;			/* the operation returned */
+	/* holder -> case, read after @done */
+	bool held;			/* a hold began */
+	bool held_while_op;		/* ... and one lasted into the operation */
+	bool contended;			/* the operation (or someone) waited for the lock */
+	bool finished_early;		/* the operation returned while the lock was held */
+	bool changed;			/* the queue changed while the lock was held */
+	struct thp_ds_view before, after;
+	unsigned int holds;
+};
+
+static void thp_ds_holder_put(struct thp_ds_holder *h)
+{
+	if (refcount_dec_and_test(&h->ref))
+		kfree(h);
+}
+
+/* Read the queue as the holder sees it; the caller holds its lock. */
+static void thp_ds_view(const struct thp_ds_queue *q, const struct list_head *entry,
+			struct thp_ds_view *v)
+{
+	struct thp_ds_walk w;
+
+	thp_ds_walk(q->head, thp_ds_queue_len(q), 0, entry, &w);
+	v->intact = thp_ds_links_intact(&w);
+	v->entries = v->intact ? w.forward_count : 0;
+	v->counter = w.counter;
+	v->linked = w.contains;
+}
+
+static bool thp_ds_view_equal(const struct thp_ds_view *a, const struct thp_ds_view *b)
+{
+	return a->entries == b->entries && a->counter == b->counter &&
+	       a->linked == b->linked && a->intact == b->intact;
+}
+
+/*
+ * Hold the queue's lock in bounded holds while the case operates, and
+ * watch the queue within each hold: nobody may change a queue while its
+ * lock is held, so a change seen within a hold was made under another
+ * lock.  A hold ends early when the operation returns or waits for the
+ * lock (a waiter shows on the lock); the next hold begins at once, so the
+ * operation's next step on the queue meets the lock held again.  Between
+ * holds the queue may change: that is the operation using the lock.  It
  * polls: nothing has to wake it while it holds a spinlock.
  */
 static int thp_ds_holder_fn(void *data)
 {
 	struct thp_ds_holder *h = data;
+	struct thp_ds_view now;
 	unsigned long flags;
-	u64 deadline;
+	u64 deadline, end;
+	bool reached;
 
-	spin_lock_irqsave(h->lock, flags);
-	WRITE_ONCE(h->held, true);
+	if (atomic_cmpxchg(&h->state, THP_DS_HOLDER_NEW, THP_DS_HOLDER_RUNNING) !=
+	    THP_DS_HOLDER_NEW)
+		goto out;	/* too late: the case went on without us */
 	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
-	while (!READ_ONCE(h->reached) && ktime_get_ns() < deadline)
-		cpu_relax();
-	h->saw_reached = READ_ONCE(h->reached);
-	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
-	while (h->saw_reached && ktime_get_ns() < deadline) {
-		if (READ_ONCE(h->finished)) {
-			h->finished_early = true;
-			break;
-		}
-		if (spin_is_contended(h->lock)) {
-			h->contended = true;
-			break;
-		}
-		cpu_relax();
+	while (!READ_ONCE(h->finished) && ktime_get_ns() < deadline &&
+	       !h->changed && !h->finished_early) {
+		spin_lock_irqsave(h->q.lock, flags);
+		thp_ds_view(&h->q, h->entry, &h->before);
+		WRITE_ONCE(h->held, true);
+		h->holds++;
+		end = min(ktime_get_ns() + THP_DS_HOLD_MS * NSEC_PER_MSEC, deadline);
+		do {
+			reached = READ_ONCE(h->reached);
+			thp_ds_view(&h->q, h->entry, &now);
+			if (!thp_ds_view_equal(&h->before, &now)) {
+				h->changed = true;
+				h->after = now;
+				break;
+			}
+			if (!reached)
+				continue;
+			h->held_while_op = true;
+			if (READ_ONCE(h->finished)) {
+				h->finished_early = true;
+				break;
+			}
+			if (spin_is_contended(h->q.lock)) {
+				h->contended = true;
+				break;
+			}
+			cpu_relax();
+		} while (ktime_get_ns() < end);
+		spin_unlock_irqrestore(h->q.lock, flags);
 	}
-	spin_unlock_irqrestore(h->lock, flags);
-	complete(&h->done);
+	complete_all(&h->done);
+out:
+	thp_ds_holder_put(h);
 	return 0;
 }
 
@@ -1582,69 +1719,99 @@ static int thp_ds_holder_fn(void *data)
  * @op: the operation, run by the case's thread
  * @q: the queue the operation's THP belongs on
  * @node: the node queue, named in the failure
+ * @folio: the THP, whose link the probe looks for on @q
  *
- * A thread on the other CPU holds @q's lock while this one operates: an
- * operation that links or unlinks a THP on @q must wait for the lock; if
- * it returns while the lock is held, it used another lock (the node
- * queue's, when the memcg was cleared first).  The operation runs here,
- * in the case's thread and mm; the holder is a kernel thread on the other
- * CPU, which runs no user mm while it holds the lock with interrupts off
- * (an operation waiting for an interrupt there could only pass).  The
- * holder lets go when it sees the operation wait on the lock (pass) or
- * return (fail), whichever comes first, however long the operation takes
- * (a 512 MB THP under TCG takes seconds).  An operation that did neither
- * within THP_DS_WAIT_MS, or never started while the lock was held, is no
- * verdict (skip), not a pass.  Every wait is bounded.
+ * A thread on the other CPU holds @q's lock (thp_ds_holder_fn()) while
+ * this one operates: an operation that links or unlinks a THP on @q must
+ * wait for the lock.  The verdict is what the holder saw while it held the
+ * lock: if @q changed then (an entry linked or unlinked, its counter moved,
+ * its links broken), the operation took the THP on or off @q under another
+ * lock (the node queue's, when the memcg was cleared first), and the case
+ * fails.  An operation that waited for the lock, or returned while it was
+ * held without changing @q, kept the discipline (what it should have done
+ * to @q, the case checks afterwards).  One that did neither within
+ * THP_DS_WAIT_MS, or ran while the lock was not held, gives no verdict, and
+ * the case skips.  The operation runs here, in the case's thread and mm;
+ * the holder is a kernel thread on the other CPU, which runs no user mm
+ * while it holds the lock.  Every wait is bounded.  Not on PREEMPT_RT,
+ * where a spinlock_t sleeps and neither disables interrupts nor shows its
+ * waiters.
  */
 static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
-			      const struct thp_ds_queue *q, const struct thp_ds_queue *node)
+			      const struct thp_ds_queue *q, const struct thp_ds_queue *node,
+			      struct folio *folio)
 {
-	struct thp_ds_holder *h = kzalloc_obj(*h, GFP_KERNEL);
-	bool h_contended, h_finished_early;
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_holder *h;
 	struct task_struct *task;
-	bool held;
+	unsigned long pfn = folio_pfn(folio);
 	u64 deadline;
 
+	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
+		op->fn(op);	/* give its folios back the way it would have */
+		kunit_skip(test,
+			   "PREEMPT_RT: a spinlock_t sleeps and shows no waiters, the lock probe cannot hold it");
+	}
+	h = kzalloc_obj(*h, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, h);
-	h->lock = q->lock;
+	h->q = *q;
+	h->entry = thp_ds_deferred_list(folio);
+	atomic_set(&h->state, THP_DS_HOLDER_NEW);
+	refcount_set(&h->ref, 2);
 	init_completion(&h->done);
 	migrate_disable();
 	task = thp_ds_start_elsewhere(thp_ds_holder_fn, h, "thp_ds_holder");
 	if (IS_ERR(task)) {
 		migrate_enable();
 		kfree(h);
-		op->fn(op);	/* give its folios back the way it would have */
-		THP_DS_NO_VERDICT(test, "cannot start the lock holder: %ld", PTR_ERR(task));
-		return;
+		op->fn(op);
+		kunit_skip(test, "cannot start the lock holder: %ld (no verdict)", PTR_ERR(task));
 	}
 	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
 	while (!READ_ONCE(h->held) && ktime_get_ns() < deadline)
 		cpu_relax();
-	held = READ_ONCE(h->held);
 	WRITE_ONCE(h->reached, true);
 	op->fn(op);
 	WRITE_ONCE(h->finished, true);
 	migrate_enable();
 
-	if (!wait_for_completion_timeout(&h->done, msecs_to_jiffies(THP_DS_WAIT_MS))) {
-		/* still running: it owns @h; leaking it is the only safe choice */
-		THP_DS_NO_VERDICT(test, "the holder of %s's lock did not let go within %d ms",
-				  q->name, THP_DS_WAIT_MS);
+	/* the holder's own bound is THP_DS_WAIT_MS: twice that, it is stuck or never ran */
+	if (!wait_for_completion_timeout(&h->done, msecs_to_jiffies(2 * THP_DS_WAIT_MS))) {
+		if (atomic_cmpxchg(&h->state, THP_DS_HOLDER_NEW, THP_DS_HOLDER_ABANDONED) ==
+		    THP_DS_HOLDER_NEW) {
+			thp_ds_holder_put(h);
+			kunit_skip(test, "the lock holder did not run within %d ms (no verdict)",
+				   2 * THP_DS_WAIT_MS);
+		}
+		ctx->queue_in_use = true;
+		thp_ds_holder_put(h);
+		kunit_skip(test,
+			   "the holder of %s's lock is still running after %d ms (no verdict)",
+			   q->name, 2 * THP_DS_WAIT_MS);
+	}
+	if (h->changed) {
+		KUNIT_FAIL(test,
+			   "%s changed %s while the test held its lock: folio pfn %#lx %s, %ld -> %ld entries, length counter %ld -> %ld%s: it took the THP on or off the queue under another lock (%s's?)",
+			   op->what, q->name, pfn,
+			   h->before.linked == h->after.linked ? "stayed" :
+			   h->after.linked ? "was linked" : "was unlinked",
+			   h->before.entries, h->after.entries, h->before.counter, h->after.counter,
+			   h->after.intact ? "" : ", links broken", node->name);
+		thp_ds_holder_put(h);
 		return;
 	}
-	held = held && h->saw_reached;
-	h_contended = h->contended;
-	h_finished_early = h->finished_early;
-	KUNIT_EXPECT_FALSE_MSG(test, held && op->done_ok && h->finished_early,
-			       "%s returned while %s's lock was held: it took the THP on or off a queue under another lock (%s's?)",
-			       op->what, q->name, node->name);
-	kfree(h);
-	if (!held)
-		kunit_skip(test, "the lock holder did not hold %s's lock within %d ms (no verdict)",
-			   q->name, THP_DS_WAIT_MS);
-	if (!h_contended && !h_finished_early)
-		kunit_skip(test, "%s did not wait for %s's lock or return in %d ms (no verdict)",
-			   op->what, q->name, THP_DS_WAIT_MS);
+	if (!h->held_while_op || (!h->contended && !h->finished_early)) {
+		bool held = h->held;
+
+		thp_ds_holder_put(h);
+		kunit_skip(test, "%s did not meet %s's lock held (%s within %d ms; no verdict)",
+			   op->what, q->name, held ? "it never waited for it" : "not held",
+			   THP_DS_WAIT_MS);
+	}
+	kunit_info(test, "%s %s %s's lock (%u holds)\n", op->what,
+		   h->contended ? "waited for" : "returned without changing the queue under",
+		   q->name, h->holds);
+	thp_ds_holder_put(h);
 	if (!op->done_ok)
 		kunit_skip(test, "%s did not do what the case needs (see the log; no verdict)",
 			   op->what);
@@ -1678,11 +1845,10 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	kunit_release_action(test, thp_ds_leave, ctx);
 
 	op = thp_ds_op_new(test, thp_ds_op_reclaim_free, "the reclaim-path free");
-	if (!thp_ds_isolate(test, folio, &op->list)) {
-		THP_DS_NO_VERDICT(test, "cannot isolate the queued THP from the LRU");
-		return;
-	}
-	thp_ds_under_lock(test, op, &mq, &node->q);
+	if (!thp_ds_isolate(test, folio, &op->list))
+		kunit_skip(test, "cannot isolate the queued THP from the LRU (no verdict)");
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_LEN(test, &mq, 0, "after the free");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after the free");
@@ -1717,7 +1883,8 @@ static void thp_ds_test_shrinker_lock(struct kunit *test)
 	op = thp_ds_op_new(test, thp_ds_op_shrink, "the deferred split shrinker");
 	op->memcg = ctx->memcg;
 	op->nid = folio_nid(folio);
-	thp_ds_under_lock(test, op, &mq, &node->q);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	THP_DS_EXPECT_LEN(test, &mq, 1, "after the shrinker put back the THP it could not split");
@@ -1755,7 +1922,8 @@ static void thp_ds_test_split_lock(struct kunit *test)
 	lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
 	op = thp_ds_op_new(test, thp_ds_op_split, "the split");
 	op->folio = folio;
-	thp_ds_under_lock(test, op, &mq, &node->q);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_LEN(test, &mq, 0, "after the split");
 	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
@@ -1766,17 +1934,21 @@ static void thp_ds_test_split_lock(struct kunit *test)
 	kunit_release_action(test, thp_ds_leave, ctx);
 }
 
+/* rmap's enqueue: unmapping one page of the THP makes it partially mapped. */
 static void thp_ds_op_enqueue(struct thp_ds_op *op)
 {
-	thp_ds_queue_mapped(op->folio);
-	op->done_ok = true;
+	op->done_ok = !do_madvise(current->mm, op->addr + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED);
+	if (!op->done_ok)
+		pr_info("thp_deferred_split: MADV_DONTNEED of one page of the THP failed\n");
 }
 
 /*
- * Lock discipline of the enqueue: the kernel's enqueue of a THP charged to
- * the case's memcg (deferred_split_folio(), 6.1 deferred_split_huge_page())
- * links it on that memcg's queue under that queue's lock; a tree whose
- * fault has queued it already still takes the lock to find that out.
+ * Lock discipline of the enqueue: unmapping part of a THP charged to the
+ * case's memcg makes rmap queue it (deferred_split_folio(), 6.1
+ * deferred_split_huge_page()) on that memcg's queue, under that queue's
+ * lock.  Where the fault queued the THP already, the enqueue only marks it
+ * partially mapped: a tree may do that under the lock or, for a queued
+ * folio, without it, but never link or unlink it without the lock.
  * commit 87eaceb3faa5 ("mm: thp: make deferred split shrinker memcg
  * aware").
  */
@@ -1792,8 +1964,8 @@ static void thp_ds_test_enqueue_lock(struct kunit *test)
 	thp_ds_need_two_cpus(test);
 	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
 	op = thp_ds_op_new(test, thp_ds_op_enqueue, "the enqueue");
-	op->folio = folio;
-	thp_ds_under_lock(test, op, &mq, &node->q);
+	op->addr = addr;
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
 	THP_DS_EXPECT_LEN(test, &mq, 1, "after the enqueue");
@@ -2016,7 +2188,8 @@ static void thp_ds_test_migrate_lock(struct kunit *test)
 	folio = thp_ds_migratable_thp(test, &addr, &node, &mq);
 	op = thp_ds_op_new(test, thp_ds_op_migrate, "the migration");
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &op->list));
-	thp_ds_under_lock(test, op, &mq, &node->q);
+	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees the destination */
 	kunit_release_action(test, thp_ds_leave, ctx);
@@ -2094,15 +2267,30 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	kunit_release_action(test, thp_ds_extra_release, dying);
 }
 
+/*
+ * The other side of the race: the shrinker scanning the case memcg's queue.
+ * Refcounted and holding its own reference on the memcg, so that however
+ * the case ends (an assertion in its loop included), the scanner never
+ * runs on a freed memcg or frees what the case still reads; the case stops
+ * it and waits for it (bounded) in a deferred action.
+ */
 struct thp_ds_scanner {
 	struct mem_cgroup *memcg;
 	int nid;
 	bool stop;
 	unsigned long scans;
+	refcount_t ref;
 	struct completion done;
 };
 
-/* The other side of the race: the shrinker scanning the case memcg's queue. */
+static void thp_ds_scanner_put(struct thp_ds_scanner *sc)
+{
+	if (refcount_dec_and_test(&sc->ref)) {
+		css_put(&sc->memcg->css);
+		kfree(sc);
+	}
+}
+
 static int thp_ds_scanner_fn(void *data)
 {
 	struct thp_ds_scanner *sc = data;
@@ -2110,11 +2298,22 @@ static int thp_ds_scanner_fn(void *data)
 
 	while (!READ_ONCE(sc->stop) && time_before(jiffies, deadline)) {
 		thp_ds_shrink(sc->memcg, sc->nid);
-		sc->scans++;
+		WRITE_ONCE(sc->scans, sc->scans + 1);
 		cond_resched();
 	}
-	complete(&sc->done);
+	complete_all(&sc->done);
+	thp_ds_scanner_put(sc);
 	return 0;
+}
+
+/* Deferred action: stop the scanner and wait for it (bounded), then let go of it. */
+static void thp_ds_scanner_stop(void *data)
+{
+	struct thp_ds_scanner *sc = data;
+
+	WRITE_ONCE(sc->stop, true);
+	wait_for_completion_timeout(&sc->done, msecs_to_jiffies(THP_DS_WAIT_MS));
+	thp_ds_scanner_put(sc);
 }
 
 /*
@@ -2123,10 +2322,10 @@ static int thp_ds_scanner_fn(void *data)
  * the same memcg queue on the other.  If the free unlinks a folio under
  * another lock than the memcg queue's, the scan's list operations and the
  * free's collide; with CONFIG_DEBUG_LIST the kernel reports the corruption
- * (a warning, which the case's exit catches), and the checker finds the
- * queue's links or counter broken.  A patched kernel stays silent.  The
- * THPs are queued and freed in batches, as reclaim frees them, so that the
- * shrinker finds several on the queue at once.
+ * (a warning, which the case's warning check catches), and the checker
+ * finds the queue's links or counter broken.  A patched kernel stays
+ * silent.  The THPs are queued and freed in batches, as reclaim frees
+ * them, so that the shrinker finds several on the queue at once.
  *
  * Timing: runs for THP_DS_RACE_MS; a bug that the race does not hit in
  * that time still shows in the counters, which every batch moves.
@@ -2139,13 +2338,16 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	struct thp_ds_scanner *sc;
 	struct task_struct *task;
 	struct thp_ds_queue mq;
+	bool stopped;
 	int i;
 
 	thp_ds_need_two_cpus(test);
-	sc = kzalloc_obj(*sc, GFP_KERNEL);	/* see struct thp_ds_op */
+	sc = kzalloc_obj(*sc, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, sc);
+	css_get(&ctx->memcg->css);
 	sc->memcg = ctx->memcg;
 	sc->nid = numa_node_id();
+	refcount_set(&sc->ref, 1);
 	init_completion(&sc->done);
 	thp_ds_enter_or_skip(test);
 
@@ -2154,12 +2356,15 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	 * and assert): this case's thread ends with the case.
 	 */
 	set_cpus_allowed_ptr(current, cpumask_of(raw_smp_processor_id()));
+	refcount_inc(&sc->ref);		/* the scanner's */
 	task = thp_ds_start_elsewhere(thp_ds_scanner_fn, sc, "thp_ds_scanner");
 	if (IS_ERR(task)) {
-		kfree(sc);
-		THP_DS_NO_VERDICT(test, "cannot start the scanner thread: %ld", PTR_ERR(task));
-		return;
+		refcount_dec(&sc->ref);
+		thp_ds_scanner_put(sc);
+		kunit_skip(test, "cannot start the scanner thread: %ld (no verdict)",
+			   PTR_ERR(task));
 	}
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_scanner_stop, sc));
 
 	deadline = jiffies + msecs_to_jiffies(THP_DS_RACE_MS);
 	while (time_before(jiffies, deadline)) {
@@ -2187,17 +2392,17 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 		cond_resched();
 	}
 	WRITE_ONCE(sc->stop, true);
-	if (!wait_for_completion_timeout(&sc->done, msecs_to_jiffies(THP_DS_WAIT_MS))) {
-		THP_DS_NO_VERDICT(test, "the scanner did not stop within %d ms", THP_DS_WAIT_MS);
-		return;		/* it still uses @sc */
-	}
+	stopped = wait_for_completion_timeout(&sc->done, msecs_to_jiffies(THP_DS_WAIT_MS));
+	scans = READ_ONCE(sc->scans);
+	kunit_release_action(test, thp_ds_scanner_stop, sc);
+	if (!stopped)
+		kunit_skip(test, "the scanner did not stop within %d ms (no verdict)",
+			   THP_DS_WAIT_MS);
 	kunit_release_action(test, thp_ds_leave, ctx);
 	lru_add_drain_all();
 
 	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans in %d ms\n",
-		   frees, sc->scans, THP_DS_RACE_MS);
-	scans = sc->scans;
-	kfree(sc);
+		   frees, scans, THP_DS_RACE_MS);
 	if (!frees || !scans)
 		kunit_skip(test, "no race: %lu frees, %lu scans (no verdict)", frees, scans);
 	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
@@ -2276,12 +2481,9 @@ static void thp_ds_test_swapout(struct kunit *test)
 	folio_ref_unfreeze(folio, 1);
 	folio_put(folio);		/* the free after the swap-out */
 
-	if (memcg_data) {
-		THP_DS_NO_VERDICT(test,
-				  "mem_cgroup_swapout() left memcg_data %#lx: memory+swap accounting is off",
-				  memcg_data);
-		return;
-	}
+	if (memcg_data)
+		kunit_skip(test,
+			   "mem_cgroup_swapout() left the folio charged: memory+swap accounting is off (no verdict)");
 	KUNIT_EXPECT_FALSE_MSG(test, linked,
 			       "mem_cgroup_swapout() cleared the memcg of folio pfn %#lx while it was still linked on %s: its free then unlinks it under %s's lock and counts it off there",
 			       pfn, mq.name, node->q.name);
@@ -2516,7 +2718,7 @@ static void thp_ds_test_checker_describe(struct kunit *test)
 		{ THP_DS_COUNT_MISMATCH, "entries linked but length counter is" },
 	};
 	struct thp_ds_walk w = { };
-	char msg[256];
+	char msg[384];
 	int i;
 
 	KUNIT_EXPECT_FALSE(test, thp_ds_walk_describe(&w, "q", msg, sizeof(msg)));

@@ -15,11 +15,13 @@ from typing import Dict, Iterable, List, Tuple
 from thpds.cases import SUITE_SOURCE
 
 # The macros that report a failed check (and the suite's own wrappers).
-CHECK = re.compile(r'^\s*(KUNIT_(?:EXPECT|ASSERT)_\w+|KUNIT_FAIL|THP_DS_EXPECT_\w+|'
-		   r'THP_DS_NO_VERDICT)\(')
+CHECK = re.compile(r'^\s*(KUNIT_(?:EXPECT|ASSERT)_\w+|KUNIT_FAIL|THP_DS_EXPECT_\w+)\(')
 # A comment naming the self-test that shows a check failing, for a check
 # that no kernel variant can reach (the leak check).
 SHOWN_BY = re.compile(r'shown failing by (\w+)')
+# A comment saying that the failure after it is the suite's own (it could
+# not put the system back), not a check of the kernel.
+CLEANUP = re.compile(r'not a check: ')
 FUNCTION = re.compile(r'^(?:static\s+)?[\w\s\*]+?\b(\w+)\([^;]*$')
 # The checker's own cases: they fail only if the checker itself is broken.
 SELF_TEST = re.compile(r'^thp_ds_test_checker')
@@ -32,6 +34,7 @@ class Site:
 	function: str
 	text: str		# the statement, on one line
 	shown_by: str = ''	# a self-test that shows it failing
+	cleanup: bool = False	# the suite could not put the system back
 
 	@property
 	def self_test(self) -> bool:
@@ -40,14 +43,15 @@ class Site:
 	@property
 	def kind(self) -> str:
 		"""check: what the kernel did; precondition: an ASSERT the case
-		cannot go on without; no verdict: a setup step or bounded wait
-		that failed; self-test: the checker's own cases."""
+		cannot go on without; cleanup: the suite could not put the system
+		back; self-test: the checker's own cases.  (A case that cannot
+		reach a verdict skips: kunit_skip() is no site.)"""
 		if self.self_test:
 			return 'self-test'
 		if self.text.startswith('KUNIT_ASSERT'):
 			return 'precondition'
-		if self.text.startswith('THP_DS_NO_VERDICT'):
-			return 'no verdict'
+		if self.cleanup:
+			return 'cleanup'
 		return 'check'
 
 
@@ -81,7 +85,8 @@ def sites(source: str) -> List[Site]:
 				before = lines[i - 1] if i else ''
 				shown = SHOWN_BY.search(before)
 				found.append(Site(i + 1, j + 1, function, ' '.join(parts),
-						  shown.group(1) if shown else ''))
+						  shown.group(1) if shown else '',
+						  bool(CLEANUP.search(before))))
 				i = j
 		i += 1
 	return found
@@ -120,7 +125,7 @@ def never_seen(all_sites: List[Site], seen: Dict[Site, List[str]]) -> List[Site]
 
 def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) -> str:
 	never = never_seen(all_sites, seen)
-	kinds = ('check', 'precondition', 'no verdict', 'self-test')
+	kinds = ('check', 'precondition', 'cleanup', 'self-test')
 	count = {k: sum(1 for s in all_sites if s.kind == k) for k in kinds}
 	out = ['# Checks and the runs that made them fail', '',
 	       'Written by `scripts/thp-ds matrix` from the same runs as '
@@ -130,16 +135,17 @@ def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) ->
 	       '(KUnit\'s "EXPECTATION FAILED at <file>:<line>"); a check in a helper is listed '
 	       'with the cases it failed in. Kinds: *check*, what the kernel did (each must be '
 	       'seen failing); *precondition*, an assertion the case cannot go on without '
-	       '(the fault gave an anonymous THP charged to the case\'s memcg, ...); *no verdict*, '
-	       'a setup step or a bounded wait that failed; *self-test*, the checker\'s own cases '
-	       'on hand-built lists.', '',
+	       '(the fault gave an anonymous THP charged to the case\'s memcg, ...); *cleanup*, '
+	       'the suite could not put the system back (a cgroup left behind); *self-test*, the '
+	       'checker\'s own cases on hand-built lists. A case that cannot reach a verdict '
+	       'skips with its reason (no site).', '',
 	       f'- checks: {count["check"]}, of which seen failing in a run: '
 	       f'{sum(1 for s in all_sites if s.kind == "check" and seen[s])}, shown failing '
 	       f'by a self-test only: '
 	       f'{sum(1 for s in all_sites if s.kind == "check" and s.shown_by and not seen[s])}, '
 	       f'**never seen failing: {len(never)}**',
-	       f'- preconditions: {count["precondition"]}; no-verdict reports: '
-	       f'{count["no verdict"]}; self-test expectations: {count["self-test"]}', '',
+	       f'- preconditions: {count["precondition"]}; cleanup reports: '
+	       f'{count["cleanup"]}; self-test expectations: {count["self-test"]}', '',
 	       '| line | function | kind | check | failed in |', '|---|---|---|---|---|']
 	for s in all_sites:
 		if seen[s]:
