@@ -80,10 +80,17 @@
  * Suite fixture: the kernel's own cgroup hierarchy with the memory
  * controller (cgroup2, or for the cgroup-v1 suite a v1 hierarchy of its
  * own) and sysfs, mounted for the suite, and the suite's top cgroup.
+ * Without the memory controller (@no_memcg: cgroup_disable=memory, as
+ * kdump kernels boot) THPs are queued on their node's queue: the cases
+ * that need a memcg skip, the others run on the node queue.  The same
+ * holds (@node_queues) where the tree keeps no split queue per memcg
+ * (7.x with cgroup.memory=nokmem), though the memcgs are there.
  * @root_memory says whether the suite enabled the memory controller at
  * the cgroup2 root (and must disable it again).
  */
 static struct {
+	bool no_memcg;			/* booted with cgroup_disable=memory */
+	bool node_queues;		/* THPs are queued per node only */
 	struct vfsmount *cgroup;
 	bool v1;
 	struct vfsmount *sysfs;
@@ -121,7 +128,12 @@ struct thp_ds_ctx {
 	bool entered;
 	unsigned long allowed;		/* THP orders thp_ds_allow_order() saw to */
 	bool queue_in_use;		/* a lock holder did not finish: keep the memcg */
+	/* the case's own queue as the case found it (thp_ds_folio_queue()) */
+	long own_len;
+	long own_offset;
 };
+
+#define THP_DS_CTX(test)	((struct thp_ds_ctx *)(test)->priv)
 
 /* thp_ds_orders[] (the header's): the orders to run the queue cases for. */
 static void thp_ds_order_desc(const unsigned int *order, char *desc)
@@ -417,6 +429,19 @@ static bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q,
 	return w.fault == THP_DS_OK;
 }
 
+/* Check the case's own queue (see THP_DS_EXPECT_OWN_LEN()). */
+static void thp_ds_check_own_queue(struct kunit *test, const struct thp_ds_queue *q)
+{
+	thp_ds_check_queue(test, q, THP_DS_CTX(test)->own_offset, NULL, NULL);
+}
+
+/* Check a node queue that is not the case's own (with a memcg). */
+static void thp_ds_check_node(struct kunit *test, const struct thp_ds_node_base *node)
+{
+	if (!thp_ds.node_queues)
+		thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+}
+
 /* The id of the memcg @folio is charged to (0: none), for messages. */
 static u64 thp_ds_folio_memcg_id(struct folio *folio)
 {
@@ -470,6 +495,38 @@ static u64 thp_ds_folio_memcg_id(struct folio *folio)
 	KUNIT_EXPECT_EQ_MSG(test, __found, __len,				\
 		"%s: length counter is %ld, expected %ld %s",			\
 		__q->name, __found, __len, why);				\
+} while (0)
+
+/*
+ * A case's own queue, the one its THPs belong on, is its memcg's, which the
+ * case began with empty.  Without a memcg it is the node's, checked
+ * relative to how the case found it; the checks that a THP stays off the
+ * node queue are then the same checks, and are not made.
+ */
+#define THP_DS_EXPECT_OWN_LEN(test, q, len, why) do {				\
+	struct kunit *__t = (test);						\
+										\
+	THP_DS_EXPECT_LEN(__t, q, THP_DS_CTX(__t)->own_len + (len), why);	\
+} while (0)
+
+#define THP_DS_EXPECT_OWN_QUEUED(test, q, f, queued) do {			\
+	struct kunit *__t = (test);						\
+										\
+	THP_DS_EXPECT_QUEUED(__t, q, THP_DS_CTX(__t)->own_offset, f, queued);	\
+} while (0)
+
+#define THP_DS_EXPECT_NODE_LEN(test, node, why) do {				\
+	const struct thp_ds_node_base *__n = (node);				\
+										\
+	if (!thp_ds.node_queues)							\
+		THP_DS_EXPECT_LEN(test, &__n->q, __n->len, why);		\
+} while (0)
+
+#define THP_DS_EXPECT_NOT_ON_NODE(test, node, f) do {				\
+	const struct thp_ds_node_base *__n = (node);				\
+										\
+	if (!thp_ds.node_queues)							\
+		THP_DS_EXPECT_QUEUED(test, &__n->q, __n->offset, f, false);	\
 } while (0)
 
 /* ---- the kernel's own files: cgroup2 and sysfs ------------------------- */
@@ -709,6 +766,8 @@ static void thp_ds_enter_or_skip(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 
+	if (thp_ds.no_memcg)
+		return;		/* the THPs are charged to nothing */
 	thp_ds_enter_cgroup(test, ctx->path, ctx->memcg);
 }
 
@@ -744,6 +803,33 @@ static int thp_ds_extra_offline(struct thp_ds_extra *x)
 	return thp_ds_wait_offline(x->memcg) ? 0 : -ETIMEDOUT;
 }
 
+/* A case about memcgs themselves has nothing to test without them. */
+static void thp_ds_need_memcg(struct kunit *test)
+{
+	if (thp_ds.no_memcg)
+		kunit_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
+}
+
+/* ... nor one about a memcg's own split queue where there is none. */
+static void thp_ds_need_memcg_queues(struct kunit *test)
+{
+	thp_ds_need_memcg(test);
+	if (thp_ds.node_queues)
+		kunit_skip(test,
+			   "no split queue per memcg: the deferred split list_lru is not memcg aware (cgroup.memory=nokmem)");
+}
+
+/*
+ * The memcg whose shrinkers reach the case's own queue: its memcg, or
+ * where THPs are queued per node only, the root's (global reclaim).
+ */
+static struct mem_cgroup *thp_ds_shrink_target(struct thp_ds_ctx *ctx)
+{
+	if (thp_ds.no_memcg)
+		return NULL;
+	return thp_ds.node_queues ? root_mem_cgroup : ctx->memcg;
+}
+
 static struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *suffix)
 {
 	struct thp_ds_ctx *ctx = test->priv;
@@ -751,6 +837,7 @@ static struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *s
 	struct mem_cgroup *memcg;
 	struct dentry *dir;
 
+	thp_ds_need_memcg(test);
 	KUNIT_ASSERT_NOT_NULL(test, x);
 	snprintf(x->leaf, sizeof(x->leaf), "%s-%s", ctx->leaf, suffix);
 	snprintf(x->path, sizeof(x->path), "%s/%s", thp_ds.top_name, x->leaf);
@@ -846,7 +933,8 @@ static void thp_ds_folio_put(void *folio)
  * What every case then relies on is asserted here: the THP is anonymous
  * and rmappable (what the kernel queues) and charged to the memcg of the
  * cgroup the thread runs in (without a memcg of its own, the memcg queue
- * and the node queue can be one list, and the case would prove nothing).
+ * and the node queue can be one list, and the case would prove nothing),
+ * or without the memory controller to none.
  */
 static struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsigned long *addrp)
 {
@@ -881,7 +969,8 @@ static struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsign
 	KUNIT_ASSERT_PTR_EQ_MSG(test, memcg, ((struct thp_ds_ctx *)test->priv)->charge_to,
 				"the order-%u THP is not charged to the memcg of the faulting task",
 				order);
-	KUNIT_ASSERT_FALSE(test, mem_cgroup_is_root(memcg));
+	if (!thp_ds.no_memcg)
+		KUNIT_ASSERT_FALSE(test, mem_cgroup_is_root(memcg));
 	*addrp = addr;
 	return folio;
 }
@@ -936,13 +1025,24 @@ static struct thp_ds_node_base *thp_ds_node(struct kunit *test, int nid)
 }
 
 /*
- * The split queue @folio belongs on: its memcg's, for its node.  The
- * kernel allocates that queue when it charges a THP (7.x allocates list_lru
- * sublists on demand); a queue that is not there fails the case.
+ * The split queue @folio belongs on: its memcg's, for its node, or without
+ * a memcg (or a queue per memcg) its node's.  The kernel allocates a memcg's queue when it charges
+ * a THP (7.x allocates list_lru sublists on demand); a queue that is not
+ * there fails the case.
  */
 static void thp_ds_folio_queue(struct kunit *test, struct folio *folio, struct thp_ds_queue *q)
 {
-	struct mem_cgroup *memcg = ((struct thp_ds_ctx *)test->priv)->memcg;
+	struct thp_ds_ctx *ctx = test->priv;
+	struct mem_cgroup *memcg = ctx->memcg;
+	struct thp_ds_node_base *node;
+
+	if (thp_ds.node_queues) {
+		node = thp_ds_node(test, folio_nid(folio));
+		*q = node->q;
+		ctx->own_len = node->len;
+		ctx->own_offset = node->offset;
+		return;
+	}
 
 	KUNIT_ASSERT_TRUE_MSG(test, thp_ds_memcg_queue(memcg, folio_nid(folio), q),
 			      "memcg %llu has no split queue for node %d after charging a THP to it: the charge or fault path did not allocate it",
@@ -1091,18 +1191,15 @@ static int thp_ds_setup(bool v1)
 	struct dentry *top;
 	int err, tries;
 
-	if (mem_cgroup_disabled() || !has_transparent_hugepage()) {
-		pr_err("thp_deferred_split: needs the memory controller and THP at runtime\n");
+	if (!has_transparent_hugepage()) {
+		pr_err("thp_deferred_split: the machine has no transparent huge pages\n");
 		return -EOPNOTSUPP;
 	}
 
-	thp_ds.v1 = v1;
-	thp_ds.cgroup = v1 ? thp_ds_mount_memory_v1() : thp_ds_mount("cgroup2", NULL);
-	if (IS_ERR(thp_ds.cgroup)) {
-		err = PTR_ERR(thp_ds.cgroup);
-		thp_ds.cgroup = NULL;
-		goto fail;
-	}
+	thp_ds.no_memcg = mem_cgroup_disabled();
+	thp_ds.node_queues = thp_ds.no_memcg || !thp_ds_memcg_queues();
+	if (thp_ds.node_queues && !thp_ds.no_memcg)
+		pr_info("thp_deferred_split: no split queue per memcg (cgroup.memory=nokmem?): THPs are queued per node, and the cases run on the node queue\n");
 	thp_ds.sysfs = thp_ds_mount("sysfs", NULL);
 	if (IS_ERR(thp_ds.sysfs)) {
 		err = PTR_ERR(thp_ds.sysfs);
@@ -1112,6 +1209,16 @@ static int thp_ds_setup(bool v1)
 	if (thp_ds_warn_count() < 0) {
 		err = -ENOENT;
 		pr_err("thp_deferred_split: cannot read /sys/kernel/warn_count\n");
+		goto fail;
+	}
+	if (thp_ds.no_memcg)
+		return 0;
+
+	thp_ds.v1 = v1;
+	thp_ds.cgroup = v1 ? thp_ds_mount_memory_v1() : thp_ds_mount("cgroup2", NULL);
+	if (IS_ERR(thp_ds.cgroup)) {
+		err = PTR_ERR(thp_ds.cgroup);
+		thp_ds.cgroup = NULL;
 		goto fail;
 	}
 
@@ -1294,6 +1401,8 @@ static int thp_ds_case_init(struct kunit *test, bool v1)
 	ctx->warns = thp_ds_warn_count();
 	if (kunit_add_action_or_reset(test, thp_ds_case_warnings, ctx))
 		return -ENOMEM;
+	if (thp_ds.no_memcg)
+		goto nodes;
 	snprintf(ctx->leaf, sizeof(ctx->leaf), "case%d", atomic_inc_return(&thp_ds.cases));
 	snprintf(ctx->path, sizeof(ctx->path), "%s/%s", thp_ds.top_name, ctx->leaf);
 	memcg = thp_ds_make_memcg(thp_ds.top, ctx->leaf, &ctx->dir);
@@ -1307,12 +1416,15 @@ static int thp_ds_case_init(struct kunit *test, bool v1)
 	if (kunit_add_action_or_reset(test, thp_ds_case_release, ctx))
 		return -ENOMEM;
 
+nodes:
 	ctx->nodes = kunit_kcalloc(test, nr_node_ids, sizeof(*ctx->nodes), GFP_KERNEL);
 	if (!ctx->nodes)
 		return -ENOMEM;
 	test->priv = ctx;
 	for_each_node_state(nid, N_MEMORY)
 		thp_ds_node_snapshot(test, nid, &ctx->nodes[nid]);
+	if (thp_ds.no_memcg && v1)
+		kunit_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
 	return 0;
 }
 
@@ -1362,15 +1474,15 @@ static void thp_ds_test_enqueue(struct kunit *test)
 	unsigned long addr;
 
 	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, folio, false);
-	THP_DS_EXPECT_LEN(test, &mq, 1, "after rmap queued the partially mapped THP");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP is charged to a memcg)");
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_NOT_ON_NODE(test, node, folio);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 1, "after rmap queued the partially mapped THP");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP is charged to a memcg)");
 
 	vm_munmap(addr, folio_size(folio));
 	thp_ds_put(test, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the THP was freed");
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the THP was freed");
 }
 
 /*
@@ -1388,15 +1500,15 @@ static void thp_ds_test_free_put(struct kunit *test)
 
 	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	kunit_release_action(test, thp_ds_leave, ctx);
 
 	thp_ds_put(test, folio);	/* the last reference */
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the last folio_put()");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the last folio_put()");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
 	vm_munmap(addr, PAGE_SIZE << thp_ds_param_order(test));
 }
 
@@ -1419,18 +1531,18 @@ static void thp_ds_test_free_zap(struct kunit *test)
 	unsigned long addr;
 
 	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	lru_add_drain_all();	/* no per-CPU LRU batch may hold the last reference */
 	thp_ds_put(test, folio);	/* the mappings hold it now */
 
 	vm_munmap(addr, PAGE_SIZE << thp_ds_param_order(test));	/* the zap frees it */
 	kunit_release_action(test, thp_ds_leave, ctx);
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after munmap freed the THP");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len,
-			  "(the THP was never on it: was it unqueued from here?)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after munmap freed the THP");
+	THP_DS_EXPECT_NODE_LEN(test, node,
+			       "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
 }
 
 /*
@@ -1465,18 +1577,18 @@ static void thp_ds_test_free_reclaim(struct kunit *test)
 	folio = thp_ds_queued_thp(test, thp_ds_param_order(test), &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	kunit_release_action(test, thp_ds_leave, ctx);
 
 	if (!thp_ds_reclaim_free(&list))
 		kunit_skip(test,
 			   "another reference kept the THP alive: reclaim put it back on the LRU instead of freeing it (no verdict)");
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after move_folios_to_lru() freed the folio");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len,
-			  "(the folio was never on it: was it unqueued from here?)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after move_folios_to_lru() freed the folio");
+	THP_DS_EXPECT_NODE_LEN(test, node,
+			       "(the folio was never on it: was it unqueued from here?)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
 	vm_munmap(addr, PAGE_SIZE << thp_ds_param_order(test));
 }
 
@@ -1504,7 +1616,7 @@ static void thp_ds_test_free_shrink(struct kunit *test)
 	node = thp_ds_node(test, folio_nid(folio));
 	thp_ds_folio_queue(test, folio, &mq);
 	thp_ds_queue_mapped(folio);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	KUNIT_ASSERT_EQ(test, 0, do_madvise(current->mm, addr, HPAGE_PMD_SIZE, MADV_FREE));
 	lru_add_drain_all();	/* MADV_FREE goes through a per-CPU LRU batch */
 	if (folio_test_swapbacked(folio))
@@ -1519,11 +1631,11 @@ static void thp_ds_test_free_shrink(struct kunit *test)
 			   freed);
 	}
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after reclaim freed the THP");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len,
-			  "(the THP was never on it: was it unqueued from here?)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after reclaim freed the THP");
+	THP_DS_EXPECT_NODE_LEN(test, node,
+			       "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 }
 
@@ -1847,12 +1959,12 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	op = thp_ds_op_new(test, thp_ds_op_reclaim_free, "the reclaim-path free");
 	if (!thp_ds_isolate(test, folio, &op->list))
 		kunit_skip(test, "cannot isolate the queued THP from the LRU (no verdict)");
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
-	thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
+				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the free");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after the free");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the free");
+	THP_DS_EXPECT_NODE_LEN(test, node, "after the free");
+	thp_ds_check_own_queue(test, &mq);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 }
 
@@ -1881,14 +1993,15 @@ static void thp_ds_test_shrinker_lock(struct kunit *test)
 	thp_ds_need_two_cpus(test);
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	op = thp_ds_op_new(test, thp_ds_op_shrink, "the deferred split shrinker");
-	op->memcg = ctx->memcg;
+	op->memcg = thp_ds_shrink_target(ctx);
 	op->nid = folio_nid(folio);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
-	thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
+				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	THP_DS_EXPECT_LEN(test, &mq, 1, "after the shrinker put back the THP it could not split");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 1,
+			      "after the shrinker put back the THP it could not split");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	thp_ds_put(test, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
@@ -1922,12 +2035,12 @@ static void thp_ds_test_split_lock(struct kunit *test)
 	lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
 	op = thp_ds_op_new(test, thp_ds_op_split, "the split");
 	op->folio = folio;
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
-	thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
+				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the split");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the split");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
+	thp_ds_check_own_queue(test, &mq);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	thp_ds_put(test, folio);
 	lru_add_drain_all();
@@ -1967,9 +2080,9 @@ static void thp_ds_test_enqueue_lock(struct kunit *test)
 	op->addr = addr;
 	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	THP_DS_EXPECT_LEN(test, &mq, 1, "after the enqueue");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP is charged to a memcg)");
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 1, "after the enqueue");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP is charged to a memcg)");
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	thp_ds_put(test, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
@@ -1993,16 +2106,16 @@ static void thp_ds_test_shrinker_requeue(struct kunit *test)
 
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 
-	thp_ds_shrink(ctx->memcg, folio_nid(folio));
+	thp_ds_shrink(thp_ds_shrink_target(ctx), folio_nid(folio));
 
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
-	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, folio, false);
-	THP_DS_EXPECT_LEN(test, &mq, 1, "after the shrinker put back a THP it could not split");
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	THP_DS_EXPECT_NOT_ON_NODE(test, node, folio);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 1, "after the shrinker put back a THP it could not split");
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	thp_ds_put(test, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the THP was freed");
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the THP was freed");
 }
 
 /*
@@ -2022,15 +2135,15 @@ static void thp_ds_test_shrinker_split(struct kunit *test)
 	unsigned long addr;
 
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	thp_ds_put(test, folio);	/* the shrinker cannot split a pinned folio */
 
-	thp_ds_shrink(ctx->memcg, folio_nid(folio));
+	thp_ds_shrink(thp_ds_shrink_target(ctx), folio_nid(folio));
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the shrinker split the THP");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the shrinker split the THP");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
 	/* an entry left linked shows as a queue with more entries than its counter */
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	thp_ds_check_own_queue(test, &mq);
 	if (get_user_pages_fast(addr, 1, 0, &page) == 1) {
 		KUNIT_EXPECT_FALSE_MSG(test, folio_test_large(page_folio(page)),
 				       "the partially mapped THP was not split");
@@ -2064,7 +2177,7 @@ static void thp_ds_test_split(struct kunit *test)
 	bool split;
 
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	if (thp_ds_migrate_splits_partially_mapped()) {
 		KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 		thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
@@ -2082,9 +2195,9 @@ static void thp_ds_test_split(struct kunit *test)
 	put_page(page);
 	KUNIT_ASSERT_TRUE_MSG(test, split,
 			      "migrate_pages() did not split the partially mapped THP");
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the split");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the split");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
+	thp_ds_check_own_queue(test, &mq);
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	lru_add_drain_all();
@@ -2130,7 +2243,7 @@ static void thp_ds_test_migrate(struct kunit *test)
 	int rc;
 
 	src = thp_ds_migratable_thp(test, &addr, &node, &mq);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, src, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, src, true);
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, src, &list));
 
 	rc = thp_ds_migrate(&list);
@@ -2144,18 +2257,18 @@ static void thp_ds_test_migrate(struct kunit *test)
 	KUNIT_ASSERT_PTR_NE_MSG(test, dst, src, "the THP was not migrated");
 	KUNIT_ASSERT_EQ(test, folio_order(dst), HPAGE_PMD_ORDER);
 	/* the source left the queue: its counter below says so */
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, dst, requeues);
-	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, dst, false);
-	THP_DS_EXPECT_LEN(test, &mq, requeues ? 1 : 0,
-			  requeues ? "after migration: the destination, not the source" :
-				     "after migration: the source left, the tree does not requeue");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after migrating the queued THP");
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, dst, requeues);
+	THP_DS_EXPECT_NOT_ON_NODE(test, node, dst);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, requeues ? 1 : 0,
+			      requeues ? "after migration: the destination, not the source" :
+			      "after migration: the source left, the tree does not requeue");
+	THP_DS_EXPECT_NODE_LEN(test, node, "after migrating the queued THP");
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	thp_ds_put(test, dst);
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after freeing the destination");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after freeing the destination");
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after freeing the destination");
+	THP_DS_EXPECT_NODE_LEN(test, node, "after freeing the destination");
 }
 
 static void thp_ds_op_migrate(struct thp_ds_op *op)
@@ -2188,14 +2301,14 @@ static void thp_ds_test_migrate_lock(struct kunit *test)
 	folio = thp_ds_migratable_thp(test, &addr, &node, &mq);
 	op = thp_ds_op_new(test, thp_ds_op_migrate, "the migration");
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &op->list));
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);	/* what the operation starts from */
-	thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
+				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees the destination */
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the migrated THP was freed");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the migrated THP was freed");
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
+	thp_ds_check_own_queue(test, &mq);
 }
 
 /*
@@ -2222,6 +2335,7 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 	unsigned long addr;
 	long parent_len = 0, parent_offset = 0;
 
+	thp_ds_need_memcg_queues(test);
 	dying = thp_ds_extra_memcg(test, THP_DS_DYING);
 	thp_ds_enter_cgroup(test, dying->path, dying->memcg);
 	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
@@ -2251,7 +2365,7 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 		THP_DS_EXPECT_QUEUED(test, &dq, 0, folio, true);
 		THP_DS_EXPECT_LEN(test, &dq, 1, "(the dying memcg keeps its queue)");
 	}
-	THP_DS_EXPECT_QUEUED(test, &node->q, node->offset, folio, false);
+	THP_DS_EXPECT_NOT_ON_NODE(test, node, folio);
 
 	thp_ds_put(test, folio);
 
@@ -2262,7 +2376,7 @@ static void thp_ds_test_memcg_offline(struct kunit *test)
 		THP_DS_EXPECT_LEN(test, &dq, 0, "after freeing the folio");
 		thp_ds_check_queue(test, &dq, 0, NULL, NULL);
 	}
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after freeing the folio");
+	THP_DS_EXPECT_NODE_LEN(test, node, "after freeing the folio");
 	/* the dying memcg is pinned (by the second memcg's action) until here */
 	kunit_release_action(test, thp_ds_extra_release, dying);
 }
@@ -2286,7 +2400,8 @@ struct thp_ds_scanner {
 static void thp_ds_scanner_put(struct thp_ds_scanner *sc)
 {
 	if (refcount_dec_and_test(&sc->ref)) {
-		css_put(&sc->memcg->css);
+		if (sc->memcg)
+			css_put(&sc->memcg->css);
 		kfree(sc);
 	}
 }
@@ -2344,8 +2459,9 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	thp_ds_need_two_cpus(test);
 	sc = kzalloc_obj(*sc, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, sc);
-	css_get(&ctx->memcg->css);
-	sc->memcg = ctx->memcg;
+	sc->memcg = thp_ds_shrink_target(ctx);
+	if (sc->memcg)
+		css_get(&sc->memcg->css);
 	sc->nid = numa_node_id();
 	refcount_set(&sc->ref, 1);
 	init_completion(&sc->done);
@@ -2405,10 +2521,10 @@ static void thp_ds_test_race_reclaim_scan(struct kunit *test)
 		   frees, scans, THP_DS_RACE_MS);
 	if (!frees || !scans)
 		kunit_skip(test, "no race: %lu frees, %lu scans (no verdict)", frees, scans);
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the race");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "after the race");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the race");
+	THP_DS_EXPECT_NODE_LEN(test, node, "after the race");
 }
 
 /* ---- cgroup-v1 paths ---------------------------------------------------- */
@@ -2459,7 +2575,7 @@ static void thp_ds_test_swapout(struct kunit *test)
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	thp_ds_unmap_all(test, addr, folio);
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	lru_add_drain_all();
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 	list_del_init(thp_ds_folio_lru(folio));
@@ -2488,11 +2604,11 @@ static void thp_ds_test_swapout(struct kunit *test)
 			       "mem_cgroup_swapout() cleared the memcg of folio pfn %#lx while it was still linked on %s: its free then unlinks it under %s's lock and counts it off there",
 			       pfn, mq.name, node->q.name);
 
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the swapped-out THP was freed");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len,
-			  "(the THP was never on it: was it unqueued from here?)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
-	thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the swapped-out THP was freed");
+	THP_DS_EXPECT_NODE_LEN(test, node,
+			       "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 }
 
@@ -2568,7 +2684,7 @@ static void thp_ds_test_charge_move(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(dest->memcg, folio_nid(folio), &dq));
 	if (list_empty(thp_ds_deferred_list(folio)))
 		thp_ds_queue_mapped(folio);
-	THP_DS_EXPECT_QUEUED(test, &mq, 0, folio, true);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 
 	/*
 	 * Nothing from here to kernel_wait() may end the case: the owner must
@@ -2602,10 +2718,10 @@ static void thp_ds_test_charge_move(struct kunit *test)
 	lru_add_drain_all();
 	thp_ds_put(test, folio);	/* the last reference: the free */
 	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_LEN(test, &mq, 0, "after the THP was freed");
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the THP was freed");
 	THP_DS_EXPECT_LEN(test, &dq, 0, "after the THP was freed (it was never on it)");
-	THP_DS_EXPECT_LEN(test, &node->q, node->len, "(the THP was never on it)");
-	thp_ds_check_queue(test, &mq, 0, NULL, NULL);
+	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
+	thp_ds_check_own_queue(test, &mq);
 	thp_ds_check_queue(test, &dq, 0, NULL, NULL);
 }
 

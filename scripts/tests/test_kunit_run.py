@@ -63,6 +63,13 @@ class JsonTest(unittest.TestCase):
 		self.assertEqual(cmd[-1], 'thp_deferred_split.*')
 		self.assertIn('--kernel_args=oops=panic', cmd)
 
+	def test_boot_options_come_after_the_tools_own(self):
+		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2,
+					      boot=('cgroup_disable=memory',))
+		args = [a for a in cmd if a.startswith('--kernel_args=')]
+		self.assertEqual(args[-1], '--kernel_args=cgroup_disable=memory')
+		self.assertIn('--kernel_args=oops=panic', args[:-1])
+
 	def test_exec_boots_without_building(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, mode='exec',
 					      kconfig_add=('CONFIG_KASAN=y',))

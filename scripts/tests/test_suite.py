@@ -3,7 +3,9 @@
 import os
 import unittest
 
-from thpds import suite
+import fnmatch
+
+from thpds import cases, suite
 
 MM_KCONFIG = 'menu "Memory Management options"\n\nconfig X\n\tbool\n\nsource "mm/damon/Kconfig"\n\nendmenu\n'
 
@@ -50,6 +52,45 @@ class InsertTest(unittest.TestCase):
 						 'mm/tests/thp_deferred_split_kunit.c',
 						 'mm/tests/thp_deferred_split_kunit.h'])
 		self.assertIn(b'list_lru', files['mm/tests/thp_deferred_split_kunit.h'])
+
+
+class BootTest(unittest.TestCase):
+	def test_kernel_options_are_accepted(self):
+		suite.check_boot(('cgroup_disable=memory', 'cgroup.memory=nokmem',
+				  'transparent_hugepage=always', 'numa=fake=2', 'nokaslr'))
+
+	def test_what_is_not_one_option_or_is_the_tools_own_is_refused(self):
+		for bad in ('a b', '"x"', '', 'oops=none', 'panic=0', 'tsc=reliable',
+			    'kunit.filter_glob=x', 'x;reboot'):
+			with self.assertRaises(suite.SuiteError, msg=bad):
+				suite.check_boot((bad,))
+
+	def test_a_variant_with_boot_options_is_refused_before_any_work(self):
+		from thpds import runner
+		from thpds.errors import UsageError
+		from thpds.target import DEFAULT
+		with self.assertRaisesRegex(UsageError, 'default boot only'):
+			runner.check_request('6.12', None, 'put', DEFAULT, ('cgroup_disable=memory',))
+		with self.assertRaisesRegex(UsageError, 'boots with its own'):
+			runner.check_request('6.12', None, None, DEFAULT, ('panic=0',))
+		runner.check_request('6.12', None, None, DEFAULT, ('cgroup_disable=memory',))
+
+	def test_only_the_options_listed_allow_skips(self):
+		self.assertEqual(suite.boot_skips(()), ())
+		self.assertEqual(suite.boot_skips(('transparent_hugepage=always',)), ())
+		skips = suite.boot_skips(('cgroup_disable=memory', 'nokaslr'))
+		self.assertIn(('thp_deferred_split_v1.*', 'the memory controller is disabled'), skips)
+		self.assertEqual(len(skips), 3)
+
+	def test_each_allowed_skip_names_cases_and_a_reason_of_the_suite(self):
+		declared = cases.repo_declared()
+		names = [f'{s}.{c}' for s, cs in declared.items() for c in cs]
+		with open(cases.REPO_SOURCE) as f:
+			source = f.read()
+		for option in ('cgroup_disable=memory',):
+			for glob, reason in suite.boot_skips((option,)):
+				self.assertTrue(fnmatch.filter(names, glob), glob)
+				self.assertIn(reason, source)
 
 
 if __name__ == '__main__':

@@ -260,6 +260,25 @@ class RecordTest(unittest.TestCase):
 		self.assertIn('  built from the cached tree: the archive could not be read '
 			      '(apt-get update failed)', report.lines(rec, judge(rec)))
 
+	def test_boot_options_are_recorded_and_reported(self):
+		from thpds import report
+		_, rec = recordings.load('6.12-shipped', boot=('cgroup_disable=memory',))
+		self.assertEqual(RunRecord.from_json(rec.to_json()).boot, ('cgroup_disable=memory',))
+		self.assertIn('booted with cgroup_disable=memory', report.lines(rec, judge(rec))[0])
+
+	def test_only_the_boot_options_skips_are_allowed(self):
+		from thpds import runner, suite
+		skipped = 'the memory controller is disabled (cgroup_disable=memory)'
+		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped',
+				('thp_deferred_split.thp_ds_test_memcg_offline', 's.a'),
+				(Case('thp_deferred_split.thp_ds_test_memcg_offline', Status.SKIP,
+				      skipped), Case('s.a', Status.PASS)))
+		applied = suite.Applied('6.12')
+		for boot, ok in (((), False), (('cgroup_disable=memory',), True),
+				 (('transparent_hugepage=always',), False)):
+			exp = runner.expectation(applied, boot=boot)
+			self.assertEqual(judge(dataclasses.replace(rec, expect=exp)).ok, ok, boot)
+
 	def test_a_hand_made_case_list(self):
 		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),
 				(Case('s.a', Status.PASS),))

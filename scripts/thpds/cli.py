@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 	cases.select(cases.repo_declared(), args.filter)	# a bad filter fails before any work
 	host.ensure(args.install_deps, where.packages())
 	run = runner.run_tree(args.tree, args.timeout, args.filter, args.accel,
-			      chosen_variant(args), args.profile, target=where)
+			      chosen_variant(args), args.profile, target=where, boot=args.boot)
 	verdict = judge(run.record)
 	report.show(run.record, verdict)
 	print(f'[thp-ds] wall clock {time.monotonic() - start:.1f} s, of which kunit.py '
@@ -319,6 +319,11 @@ def parser() -> argparse.ArgumentParser:
 	r.add_argument('--accel', choices=('tcg', 'auto'), default='tcg',
 		       help="tcg (default): QEMU's emulator only, the same on every host; auto: "
 		       'whatever kunit.py asks for (newer ones try KVM first)')
+	r.add_argument('--boot', metavar='OPTION', action='append', default=[],
+		       help='boot the kernel with this command-line option too, e.g. '
+		       'cgroup_disable=memory, cgroup.memory=nokmem, transparent_hugepage=always '
+		       '(repeatable); results go to <variant>+<options>; every case must pass '
+		       'except the skips ports/boot-options allows for the option')
 	r.set_defaults(func=cmd_run)
 
 	c = sub.add_parser('check', help="the project's tests: tooling unit tests, then the "

@@ -109,8 +109,10 @@ class RunOutput:
 
 def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs: int,
 		  filter_glob: Optional[str] = None, mode: str = 'run',
-		  kconfig_add: Sequence[str] = (), target: Target = DEFAULT_TARGET) -> List[str]:
-	"""kunit.py run (configure, build, boot) or exec (boot what is built)."""
+		  kconfig_add: Sequence[str] = (), target: Target = DEFAULT_TARGET,
+		  boot: Sequence[str] = ()) -> List[str]:
+	"""kunit.py run (configure, build, boot) or exec (boot what is built);
+	@boot: kernel command-line options after the tool's own."""
 	cmd = [sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'), mode,
 	       *target.kunit_args(), f'--build_dir={build_dir}', '--kunitconfig=mm/tests']
 	cmd += [f'--kconfig_add={opt}' for opt in (*target.kconfig(), *kconfig_add)]
@@ -118,7 +120,7 @@ def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs:
 		cmd += [f'--make_options=CC=ccache {target.cross_compile}gcc', f'--jobs={jobs}']
 	cmd += [f'--qemu_args={target.qemu_args()}', f'--timeout={timeout}',
 		f'--json={json_path}']
-	cmd += [f'--kernel_args={a}' for a in KERNEL_ARGS]
+	cmd += [f'--kernel_args={a}' for a in (*KERNEL_ARGS, *boot)]
 	if filter_glob:
 		cmd.append(filter_glob)
 	return cmd
@@ -278,7 +280,7 @@ def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
 def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 	filter_glob: Optional[str] = None, jobs: Optional[int] = None, accel: str = 'tcg',
 	mode: str = 'run', kconfig_add: Sequence[str] = (),
-	target: Target = DEFAULT_TARGET) -> RunOutput:
+	target: Target = DEFAULT_TARGET, boot: Sequence[str] = ()) -> RunOutput:
 	os.makedirs(out_dir, exist_ok=True)
 	os.makedirs(build_dir, exist_ok=True)
 	for stale in ('kunit.json', 'console.log'):
@@ -291,7 +293,7 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 		env['PATH'] = tcg_shim_dir(cache, target) + os.pathsep + env.get('PATH', '')
 	json_path = os.path.join(out_dir, 'kunit.json')
 	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
-			    filter_glob, mode, kconfig_add, target)
+			    filter_glob, mode, kconfig_add, target, boot)
 	start = time.monotonic()
 	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
 		log.write('$ ' + ' '.join(cmd) + '\n')

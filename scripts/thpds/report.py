@@ -12,6 +12,8 @@ def describe(rec: RunRecord) -> str:
 		what += f', {rec.profile} profile'
 	if rec.arch != 'x86_64':
 		what += f', {rec.arch}'
+	if rec.boot:
+		what += ', booted with ' + ' '.join(rec.boot)
 	return f'{rec.origin} {rec.version} ({what})'
 
 

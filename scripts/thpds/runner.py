@@ -392,11 +392,12 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 
 
 def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
-		declared: bool = True) -> Expectation:
+		declared: bool = True, boot: Sequence[str] = ()) -> Expectation:
 	"""What a run of the applied tree must show: an unpatched variant's declared
 	failures (on @target); as shipped, the port's declared exposures where
 	they speak for the tree (@declared: declared_tree()), else none; with
-	the backports, none.  Skips only where the port allows them."""
+	the backports, none.  Skips only where the port, or a boot option
+	(@boot: ports/boot-options), allows them."""
 	v = applied.variant
 	may_fail = frozenset()
 	if v:
@@ -406,7 +407,7 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 		fail, crash = frozenset(), frozenset()
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
-	return Expectation(fail, crash, suite.port_skips(applied.port),
+	return Expectation(fail, crash, suite.port_skips(applied.port) + suite.boot_skips(boot),
 			   exposure=not v and bool(fail), may_fail=may_fail)
 
 
@@ -427,11 +428,15 @@ JUDGED = {True: JUDGED_DECLARED, False: JUDGED_OWN}
 
 
 def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
-		  target: Target) -> None:
+		  target: Target, boot: Sequence[str] = ()) -> None:
 	"""What can be refused before any download, copy or build: the filter,
-	the variant's name, a user's tree (not a kernel tree, no kunit.py, no
-	port fits it, a page size it cannot build)."""
+	the variant's name, the boot options, a user's tree (not a kernel tree,
+	no kunit.py, no port fits it, a page size it cannot build)."""
 	cases.select(cases.repo_declared(), filter_glob)
+	suite.check_boot(boot)
+	if boot and variant and variant != variants.BACKPORTED:
+		raise UsageError(f'--unpatched {variant} with --boot: a variant declares what fails '
+				 'with the default boot only')
 	if variant and variant not in (variants.SHIPPED, variants.BACKPORTED):
 		known = variants.known_names()
 		if variant not in known:
@@ -447,7 +452,7 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
 	     mode: str = 'run', out_name: Optional[str] = None,
-	     target: Target = DEFAULT_TARGET) -> TreeRun:
+	     target: Target = DEFAULT_TARGET, boot: Sequence[str] = ()) -> TreeRun:
 	"""One run, in order: check the request, resolve and prepare the tree
 	(a Debian version is resolved and fetched, a user's tree fitted to a
 	port and copied), fit, apply, build and boot, record.  judge() then
@@ -458,7 +463,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	what was last built (mode='exec' boots that again without building).
 	"""
 	# 1. what can be refused cheaply, before anything is fetched or copied
-	check_request(spec, filter_glob, variant, target)
+	check_request(spec, filter_glob, variant, target, boot)
 	# 2. resolve and prepare: the tree at its stable path
 	t = prepare(spec)
 	why_not = '' if is_path(spec) else target.refusal(t.path)
@@ -476,15 +481,17 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	judged = JUDGED[declared] if not applied.variant else f"variant {vname}'s declarations"
 	source = suite_source(t)
 	build_dir, results = run_dirs(t, profile, target)
-	out_dir = os.path.join(results, out_name or vname)
+	out_dir = os.path.join(results, out_name or '+'.join((vname, *boot)))
+	booted = f', booted with {" ".join(boot)}' if boot else ''
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {port}, {vname}, {profile} profile, '
-	      f'{target.name}; suite: {source}; judged on {judged}) at {t.path}', flush=True)
+	      f'{target.name}{booted}; suite: {source}; judged on {judged}) at {t.path}',
+	      flush=True)
 	# 5. build and boot
 	try:
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
-				    kconfig_add=PROFILES[profile], target=target)
+				    kconfig_add=PROFILES[profile], target=target, boot=boot)
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
@@ -496,7 +503,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 				 f'{out.log_path}')
 	# 6. record
 	record = make_record(
-		out, selected, expectation(applied, target, declared),
+		out, selected, expectation(applied, target, declared, boot),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
 		debian_suite=t.meta.get('suite', ''),
@@ -505,6 +512,6 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
 		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel, arch=target.name,
-		profile=profile, date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+		profile=profile, boot=tuple(boot), date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
 	return TreeRun(record, out, applied)

@@ -15,7 +15,7 @@ decided by what the tree's sources show (fit.py), never by its version.
 import dataclasses
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from thpds.errors import UsageError
 
@@ -130,6 +130,47 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 		if not sep or not reason.strip():
 			raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
 		found.append((glob.strip(), reason.strip()))
+	return tuple(found)
+
+
+# What a boot option must look like: one word, as the kernel parses its
+# command line (no quoting through kunit.py's --kernel_args).
+BOOT_OPTION = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.,:=@\-]*)?$')
+# The options the tool boots with itself, and kunit.py's: not a user's to change.
+OWN_BOOT_OPTIONS = ('oops', 'panic', 'i8042.noaux', 'tsc', 'kunit.')
+
+
+def check_boot(options: Sequence[str]) -> None:
+	"""Refuse a boot option that is not one word of the kernel's command
+	line, or that changes what the tool or kunit.py boots with."""
+	for option in options:
+		if not BOOT_OPTION.match(option):
+			raise SuiteError(f'boot option {option!r}: expected one word, name or '
+					 'name=value, as on the kernel command line')
+		name = option.split('=', 1)[0]
+		if any(name == own or (own.endswith('.') and name.startswith(own))
+		       for own in OWN_BOOT_OPTIONS):
+			raise SuiteError(f'boot option {option!r}: the tool boots with its own '
+					 f'{name} (thpds/kunit_run.py KERNEL_ARGS, kunit.py)')
+
+
+def boot_skips(options: Sequence[str], repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The skips the boot @options allow: (case glob, reason substring).
+
+	ports/boot-options holds 'option: case-glob: reason' lines, for cases
+	whose path does not exist when the kernel boots with that option (the
+	memcg cases under cgroup_disable=memory).  An option it does not list
+	allows no skip: every case must still pass.
+	"""
+	path = os.path.join(repo, 'ports', 'boot-options')
+	found = []
+	for line in declarations(path):
+		option, sep, rest = line.partition(': ')
+		glob, sep2, reason = rest.partition(': ')
+		if not sep or not sep2 or not reason.strip():
+			raise SuiteError(f'{path}: expected "option: case-glob: reason", got {line!r}')
+		if option.strip() in options:
+			found.append((glob.strip(), reason.strip()))
 	return tuple(found)
 
 

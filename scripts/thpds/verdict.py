@@ -121,6 +121,7 @@ class RunRecord:
 	accel: str = ''
 	arch: str = 'x86_64'			# x86_64, or arm64-<page size>
 	profile: str = 'default'
+	boot: Tuple[str, ...] = ()		# kernel options added to the tool's own
 	date: str = ''
 	seconds: float = 0.0
 	log: str = ''
@@ -135,7 +136,7 @@ class RunRecord:
 				 'exposure': self.expect.exposure,
 				 'may_fail': sorted(self.expect.may_fail)}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot'):
 			out[key] = list(getattr(self, key))
 		out['failures'] = dict(self.failures)
 		return out
@@ -153,7 +154,7 @@ class RunRecord:
 					   bool(exp.get('exposure', False)),
 					   frozenset(exp.get('may_fail', ())))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot'):
 			kw[key] = tuple(data.get(key, ()))
 		kw['failures'] = tuple(sorted((data.get('failures') or {}).items()))
 		return cls(**kw)
@@ -268,7 +269,8 @@ def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool,
 		return j(Outcome.PASSED, 'passed')
 	if case.status == Status.SKIP:
 		if expect.allows_skip(case.name, case.reason):
-			return j(Outcome.SKIPPED, f'skipped{reason}, as the port allows')
+			return j(Outcome.SKIPPED, f'skipped{reason}, as the port or the boot option '
+				 'allows')
 		return j(Outcome.FAILED, f'skipped{reason}, but this case never skips on this tree')
 	prefix = 'UNEXPECTED: ' if variant else ''
 	if case.status == Status.ERROR and not timed_out and expect.allows_fail(case.name) \

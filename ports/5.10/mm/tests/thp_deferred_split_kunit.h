@@ -414,6 +414,15 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return (long)READ_ONCE(q->ds->split_queue_len);
 }
 
+/*
+ * Every memcg has a split queue of its own (the deferred split shrinker is
+ * SHRINKER_NONSLAB: memcg aware also with cgroup.memory=nokmem).
+ */
+static inline bool thp_ds_memcg_queues(void)
+{
+	return true;
+}
+
 static inline bool thp_ds_reparents_split_queue(void)
 {
 	return false;

@@ -74,6 +74,16 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return READ_ONCE(q->lru->nr_items);
 }
 
+/*
+ * Whether a memcg has split lists of its own: list_lru_init() makes the
+ * list_lru memcg aware only with kmem accounting on, so with
+ * cgroup.memory=nokmem every THP is on its node's list.
+ */
+static inline bool thp_ds_memcg_queues(void)
+{
+	return deferred_split_lru_kunit()->memcg_aware;
+}
+
 /* 6.19+: memcg offline moves the split queue to the parent. */
 static inline bool thp_ds_reparents_split_queue(void)
 {
