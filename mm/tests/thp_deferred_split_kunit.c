@@ -28,11 +28,12 @@
  * The suite only observes: it never writes a queue, a counter or a list.
  * A queue a case leaves inconsistent (on a kernel with the bug) stays so;
  * later cases check the node queues relative to the state they found, and
- * skip, saying why, when a queue's links are broken.  Everything a case
- * changes (its cgroups, the THP size knobs it enables, the cgroup its
- * thread runs in) is put back by KUnit deferred actions, also when the
- * case fails half-way.  The queue implementation differs between trees;
- * thp_deferred_split_kunit.h is this tree's view of it.
+ * skip, saying why, when a queue's links are broken.  It changes no THP
+ * setting: a THP size the boot did not enable skips.  What a case creates
+ * or changes (its cgroups, the cgroup its thread runs in) is put back by
+ * KUnit deferred actions, also when the case fails half-way.  The queue
+ * implementation differs between trees; thp_deferred_split_kunit.h is
+ * this tree's view of it.
  */
 
 #include <kunit/test.h>
@@ -55,6 +56,7 @@
 #include <linux/signal.h>
 #include <linux/swap.h>
 #include <linux/uaccess.h>
+#include <trace/events/printk.h>
 
 #include "../internal.h"
 #include "thp_deferred_split_kunit.h"
@@ -62,7 +64,6 @@
 /* Each run of the suite works under a cgroup of its own: thp_ds_kunit.<n>. */
 #define THP_DS_TOP		"thp_ds_kunit"
 #define THP_DS_DYING		"offline"
-#define THP_DS_THP_SYSFS	"kernel/mm/transparent_hugepage"
 
 /* Bound for everything that waits on another CPU or on RCU work. */
 #define THP_DS_WAIT_MS		5000
@@ -79,7 +80,8 @@
 /*
  * Suite fixture: the kernel's own cgroup hierarchy with the memory
  * controller (cgroup2, or for the cgroup-v1 suite a v1 hierarchy of its
- * own) and sysfs, mounted for the suite, and the suite's top cgroup.
+ * own), mounted for the suite, the suite's top cgroup, and the count of
+ * the kernel's warnings, which a console probe keeps (@warnings).
  * Without the memory controller (@no_memcg: cgroup_disable=memory, as
  * kdump kernels boot) THPs are queued on their node's queue: the cases
  * that need a memcg skip, the others run on the node queue.  The same
@@ -93,7 +95,8 @@ static struct {
 	bool node_queues;		/* THPs are queued per node only */
 	struct vfsmount *cgroup;
 	bool v1;
-	struct vfsmount *sysfs;
+	bool probing;			/* thp_ds_probe_console() is registered */
+	atomic_t warnings;
 	struct dentry *top;
 	struct mem_cgroup *top_memcg;
 	char top_name[32];
@@ -118,7 +121,7 @@ struct thp_ds_ctx {
 	struct mem_cgroup *memcg;
 	u64 memcg_id;			/* its id while online, for messages */
 	struct thp_ds_node_base *nodes;	/* nr_node_ids entries */
-	int warns;			/* the kernel's warn count when the case began */
+	int warns;			/* thp_ds.warnings when the case began */
 	/* while the case's thread runs in a cgroup: where to send it back */
 	char home[128];
 	struct task_struct *thread;	/* the case's thread (actions run in another) */
@@ -126,7 +129,6 @@ struct thp_ds_ctx {
 	struct mem_cgroup *charge_to;	/* the memcg of the cgroup it runs in */
 	struct mem_cgroup *saved_active;
 	bool entered;
-	unsigned long allowed;		/* THP orders thp_ds_allow_order() saw to */
 	bool queue_in_use;		/* a lock holder did not finish: keep the memcg */
 	/* the case's own queue as the case found it (thp_ds_folio_queue()) */
 	long own_len;
@@ -529,7 +531,7 @@ static u64 thp_ds_folio_memcg_id(struct folio *folio)
 		THP_DS_EXPECT_QUEUED(test, &__n->q, __n->offset, f, false);	\
 } while (0)
 
-/* ---- the kernel's own files: cgroup2 and sysfs ------------------------- */
+/* ---- the kernel's own files: cgroup2 ------------------------------------ */
 
 /* Mount file system @fs for the suite, with mount option @flag (or none). */
 static struct vfsmount *thp_ds_mount(const char *fs, const char *flag)
@@ -599,16 +601,22 @@ static int thp_ds_read(struct vfsmount *mnt, const char *path, char *buf, size_t
 	return 0;
 }
 
-/* The number of warnings (WARN, KASAN, list debug...) the kernel has counted. */
+/*
+ * The kernel's warnings, seen as mm/kfence and mm/kasan tests see their
+ * reports: through the console tracepoint.  A WARN (list debugging and
+ * page_counter underflow report through one), a KASAN or KFENCE report
+ * and a BUG each print a line with one of these; the suite's own messages
+ * have neither.
+ */
+static void thp_ds_probe_console(void *ignore, const char *buf, size_t len)
+{
+	if (strnstr(buf, "WARNING: ", len) || strnstr(buf, "BUG: ", len))
+		atomic_inc(&thp_ds.warnings);
+}
+
 static int thp_ds_warn_count(void)
 {
-	char buf[24];
-	int count;
-
-	if (thp_ds_read(thp_ds.sysfs, "kernel/warn_count", buf, sizeof(buf)) ||
-	    kstrtoint(strim(buf), 10, &count))
-		return -1;
-	return count;
+	return atomic_read(&thp_ds.warnings);
 }
 
 /* ---- cgroups: the suite's, each case's, and the case thread's ---------- */
@@ -852,65 +860,21 @@ static struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *s
 
 /* ---- THPs from real faults ---------------------------------------------- */
 
-struct thp_ds_knob {
-	char path[96];
-	char old[16];
-};
-
-static void thp_ds_restore_knob(void *data)
-{
-	struct thp_ds_knob *knob = data;
-
-	thp_ds_write(thp_ds.sysfs, knob->path, knob->old);
-}
-
-/* The bracketed word of a sysfs choice file ("always [madvise] never"). */
-static bool thp_ds_knob_value(const char *path, char *value, size_t len)
-{
-	char buf[96], *open, *close;
-
-	if (thp_ds_read(thp_ds.sysfs, path, buf, sizeof(buf)))
-		return false;
-	open = strchr(buf, '[');
-	close = open ? strchr(open, ']') : NULL;
-	if (!close)
-		return false;
-	*close = '\0';
-	strscpy(value, open + 1, len);
-	return true;
-}
-
 /*
- * Let faults in MADV_HUGEPAGE areas allocate order-@order folios: if the
- * size's "enabled" knob does not allow it, set it to madvise (which only
- * affects areas that ask, like the case's), and put it back after the case.
+ * The suite changes no THP setting: a fault in the case's MADV_HUGEPAGE
+ * area allocates an order-@order folio only where the boot (or the
+ * administrator) enabled that size, and an order that is not enabled
+ * skips, saying how to enable it.
  */
-static void thp_ds_allow_order(struct kunit *test, unsigned int order)
+static void thp_ds_need_order(struct kunit *test, unsigned int order)
 {
-	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_knob *knob;
-	char top[16], name[48];
-
-	if (ctx->allowed & BIT(order))
+	if (thp_ds_order_enabled(order))
 		return;
-	ctx->allowed |= BIT(order);
-	knob = kunit_kzalloc(test, sizeof(*knob), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, knob);
-	if (!thp_ds_order_knob(order, name, sizeof(name)))
-		kunit_skip(test, "the tree has no order-%u anonymous THP", order);
-	snprintf(knob->path, sizeof(knob->path), THP_DS_THP_SYSFS "/%s", name);
-	if (!thp_ds_knob_value(knob->path, knob->old, sizeof(knob->old)))
-		kunit_skip(test, "no %s: the tree has no order-%u anonymous THP", knob->path,
-			   order);
-	if (!strcmp(knob->old, "always") || !strcmp(knob->old, "madvise"))
-		return;
-	if (!strcmp(knob->old, "inherit") &&
-	    thp_ds_knob_value(THP_DS_THP_SYSFS "/enabled", top, sizeof(top)) &&
-	    strcmp(top, "never"))
-		return;
-	KUNIT_ASSERT_EQ_MSG(test, 0, thp_ds_write(thp_ds.sysfs, knob->path, "madvise"),
-			    "cannot enable order-%u THP at %s", order, knob->path);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_restore_knob, knob));
+	if (order == HPAGE_PMD_ORDER)
+		kunit_skip(test,
+			   "PMD-order THP is not enabled (boot with transparent_hugepage=madvise)");
+	kunit_skip(test, "order-%u anonymous THP is not enabled (boot with thp_anon=%luK:madvise)",
+		   order, (PAGE_SIZE << order) / SZ_1K);
 }
 
 static void thp_ds_folio_put(void *folio)
@@ -943,7 +907,7 @@ static struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsign
 	struct folio *folio;
 	struct page *page;
 
-	thp_ds_allow_order(test, order);
+	thp_ds_need_order(test, order);
 	start = kunit_vm_mmap(test, NULL, 0, 2 * size, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	if (IS_ERR_VALUE(start) || !start)
@@ -1172,10 +1136,12 @@ static void thp_ds_teardown(void)
 	}
 	if (thp_ds.cgroup)
 		kern_unmount(thp_ds.cgroup);
-	if (thp_ds.sysfs)
-		kern_unmount(thp_ds.sysfs);
 	thp_ds.cgroup = NULL;
-	thp_ds.sysfs = NULL;
+	if (thp_ds.probing) {
+		unregister_trace_console(thp_ds_probe_console, NULL);
+		tracepoint_synchronize_unregister();
+		thp_ds.probing = false;
+	}
 }
 
 /*
@@ -1200,17 +1166,10 @@ static int thp_ds_setup(bool v1)
 	thp_ds.node_queues = thp_ds.no_memcg || !thp_ds_memcg_queues();
 	if (thp_ds.node_queues && !thp_ds.no_memcg)
 		pr_info("thp_deferred_split: no split queue per memcg (cgroup.memory=nokmem?): THPs are queued per node, and the cases run on the node queue\n");
-	thp_ds.sysfs = thp_ds_mount("sysfs", NULL);
-	if (IS_ERR(thp_ds.sysfs)) {
-		err = PTR_ERR(thp_ds.sysfs);
-		thp_ds.sysfs = NULL;
+	err = register_trace_console(thp_ds_probe_console, NULL);
+	if (err)
 		goto fail;
-	}
-	if (thp_ds_warn_count() < 0) {
-		err = -ENOENT;
-		pr_err("thp_deferred_split: cannot read /sys/kernel/warn_count\n");
-		goto fail;
-	}
+	thp_ds.probing = true;
 	if (thp_ds.no_memcg)
 		return 0;
 
@@ -1892,7 +1851,8 @@ static void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		if (atomic_cmpxchg(&h->state, THP_DS_HOLDER_NEW, THP_DS_HOLDER_ABANDONED) ==
 		    THP_DS_HOLDER_NEW) {
 			thp_ds_holder_put(h);
-			kunit_skip(test, "the lock holder did not run within %d ms (no verdict)",
+			kunit_skip(test,
+				   "the lock holder had not begun %d ms after the operation (no verdict)",
 				   2 * THP_DS_WAIT_MS);
 		}
 		ctx->queue_in_use = true;

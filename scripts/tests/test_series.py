@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import re
 import unittest
 from unittest import mock
 
@@ -54,7 +55,17 @@ class MessageTest(unittest.TestCase):
 		self.assertEqual(subject, 'mm/huge_memory: let KUnit tests reach the deferred split '
 				 'list_lru')
 		self.assertNotIn('---', body)
-		self.assertIn('Keep deferred_split_lru static', body)
+		self.assertIn('Make deferred_split_lru visible when KUnit is enabled', body)
+
+	def test_in_repo_patches_have_an_author_who_signed_them_off(self):
+		for port in suite.ports():
+			for path in suite.port_patches(port) + suite.port_backports(port):
+				with open(path) as f:
+					text = f.read()
+				author = re.search(r'^From: (.+)$', text, re.M).group(1)
+				self.assertNotIn('localhost', author, path)
+				self.assertIn(f'Signed-off-by: {author}', series.patch_message(path)[1],
+					      path)
 
 	def test_signoff_is_added_once(self):
 		who = series.Identity('A U Thor', 'a@example.org')

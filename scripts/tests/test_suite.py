@@ -75,6 +75,12 @@ class BootTest(unittest.TestCase):
 			runner.check_request('6.12', None, None, DEFAULT, ('panic=0',))
 		runner.check_request('6.12', None, None, DEFAULT, ('cgroup_disable=memory',))
 
+	def test_the_ports_mthp_sizes_are_enabled_at_boot_for_the_page_size(self):
+		self.assertEqual(suite.port_thp_anon('7.2', 4), ('thp_anon=16K,64K:madvise',))
+		self.assertEqual(suite.port_thp_anon('6.12', 64), ('thp_anon=256K,1024K:madvise',))
+		self.assertEqual(suite.port_thp_anon('6.1', 4), ())
+		self.assertEqual(suite.port_thp_anon('5.10', 16), ())
+
 	def test_only_the_options_listed_allow_skips(self):
 		self.assertEqual(suite.boot_skips(()), ())
 		self.assertEqual(suite.boot_skips(('transparent_hugepage=always',)), ())

@@ -44,6 +44,7 @@ echo always > $T/enabled
 for k in $T/hugepages-*/enabled; do echo never > $k; done
 echo inherit > $T/hugepages-2048kB/enabled
 echo madvise > $T/hugepages-64kB/enabled
+echo madvise > $T/hugepages-16kB/enabled
 state() {
 	echo "root subtree_control: $($B cat $C/cgroup.subtree_control)"
 	echo "root cgroups: $($B ls $C | $B grep -v '^cgroup\.\|^memory\.\|^cpu\.\|^io\.\|^pids\.' | $B tr '\n' ' ')"

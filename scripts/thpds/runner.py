@@ -491,7 +491,8 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	try:
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
-				    kconfig_add=PROFILES[profile], target=target, boot=boot)
+				    kconfig_add=PROFILES[profile], target=target,
+				    boot=(*suite.port_thp_anon(port, target.page_kb), *boot))
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)

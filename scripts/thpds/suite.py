@@ -21,6 +21,7 @@ from thpds.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE_FILES = ('mm/tests/thp_deferred_split_kunit.c', 'mm/tests/.kunitconfig')
+HEADER = 'thp_deferred_split_kunit.h'	# a port's view of its tree (ports/<X.Y>/mm/tests/)
 KCONFIG_ANCHOR = 'source "mm/damon/Kconfig"'
 TEST_SYMBOL = 'THP_DEFERRED_SPLIT_KUNIT_TEST'
 
@@ -152,6 +153,25 @@ def check_boot(options: Sequence[str]) -> None:
 		       for own in OWN_BOOT_OPTIONS):
 			raise SuiteError(f'boot option {option!r}: the tool boots with its own '
 					 f'{name} (thpds/kunit_run.py KERNEL_ARGS, kunit.py)')
+
+
+# The orders a port's cases run for: thp_ds_orders[] of its header.
+ORDERS = re.compile(r'thp_ds_orders\[\]\s*=\s*\{([^}]*)\}')
+
+
+def port_thp_anon(port: str, page_kb: int, repo: str = REPO) -> Tuple[str, ...]:
+	"""The boot option that enables the port's anonymous mTHP sizes for
+	MADV_HUGEPAGE areas (thp_anon=<sizes>:madvise), or none: the suite
+	changes no THP setting, and an order the boot did not enable skips."""
+	path = os.path.join(repo, 'ports', port, 'mm', 'tests', HEADER)
+	with open(path) as f:
+		m = ORDERS.search(f.read())
+	if not m:
+		raise SuiteError(f'{path}: no thp_ds_orders[] = {{ ... }}')
+	orders = sorted(int(o) for o in (x.strip() for x in m.group(1).split(',')) if o.isdigit())
+	if not orders:
+		return ()
+	return ('thp_anon=' + ','.join(f'{page_kb << o}K' for o in orders) + ':madvise',)
 
 
 def boot_skips(options: Sequence[str], repo: str = REPO) -> Tuple[Tuple[str, str], ...]:

@@ -35,6 +35,10 @@ class Target:
 	page_size: str = '4k'
 
 	@property
+	def page_kb(self) -> int:
+		return int(self.page_size[:-1])
+
+	@property
 	def name(self) -> str:
 		"""'x86_64' (the default, named as before), else 'arm64-4k' etc."""
 		return self.arch if self.arch == 'x86_64' else f'{self.arch}-{self.page_size}'

@@ -525,13 +525,16 @@ static inline bool thp_ds_isolate_lru(struct folio *folio)
 	return isolate_lru_page(thp_ds_page(folio)) == 0;
 }
 
-/* The sysfs knob (under transparent_hugepage/) that enables order-@order THP: PMD only. */
-static inline bool thp_ds_order_knob(unsigned int order, char *buf, size_t len)
+/*
+ * Whether a fault in a MADV_HUGEPAGE area may allocate an order-@order THP
+ * as the boot (transparent_hugepage=) or the administrator set it: PMD
+ * order only, "always" or "madvise".
+ */
+static inline bool thp_ds_order_enabled(unsigned int order)
 {
-	if (order != HPAGE_PMD_ORDER)
-		return false;
-	strscpy(buf, "enabled", len);
-	return true;
+	return order == HPAGE_PMD_ORDER &&
+	       (READ_ONCE(transparent_hugepage_flags) &
+		(BIT(TRANSPARENT_HUGEPAGE_FLAG) | BIT(TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG)));
 }
 
 /* migrate_pages() migrates a partially mapped THP whole (later trees split it). */

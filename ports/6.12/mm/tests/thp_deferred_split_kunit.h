@@ -170,11 +170,20 @@ static inline bool thp_ds_isolate_lru(struct folio *folio)
 	return folio_isolate_lru(folio);
 }
 
-/* The sysfs knob (under transparent_hugepage/) that enables order-@order THP. */
-static inline bool thp_ds_order_knob(unsigned int order, char *buf, size_t len)
+/*
+ * Whether a fault in a MADV_HUGEPAGE area may allocate an order-@order THP
+ * as the boot (transparent_hugepage=, thp_anon=) or the administrator set
+ * it: the size is "always" or "madvise", or "inherit" with the top-level
+ * setting "always" or "madvise" (as thp_vma_allowable_orders() decides).
+ */
+static inline bool thp_ds_order_enabled(unsigned int order)
 {
-	snprintf(buf, len, "hugepages-%lukB/enabled", (PAGE_SIZE << order) / SZ_1K);
-	return true;
+	unsigned long mask = READ_ONCE(huge_anon_orders_always) |
+			     READ_ONCE(huge_anon_orders_madvise);
+
+	if (hugepage_global_enabled())
+		mask |= READ_ONCE(huge_anon_orders_inherit);
+	return mask & BIT(order);
 }
 
 /* migrate_pages() splits a partially mapped queued THP instead of migrating it. */

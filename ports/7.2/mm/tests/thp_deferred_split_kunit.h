@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What thp_deferred_split_kunit.c needs to know about this tree (7.2
- * family): the deferred split queue is the list_lru deferred_split_lru,
- * reached through deferred_split_lru_kunit().
+ * family): the deferred split queue is the list_lru deferred_split_lru
+ * (visible to KUnit, mm/internal.h), whose sublists the tests look up
+ * with list_lru_lock().
  * Each (memcg, node) has a struct list_lru_one with its own spinlock, list
  * and item count; the root memcg (kmemcg_id -1) and folios without a memcg
  * share the node's global list.  The per-memcg lists are allocated on
@@ -44,19 +45,52 @@ static inline void thp_ds_queue_init(struct thp_ds_queue *q, struct list_lru_one
 }
 
 /*
+ * Whether a memcg has split lists of its own: list_lru_init() makes a
+ * list_lru memcg aware only with kmem accounting on, so with
+ * cgroup.memory=nokmem every THP is on its node's list.
+ */
+static inline bool thp_ds_memcg_queues(void)
+{
+	return !mem_cgroup_kmem_disabled();
+}
+
+/*
+ * The sublist of deferred_split_lru that list_lru_lock() locks for @memcg
+ * (NULL: the node's) on node @nid, and the memcg whose sublist that is: an
+ * ancestor's where @memcg has none of its own (a dying memcg's were
+ * reparented).  The caller keeps @memcg alive.
+ */
+static inline struct list_lru_one *thp_ds_sublist(struct mem_cgroup *memcg, int nid,
+						  struct mem_cgroup **owner)
+{
+	struct list_lru_one *l;
+	unsigned long flags;
+
+	*owner = memcg;
+	l = list_lru_lock_irqsave(&deferred_split_lru, nid, owner, &flags);
+	if (l)
+		list_lru_unlock_irqrestore(l, &flags);
+	return l;
+}
+
+/*
  * The list a folio charged to @memcg on node @nid is put on.  The kernel
  * allocates a memcg's lists when it charges a large folio to it
- * (folio_memcg_alloc_deferred() on the fault path); false while it has not.
+ * (folio_memcg_alloc_deferred() on the fault path); false where @memcg has
+ * no list of its own.
  */
 static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 				      struct thp_ds_queue *q)
 {
-	struct list_lru *lru = deferred_split_lru_kunit();
-	struct list_lru_memcg *mlru = xa_load(&lru->xa, memcg_kmem_id(memcg));
+	struct mem_cgroup *owner;
+	struct list_lru_one *l;
 
-	if (!mlru)
+	if (!thp_ds_memcg_queues())
+		return false;	/* every memcg's THPs are on the node's list */
+	l = thp_ds_sublist(memcg, nid, &owner);
+	if (!l || owner != memcg)
 		return false;
-	thp_ds_queue_init(q, &mlru->node[nid], nid);
+	thp_ds_queue_init(q, l, nid);
 	snprintf(q->name, sizeof(q->name), "memcg %llu split list_lru (node %d)",
 		 (u64)mem_cgroup_id(memcg), nid);
 	return true;
@@ -65,23 +99,20 @@ static inline bool thp_ds_memcg_queue(struct mem_cgroup *memcg, int nid,
 /* The list of folios with no memcg (or the root memcg) on node @nid. */
 static inline void thp_ds_node_queue(int nid, struct thp_ds_queue *q)
 {
-	thp_ds_queue_init(q, &deferred_split_lru_kunit()->node[nid].lru, nid);
+	struct mem_cgroup *owner;
+
+	thp_ds_queue_init(q, thp_ds_sublist(NULL, nid, &owner), nid);
 	snprintf(q->name, sizeof(q->name), "node %d split list_lru", nid);
 }
 
+/*
+ * The sublist's item count as it is: list_lru_count_one() clamps a count
+ * below zero to 0, which would hide an unqueue that decremented the wrong
+ * sublist's count.
+ */
 static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 {
 	return READ_ONCE(q->lru->nr_items);
-}
-
-/*
- * Whether a memcg has split lists of its own: list_lru_init() makes the
- * list_lru memcg aware only with kmem accounting on, so with
- * cgroup.memory=nokmem every THP is on its node's list.
- */
-static inline bool thp_ds_memcg_queues(void)
-{
-	return deferred_split_lru_kunit()->memcg_aware;
 }
 
 /* 6.19+: memcg offline moves the split queue to the parent. */
@@ -158,11 +189,20 @@ static inline bool thp_ds_isolate_lru(struct folio *folio)
 	return folio_isolate_lru(folio);
 }
 
-/* The sysfs knob (under transparent_hugepage/) that enables order-@order THP. */
-static inline bool thp_ds_order_knob(unsigned int order, char *buf, size_t len)
+/*
+ * Whether a fault in a MADV_HUGEPAGE area may allocate an order-@order THP
+ * as the boot (transparent_hugepage=, thp_anon=) or the administrator set
+ * it: the size is "always" or "madvise", or "inherit" with the top-level
+ * setting "always" or "madvise" (as thp_vma_allowable_orders() decides).
+ */
+static inline bool thp_ds_order_enabled(unsigned int order)
 {
-	snprintf(buf, len, "hugepages-%lukB/enabled", (PAGE_SIZE << order) / SZ_1K);
-	return true;
+	unsigned long mask = READ_ONCE(huge_anon_orders_always) |
+			     READ_ONCE(huge_anon_orders_madvise);
+
+	if (hugepage_global_enabled())
+		mask |= READ_ONCE(huge_anon_orders_inherit);
+	return mask & BIT(order);
 }
 
 /* migrate_pages() splits a partially mapped queued THP instead of migrating it. */
