@@ -872,7 +872,7 @@ static void thp_ds_need_order(struct kunit *test, unsigned int order)
 		return;
 	if (order == HPAGE_PMD_ORDER)
 		kunit_skip(test,
-			   "PMD-order THP is not enabled (boot with transparent_hugepage=madvise)");
+			   "PMD-order THP is not enabled (boot with transparent_hugepage=madvise; a thp_anon= must name the PMD size too)");
 	kunit_skip(test, "order-%u anonymous THP is not enabled (boot with thp_anon=%luK:madvise)",
 		   order, (PAGE_SIZE << order) / SZ_1K);
 }

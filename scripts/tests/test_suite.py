@@ -76,8 +76,12 @@ class BootTest(unittest.TestCase):
 		runner.check_request('6.12', None, None, DEFAULT, ('cgroup_disable=memory',))
 
 	def test_the_ports_mthp_sizes_are_enabled_at_boot_for_the_page_size(self):
-		self.assertEqual(suite.port_thp_anon('7.2', 4), ('thp_anon=16K,64K:madvise',))
-		self.assertEqual(suite.port_thp_anon('6.12', 64), ('thp_anon=256K,1024K:madvise',))
+		self.assertEqual(suite.port_thp_anon('7.2', 4),
+				 ('thp_anon=16K,64K:madvise;2048K:inherit',))
+		self.assertEqual(suite.port_thp_anon('6.12', 16),
+				 ('thp_anon=64K,256K:madvise;32768K:inherit',))
+		self.assertEqual(suite.port_thp_anon('6.12', 64),
+				 ('thp_anon=256K,1024K:madvise;524288K:inherit',))
 		self.assertEqual(suite.port_thp_anon('6.1', 4), ())
 		self.assertEqual(suite.port_thp_anon('5.10', 16), ())
 

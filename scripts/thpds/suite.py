@@ -161,8 +161,10 @@ ORDERS = re.compile(r'thp_ds_orders\[\]\s*=\s*\{([^}]*)\}')
 
 def port_thp_anon(port: str, page_kb: int, repo: str = REPO) -> Tuple[str, ...]:
 	"""The boot option that enables the port's anonymous mTHP sizes for
-	MADV_HUGEPAGE areas (thp_anon=<sizes>:madvise), or none: the suite
-	changes no THP setting, and an order the boot did not enable skips."""
+	MADV_HUGEPAGE areas, or none: the suite changes no THP setting, and an
+	order the boot did not enable skips.  A thp_anon= replaces the default
+	of every size, the PMD size's "inherit" included, so it names that too:
+	thp_anon=<sizes>:madvise;<PMD size>:inherit."""
 	path = os.path.join(repo, 'ports', port, 'mm', 'tests', HEADER)
 	with open(path) as f:
 		m = ORDERS.search(f.read())
@@ -171,7 +173,9 @@ def port_thp_anon(port: str, page_kb: int, repo: str = REPO) -> Tuple[str, ...]:
 	orders = sorted(int(o) for o in (x.strip() for x in m.group(1).split(',')) if o.isdigit())
 	if not orders:
 		return ()
-	return ('thp_anon=' + ','.join(f'{page_kb << o}K' for o in orders) + ':madvise',)
+	pmd_kb = page_kb * (page_kb * 1024 // 8)	# a page of 8-byte PMD entries
+	return ('thp_anon=' + ','.join(f'{page_kb << o}K' for o in orders) + ':madvise;'
+		f'{pmd_kb}K:inherit',)
 
 
 def boot_skips(options: Sequence[str], repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
