@@ -44,6 +44,12 @@ class SitesTest(unittest.TestCase):
 		self.assertEqual(sites[3].shown_by, 'thp_ds_test_checker_leak')
 		self.assertIn('"after the free"', sites[1].text)
 
+	def test_a_trailing_comment_does_not_join_the_next_statement(self):
+		src = ('static void thp_ds_test_b(struct kunit *test)\n{\n'
+		       '\tKUNIT_EXPECT_TRUE(test, x);\t/* why */\n\tfoo(test);\n}\n')
+		sites = coverage.sites(src)
+		self.assertEqual([(s.first, s.last) for s in sites], [(3, 3)])
+
 	def test_a_failure_in_a_continuation_line_finds_its_site(self):
 		sites = coverage.sites(SOURCE)
 		seen = coverage.coverage(sites, [('6.12 put', [('thp_ds_test_a', 5)])])

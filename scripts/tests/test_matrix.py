@@ -130,6 +130,21 @@ class MergeTest(unittest.TestCase):
 			merged = matrix.merged(path, redo)
 		self.assertEqual(merged, [r for r in old if r.tree != old[0].tree] + redo)
 
+	def test_checks_count_only_runs_of_the_same_source(self):
+		with open(os.path.join(DATA, 'matrix-records.json')) as f:
+			self.records = [RunRecord.from_json(r) for r in json.load(f)]
+		source = 'static void thp_ds_test_a(struct kunit *test)\n{\n' \
+			 '\tKUNIT_EXPECT_TRUE(test, x);\n\tKUNIT_EXPECT_TRUE(test, y);\n}\n'
+		now = dataclasses.replace(self.records[0], suite_revision='aaa',
+					  failed_checks=('thp_ds_test_a:3',))
+		old = dataclasses.replace(self.records[1], suite_revision='bbb',
+					  failed_checks=('thp_ds_test_a:4',))
+		text = matrix.render_checks([now, old], source,
+					    lambda rev: source if rev == 'aaa' else 'older')
+		self.assertIn('**never seen failing: 1**', text)
+		self.assertIn('Not counted: 1 runs built from another suite source (`bbb`)', text)
+		self.assertIn(old.label, text.split('Not counted:')[1])
+
 
 class ProofTest(unittest.TestCase):
 	"""docs/results/proof.md: each case's comment, and a real failure of it."""

@@ -22,6 +22,8 @@ SHOWN_BY = re.compile(r'shown failing by (\w+)')
 # A comment saying that the failure after it is the suite's own (it could
 # not put the system back), not a check of the kernel.
 CLEANUP = re.compile(r'not a check: ')
+# A comment after the statement on its last line.
+TRAILING_COMMENT = re.compile(r'\s*/\*.*\*/\s*$')
 FUNCTION = re.compile(r'^(?:static\s+)?[\w\s\*]+?\b(\w+)\([^;]*$')
 # The checker's own cases: they fail only if the checker itself is broken.
 SELF_TEST = re.compile(r'^thp_ds_test_checker')
@@ -79,7 +81,8 @@ def sites(source: str) -> List[Site]:
 				while j < len(lines):
 					parts.append(lines[j].strip())
 					depth += lines[j].count('(') - lines[j].count(')')
-					if depth <= 0 and lines[j].rstrip().endswith(';'):
+					code = TRAILING_COMMENT.sub('', lines[j]).rstrip()
+					if depth <= 0 and code.endswith(';'):
 						break
 					j += 1
 				before = lines[i - 1] if i else ''

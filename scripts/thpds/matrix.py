@@ -7,7 +7,8 @@ verdict from verdict.judge(); nothing in a table is typed by hand.
 import json
 import os
 import re
-from typing import List
+import subprocess
+from typing import Callable, List, Optional
 
 from thpds import cases, coverage, proof, suite
 from thpds.verdict import RunRecord, Status, judge
@@ -141,13 +142,33 @@ def render_json(records: List[RunRecord]) -> str:
 	return json.dumps(rows, indent=1) + '\n'
 
 
-def render_checks(records: List[RunRecord], source: str) -> str:
-	"""docs/results/checks.md: every check of @source and the runs that failed it."""
+def suite_at(revision: str) -> Optional[str]:
+	"""The suite's source at a run's suite revision ('+': its base commit)."""
+	proc = subprocess.run(['git', '-C', suite.REPO, 'show',
+			       f'{revision.rstrip("+")}:{cases.SUITE_SOURCE}'],
+			      capture_output=True, text=True)
+	return proc.stdout if proc.returncode == 0 else None
+
+
+def render_checks(records: List[RunRecord], source: str,
+		  source_of: Callable[[str], Optional[str]] = suite_at) -> str:
+	"""docs/results/checks.md: every check of @source and the runs that failed it.
+	A failed check is a line number of the source the run was built from:
+	only runs of this very source count; the others are named apart."""
 	sites = coverage.sites(source)
+	same = {rev: source_of(rev) == source for rev in {r.suite_revision for r in records}}
+	counted = [r for r in records if same[r.suite_revision]]
 	runs = [(r.label, [(c.rsplit(':', 1)[0], int(c.rsplit(':', 1)[1]))
-					     for c in r.failed_checks]) for r in records]
-	revisions = sorted({r.suite_revision for r in records})
-	return coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))
+					     for c in r.failed_checks]) for r in counted]
+	revisions = sorted({r.suite_revision for r in counted})
+	text = coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))
+	others = [r for r in records if not same[r.suite_revision]]
+	if others:
+		text += ('\nNot counted: ' + str(len(others)) + ' runs built from another suite source ('
+			 + ', '.join(sorted({f'`{r.suite_revision}`' for r in others}))
+			 + '), whose line numbers are that source\'s: '
+			 + ', '.join(r.label for r in others) + '.\n')
+	return text
 
 
 def write(out_dir: str, records: List[RunRecord], with_proof: bool = True) -> None:
