@@ -92,6 +92,16 @@ class MessageTest(unittest.TestCase):
 		self.assertTrue(all(len(line) <= 75 for line in body.splitlines()), body)
 
 
+class SeriesSuiteTest(unittest.TestCase):
+	def test_the_suite_on_the_series_boots_as_every_run_does(self):
+		from thpds import kunit_run, series_check
+		tree = mock.Mock(path='/t')
+		with mock.patch.object(kunit_run, 'run') as run:
+			series_check.run_suite(tree, '/b', '/o', '/c', 300, suite.port_thp_anon('7.2', 4))
+		self.assertEqual(run.call_args.kwargs['boot'],
+				 ('thp_anon=16K,64K:madvise;2048K:inherit',))
+
+
 class IdentityTest(unittest.TestCase):
 	def test_no_identity_is_refused_with_how_to_set_it(self):
 		home = tempfile.mkdtemp()

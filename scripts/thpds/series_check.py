@@ -174,5 +174,7 @@ def suite_config(build_dir: str, keep: str) -> Optional[str]:
 
 
 def run_suite(t: tree.Tree, build_dir: str, out_dir: str, cache: str,
-	      timeout: int) -> kunit_run.RunOutput:
-	return kunit_run.run(t.path, build_dir, out_dir, cache, timeout=timeout)
+	      timeout: int, boot: Tuple[str, ...] = ()) -> kunit_run.RunOutput:
+	"""The suite on the series, booted as every run boots (@boot: the
+	port's thp_anon=, suite.port_thp_anon())."""
+	return kunit_run.run(t.path, build_dir, out_dir, cache, timeout=timeout, boot=boot)
