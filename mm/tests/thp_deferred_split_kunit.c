@@ -520,14 +520,14 @@ static u64 thp_ds_folio_memcg_id(struct folio *folio)
 #define THP_DS_EXPECT_NODE_LEN(test, node, why) do {				\
 	const struct thp_ds_node_base *__n = (node);				\
 										\
-	if (!thp_ds.node_queues)							\
+	if (!thp_ds.node_queues)					\
 		THP_DS_EXPECT_LEN(test, &__n->q, __n->len, why);		\
 } while (0)
 
 #define THP_DS_EXPECT_NOT_ON_NODE(test, node, f) do {				\
 	const struct thp_ds_node_base *__n = (node);				\
 										\
-	if (!thp_ds.node_queues)							\
+	if (!thp_ds.node_queues)					\
 		THP_DS_EXPECT_QUEUED(test, &__n->q, __n->offset, f, false);	\
 } while (0)
 
@@ -990,9 +990,9 @@ static struct thp_ds_node_base *thp_ds_node(struct kunit *test, int nid)
 
 /*
  * The split queue @folio belongs on: its memcg's, for its node, or without
- * a memcg (or a queue per memcg) its node's.  The kernel allocates a memcg's queue when it charges
- * a THP (7.x allocates list_lru sublists on demand); a queue that is not
- * there fails the case.
+ * a memcg (or a queue per memcg) its node's.  The kernel allocates a
+ * memcg's queue when it charges a THP (7.x allocates list_lru sublists on
+ * demand); a queue that is not there fails the case.
  */
 static void thp_ds_folio_queue(struct kunit *test, struct folio *folio, struct thp_ds_queue *q)
 {
@@ -1920,7 +1920,7 @@ static void thp_ds_test_free_reclaim_lock(struct kunit *test)
 	if (!thp_ds_isolate(test, folio, &op->list))
 		kunit_skip(test, "cannot isolate the queued THP from the LRU (no verdict)");
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
-				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the free");
 	THP_DS_EXPECT_NODE_LEN(test, node, "after the free");
@@ -1956,7 +1956,7 @@ static void thp_ds_test_shrinker_lock(struct kunit *test)
 	op->memcg = thp_ds_shrink_target(ctx);
 	op->nid = folio_nid(folio);
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
-				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 1,
@@ -1996,7 +1996,7 @@ static void thp_ds_test_split_lock(struct kunit *test)
 	op = thp_ds_op_new(test, thp_ds_op_split, "the split");
 	op->folio = folio;
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
-				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the split");
 	THP_DS_EXPECT_NODE_LEN(test, node, "(the THP was never on it)");
@@ -2262,7 +2262,7 @@ static void thp_ds_test_migrate_lock(struct kunit *test)
 	op = thp_ds_op_new(test, thp_ds_op_migrate, "the migration");
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &op->list));
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
-				 thp_ds_under_lock(test, op, &mq, &node->q, folio);
+	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees the destination */
 	kunit_release_action(test, thp_ds_leave, ctx);
