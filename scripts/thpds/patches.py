@@ -52,7 +52,7 @@ def _check_suite(t: tree.Tree, commit: str, port: str, backported: bool, timeout
 	build_dir, results = runner.run_dirs(t, 'default')
 	t.checkout(commit)
 	out = series_check.run_suite(t, build_dir, os.path.join(results, 'series'),
-				     runner.cache_dir(), timeout, suite.port_thp_anon(port, 4))
+				     runner.cache_dir(), timeout, runner.tool_boot(port))
 	applied = suite.Applied(port=port, backported=backported)
 	record = runner.make_record(
 		out, tuple(f'{s}.{c}' for s, names in _declared(t).items() for c in names),

@@ -427,6 +427,13 @@ def run_dirs(t: tree.Tree, profile: str,
 JUDGED = {True: JUDGED_DECLARED, False: JUDGED_OWN}
 
 
+def tool_boot(port: str, target: Target = DEFAULT_TARGET) -> Tuple[str, ...]:
+	"""The kernel options every run of @port's suite boots with besides
+	kunit_run.KERNEL_ARGS: the mTHP sizes its cases need (the suite writes
+	no THP setting)."""
+	return suite.port_thp_anon(port, target.page_kb)
+
+
 def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 		  target: Target, boot: Sequence[str] = ()) -> None:
 	"""What can be refused before any download, copy or build: the filter,
@@ -492,7 +499,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
 				    filter_glob=filter_glob, accel=accel, mode=mode,
 				    kconfig_add=PROFILES[profile], target=target,
-				    boot=(*suite.port_thp_anon(port, target.page_kb), *boot))
+				    boot=(*tool_boot(port, target), *boot))
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)

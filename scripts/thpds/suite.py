@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from thpds import kunit_run
 from thpds.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -138,7 +139,7 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 # command line (no quoting through kunit.py's --kernel_args).
 BOOT_OPTION = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.,:=@\-]*)?$')
 # The options the tool boots with itself, and kunit.py's: not a user's to change.
-OWN_BOOT_OPTIONS = ('oops', 'panic', 'i8042.noaux', 'tsc', 'kunit.')
+OWN_BOOT_OPTIONS = (*(a.split('=', 1)[0] for a in kunit_run.KERNEL_ARGS), 'kunit.')
 
 
 def check_boot(options: Sequence[str]) -> None:
