@@ -135,12 +135,13 @@ class MergeTest(unittest.TestCase):
 			self.records = [RunRecord.from_json(r) for r in json.load(f)]
 		source = 'static void thp_ds_test_a(struct kunit *test)\n{\n' \
 			 '\tKUNIT_EXPECT_TRUE(test, x);\n\tKUNIT_EXPECT_TRUE(test, y);\n}\n'
+		files = {'mm/tests/thp_deferred_split_free.c': source}
 		now = dataclasses.replace(self.records[0], suite_revision='aaa',
-					  failed_checks=('thp_ds_test_a:3',))
+					  failed_checks=('thp_ds_test_a:thp_deferred_split_free.c:3',))
 		old = dataclasses.replace(self.records[1], suite_revision='bbb',
-					  failed_checks=('thp_ds_test_a:4',))
-		text = matrix.render_checks([now, old], source,
-					    lambda rev: source if rev == 'aaa' else 'older')
+					  failed_checks=('thp_ds_test_a:thp_deferred_split_free.c:4',))
+		text = matrix.render_checks([now, old], files,
+					    lambda rev: files if rev == 'aaa' else {'older': ''})
 		self.assertIn('**never seen failing: 1**', text)
 		self.assertIn('Not counted: 1 runs built from another suite source (`bbb`)', text)
 		self.assertIn(old.label, text.split('Not counted:')[1])

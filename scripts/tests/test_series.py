@@ -25,15 +25,26 @@ F:	tools/testing/selftests/mm/khugepaged.c
 
 MEMORY MAPPING
 F:	mm/mmap.c
+
+CONTROL GROUP (CGROUP)
+M:	Tejun Heo <tj@kernel.org>
+L:	cgroups@vger.kernel.org
+F:	include/linux/cgroup*
+F:	kernel/cgroup/
+F:	tools/testing/selftests/cgroup/
 '''
 
 
 class MaintainersTest(unittest.TestCase):
 	def test_the_entry_goes_sorted_into_the_thp_section(self):
 		lines = series.insert_maintainers(MAINTAINERS).splitlines()
-		at = lines.index('F:\tmm/tests/thp_deferred_split_kunit*')
+		at = lines.index('F:\tmm/tests/thp_deferred_split*')
 		self.assertEqual(lines[at - 1], 'F:\tmm/khugepaged.c')
 		self.assertEqual(lines[at + 1], 'F:\ttools/testing/selftests/mm/khugepaged.c')
+		# the cgroup helpers go to the cgroup maintainers too
+		at = lines.index('F:\tmm/tests/thp_deferred_split_cgroup.*')
+		self.assertEqual(lines[at - 1], 'F:\tkernel/cgroup/')
+		self.assertEqual(lines[at + 1], 'F:\ttools/testing/selftests/cgroup/')
 
 	def test_without_a_thp_section_memory_management_takes_it(self):
 		text = MAINTAINERS.replace('MEMORY MANAGEMENT - THP (TRANSPARENT HUGE PAGE)',
@@ -41,7 +52,7 @@ class MaintainersTest(unittest.TestCase):
 								     'MEMORY MANAGEMENT')
 		lines = series.insert_maintainers(text).splitlines()
 		self.assertEqual(lines[lines.index('F:\tmm/memory.c') + 1],
-				 'F:\tmm/tests/thp_deferred_split_kunit*')
+				 'F:\tmm/tests/thp_deferred_split*')
 
 	def test_twice_is_refused(self):
 		with self.assertRaises(suite.SuiteError):
@@ -80,16 +91,56 @@ class MessageTest(unittest.TestCase):
 		self.assertEqual(series.guarded_fixes(source), [
 			('f8f931bba0f9', 'mm/thp: fix deferred split unqueue naming and locking')])
 
-	def test_the_suite_message_cites_every_fix_in_upstream_form(self):
-		steps = series.upstream_steps(lambda rel: MAINTAINERS if rel == 'MAINTAINERS' else
-					      'source "mm/damon/Kconfig"\nendmenu\n', '7.2')
-		body = steps[-1].body
+	def steps(self, port):
+		return series.upstream_steps(lambda rel: MAINTAINERS if rel == 'MAINTAINERS' else
+					     'source "mm/damon/Kconfig"\nendmenu\n', port)
+
+	def test_each_suite_message_cites_its_fixes_in_upstream_form(self):
+		steps = self.steps('7.2')[len(suite.port_patches('7.2')):]
+		free = next(s for s in steps if 'free paths' in s.subject)
 		self.assertIn('commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and '
-			      'locking")', ' '.join(body.replace('\n  ', ' ').split('\n')))
-		self.assertNotIn('{fixes}', body)
-		self.assertNotIn('Fixes:', body)
-		self.assertIn('MAINTAINERS', steps[-1].files)
-		self.assertTrue(all(len(line) <= 75 for line in body.splitlines()), body)
+			      'locking")', ' '.join(free.body.replace('\n  ', ' ').split('\n')))
+		for step in steps:
+			self.assertNotIn('{fixes}', step.body)
+			self.assertNotIn('Fixes:', step.body)
+			self.assertTrue(all(len(line) <= 75 for line in step.body.splitlines()),
+					step.body)
+		self.assertIn('MAINTAINERS', steps[0].files)
+		self.assertTrue(all('MAINTAINERS' not in s.files for s in steps[1:]))
+
+	def test_the_series_adds_the_suite_a_part_at_a_time(self):
+		steps = self.steps('7.2')[len(suite.port_patches('7.2')):]
+		self.assertEqual(steps[0].subject, 'mm/tests: add test-only helpers for memory cgroups')
+		# the cgroup helpers come alone, with their VFS and nothing of the queue
+		first = {rel for rel in steps[0].files if rel.startswith('mm/tests/')}
+		self.assertEqual(first, {'mm/tests/thp_deferred_split_cgroup.c',
+					 'mm/tests/thp_deferred_split_cgroup.h',
+					 'mm/tests/thp_deferred_split_vfs.h'})
+		# the case table grows with the files: the checker's cases first
+		main = steps[1].files['mm/tests/thp_deferred_split_kunit.c']
+		self.assertIn(b'KUNIT_CASE(thp_ds_test_checker)', main)
+		self.assertNotIn(b'thp_ds_test_free_put', main)
+		self.assertNotIn(b'thp_ds_race_suite', main)
+		self.assertNotIn(b'/* thp_deferred_split_race.c', steps[1].files['mm/tests/thp_deferred_split.h'])
+		last = steps[-1].files
+		self.assertIn(b'kunit_test_suites(&thp_ds_race_suite);',
+			      last['mm/tests/thp_deferred_split_race.c'])
+		# the race's own option comes with the race, in Kconfig and .kunitconfig
+		for step in steps[:-1]:
+			self.assertNotIn(b'THP_DEFERRED_SPLIT_KUNIT_RACE', step.files['mm/Kconfig'])
+			self.assertNotIn(b'THP_DEFERRED_SPLIT_KUNIT_RACE',
+					 step.files.get('mm/tests/.kunitconfig', b''))
+		self.assertIn(b'config THP_DEFERRED_SPLIT_KUNIT_RACE\n', last['mm/Kconfig'])
+		self.assertIn(b'CONFIG_THP_DEFERRED_SPLIT_KUNIT_RACE=y', last['mm/tests/.kunitconfig'])
+		# the last patch has the suite as a run of the port has it
+		base = {'mm/Kconfig': 'source "mm/damon/Kconfig"\nendmenu\n', 'mm/Makefile': ''}
+		whole = suite.suite_files(base.__getitem__, '7.2')
+		for rel, data in whole.items():
+			if rel.startswith('mm/tests/'):
+				self.assertEqual(last.get(rel, data), data, rel)
+		# a port whose tree lacks a path has no patch for it
+		self.assertFalse(any('charge move' in s.subject for s in steps))
+		self.assertTrue(any('charge move' in s.subject for s in self.steps('6.12')))
 
 
 class SeriesSuiteTest(unittest.TestCase):

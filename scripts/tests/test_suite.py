@@ -5,7 +5,7 @@ import unittest
 
 import fnmatch
 
-from thpds import cases, suite
+from thpds import cases, sources, suite
 
 MM_KCONFIG = 'menu "Memory Management options"\n\nconfig X\n\tbool\n\nsource "mm/damon/Kconfig"\n\nendmenu\n'
 
@@ -41,17 +41,33 @@ class InsertTest(unittest.TestCase):
 	def test_makefile_line_appended(self):
 		frag = suite._fragment_body(os.path.join(suite.REPO, 'Makefile'))
 		out = suite.insert_makefile('obj-y += a.o\n', frag)
+		self.assertTrue(out.startswith('obj-y += a.o\n'
+					       'obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += '
+					       'tests/thp_deferred_split_cgroup.o\n'))
+		self.assertEqual(out.count('\n'), 1 + len(sources.objects(sources.repo_files())))
+		# only the objects of the files a port or a patch of the series has
+		out = suite.insert_makefile('obj-y += a.o\n', frag, ['tests/thp_deferred_split_kunit.o'])
 		self.assertEqual(out, 'obj-y += a.o\n'
 				 'obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_kunit.o\n')
+		with self.assertRaises(suite.SuiteError):
+			suite.insert_makefile('obj-y += a.o\n', frag, ['tests/unknown.o'])
 
 	def test_suite_files_for_a_port(self):
 		base = {'mm/Kconfig': MM_KCONFIG, 'mm/Makefile': 'obj-y += a.o\n'}
 		files = suite.suite_files(base.__getitem__, '7.2')
-		self.assertEqual(sorted(files), ['mm/Kconfig', 'mm/Makefile',
-						 'mm/tests/.kunitconfig',
-						 'mm/tests/thp_deferred_split_kunit.c',
-						 'mm/tests/thp_deferred_split_kunit.h'])
+		every = sources.repo_files()
+		# 7.2 leaves the charge move out (ports/7.2/omits): its tree has none
+		self.assertEqual(sorted(files), sorted(
+			['mm/Kconfig', 'mm/Makefile', 'mm/tests/thp_deferred_split_kunit.h',
+			 'mm/tests/thp_deferred_split_vfs.h'] +
+			[rel for rel in every if 'charge_move' not in rel]))
 		self.assertIn(b'list_lru', files['mm/tests/thp_deferred_split_kunit.h'])
+		self.assertNotIn(b'charge_move', files['mm/tests/thp_deferred_split_swapout.c'])
+		self.assertNotIn(b'charge_move', files['mm/tests/thp_deferred_split.h'])
+		self.assertNotIn(b'charge_move', files['mm/Makefile'])
+		files = suite.suite_files(base.__getitem__, '6.12')
+		self.assertIn(b'KUNIT_CASE(thp_ds_test_charge_move)',
+			      files['mm/tests/thp_deferred_split_swapout.c'])
 
 
 class BootTest(unittest.TestCase):
@@ -95,8 +111,7 @@ class BootTest(unittest.TestCase):
 	def test_each_allowed_skip_names_cases_and_a_reason_of_the_suite(self):
 		declared = cases.repo_declared()
 		names = [f'{s}.{c}' for s, cs in declared.items() for c in cs]
-		with open(cases.REPO_SOURCE) as f:
-			source = f.read()
+		source = cases.repo_text()
 		for option in ('cgroup_disable=memory',):
 			for glob, reason in suite.boot_skips((option,)):
 				self.assertTrue(fnmatch.filter(names, glob), glob)

@@ -1,1 +1,1 @@
-"""Tooling for the THP deferred-split KUnit suite (mm/tests/thp_deferred_split_kunit.c)."""
+"""Tooling for the THP deferred-split KUnit suite (mm/tests/thp_deferred_split*)."""

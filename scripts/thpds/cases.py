@@ -1,7 +1,7 @@
 """The suite's cases: what the C source declares, and what a --filter selects.
 
-The case tables of mm/tests/thp_deferred_split_kunit.c are the list of what
-a run must report on.  A run that leaves out a selected case did not prove
+The case tables of the suite's C files (mm/tests/thp_deferred_split*.c) are
+the list of what a run must report on.  A run that leaves out a selected case did not prove
 it, whatever kunit.py's exit status says.
 """
 
@@ -10,15 +10,36 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
+from thpds import sources
 from thpds.errors import UsageError
 
-SUITE_SOURCE = 'mm/tests/thp_deferred_split_kunit.c'
-REPO_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-	os.path.abspath(__file__)))), SUITE_SOURCE)
+SUITE_SOURCE = sources.MAIN	# the file whose presence says a tree has the suite
+
+
+def repo_text(port: Optional[str] = None) -> str:
+	"""The suite's C files in this repository as one text (sources.c_text()):
+	all of them, or as a tree of @port gets them."""
+	files = sources.repo_files() if port is None else sources.for_port(port)
+	return sources.c_text(files)
+
+
+def tree_text(tree: str) -> str:
+	"""The suite's C files as the kernel tree at @tree has them, as one text
+	('' where it has none)."""
+	root = os.path.join(tree, sources.SUITE_DIR)
+	if not os.path.exists(os.path.join(tree, SUITE_SOURCE)):
+		return ''
+	files = {}
+	for name in sorted(os.listdir(root)):
+		if name.startswith(sources.PREFIX) and name.endswith(('.c', '.h')):
+			with open(os.path.join(root, name), 'rb') as f:
+				files[f'{sources.SUITE_DIR}/{name}'] = f.read()
+	return sources.c_text(files)
 
 
 def declared_cases(source: str) -> Dict[str, List[str]]:
-	"""Suite name -> its case functions in run order, read from the C source."""
+	"""Suite name -> its case functions in run order, read from the C source
+	(the suites in kunit_test_suites() order)."""
 	tables = {m.group(1): re.findall(r'KUNIT_CASE\w*\((\w+)', m.group(2))
 		  for m in re.finditer(r'struct kunit_case (\w+)\[\] = \{(.*?)\n\};', source, re.S)}
 	suites = {}
@@ -26,13 +47,16 @@ def declared_cases(source: str) -> Dict[str, List[str]]:
 		name = re.search(r'\.name = "([^"]+)"', m.group(1))
 		table = re.search(r'\.test_cases = (\w+)', m.group(1))
 		if name and table and table.group(1) in tables:
-			suites[name.group(1)] = tables[table.group(1)]
-	return suites
+			suites[m.group(0).split()[2]] = (name.group(1), tables[table.group(1)])
+	listed = re.search(r'^kunit_test_suites\(([^;]*)\);', source, re.M)
+	order = [a.strip().lstrip('&') for a in listed.group(1).split(',')] if listed else []
+	order += [v for v in suites if v not in order]
+	return {suites[v][0]: suites[v][1] for v in order if v in suites}
 
 
-def repo_declared() -> Dict[str, List[str]]:
-	with open(REPO_SOURCE) as f:
-		return declared_cases(f.read())
+def repo_declared(port: Optional[str] = None) -> Dict[str, List[str]]:
+	"""The cases the repository's suite declares, or a tree of @port runs."""
+	return declared_cases(repo_text(port))
 
 
 def select(declared: Dict[str, List[str]], glob: Optional[str]) -> Tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 A check that cannot fail is a defect.  Every expectation in the suite's
 source is a check site; KUnit names the file and line of each failed
-expectation ("EXPECTATION FAILED at mm/tests/thp_deferred_split_kunit.c:NNN"),
+expectation ("EXPECTATION FAILED at mm/tests/thp_deferred_split_free.c:NNN"),
 so the runs of the unpatched variants show which sites they made fail.
 The table this module renders lists every site with those runs, and the
 sites nothing has made fail yet.
@@ -12,7 +12,11 @@ import dataclasses
 import re
 from typing import Dict, Iterable, List, Tuple
 
-from thpds.cases import SUITE_SOURCE
+from thpds import sources
+
+# A failed check as a record keeps it: "case:file:line" (the file's name
+# in mm/tests/), or "case:line" in records of the one-file suite.
+ONE_FILE = 'thp_deferred_split_kunit.c'
 
 # The macros that report a failed check (and the suite's own wrappers).
 CHECK = re.compile(r'^\s*(KUNIT_(?:EXPECT|ASSERT)_\w+|KUNIT_FAIL|THP_DS_EXPECT_\w+)\(')
@@ -31,6 +35,7 @@ SELF_TEST = re.compile(r'^thp_ds_test_checker')
 
 @dataclasses.dataclass(frozen=True)
 class Site:
+	file: str		# its name in mm/tests/
 	first: int		# line numbers, 1-based, of the whole statement
 	last: int
 	function: str
@@ -57,8 +62,17 @@ class Site:
 		return 'check'
 
 
-def sites(source: str) -> List[Site]:
-	"""Every check statement outside macro definitions, with its function."""
+def sites(files: Dict[str, str]) -> List[Site]:
+	"""Every check statement of the suite's C files (path -> text) outside
+	macro definitions, with its function; file by file, the main one first."""
+	found: List[Site] = []
+	for rel in sorted(files, key=lambda rel: (rel != sources.MAIN, rel)):
+		if rel.endswith('.c'):
+			found += _file_sites(rel.rsplit('/', 1)[-1], files[rel])
+	return found
+
+
+def _file_sites(name: str, source: str) -> List[Site]:
 	lines = source.splitlines()
 	found: List[Site] = []
 	function = ''
@@ -87,7 +101,7 @@ def sites(source: str) -> List[Site]:
 					j += 1
 				before = lines[i - 1] if i else ''
 				shown = SHOWN_BY.search(before)
-				found.append(Site(i + 1, j + 1, function, ' '.join(parts),
+				found.append(Site(name, i + 1, j + 1, function, ' '.join(parts),
 						  shown.group(1) if shown else '',
 						  bool(CLEANUP.search(before))))
 				i = j
@@ -95,26 +109,36 @@ def sites(source: str) -> List[Site]:
 	return found
 
 
-def failed_lines(console_text: str) -> List[Tuple[str, int]]:
-	"""(case function, line) of each failed check of the suite, in order."""
+def failed_lines(console_text: str) -> List[Tuple[str, str, int]]:
+	"""(case function, file, line) of each failed check of the suite, in order."""
 	pattern = re.compile(r'# (\w+): (?:EXPECTATION|ASSERTION) FAILED at '
-			     + re.escape(SUITE_SOURCE) + r':(\d+)')
-	return [(m.group(1), int(m.group(2))) for m in map(pattern.search,
-							  console_text.splitlines()) if m]
+			     + re.escape(sources.SUITE_DIR) + r'/(' + sources.PREFIX
+			     + r'\w*\.[ch]):(\d+)')
+	return [(m.group(1), m.group(2), int(m.group(3))) for m in map(pattern.search,
+									console_text.splitlines()) if m]
 
 
-def site_of(all_sites: List[Site], line: int) -> Site:
-	return next((s for s in all_sites if s.first <= line <= s.last),
-		    Site(line, line, '?', f'(line {line}: not a check site of this source)'))
+def parse_failed(entry: str) -> Tuple[str, str, int]:
+	"""(case, file, line) of a record's "case:file:line" (or "case:line")."""
+	parts = entry.split(':')
+	if len(parts) == 2:
+		return parts[0], ONE_FILE, int(parts[1])
+	return parts[0], parts[1], int(parts[2])
 
 
-def coverage(all_sites: List[Site], runs: Iterable[Tuple[str, List[Tuple[str, int]]]]
+def site_of(all_sites: List[Site], name: str, line: int) -> Site:
+	return next((s for s in all_sites if s.file == name and s.first <= line <= s.last),
+		    Site(name, line, line, '?',
+			 f'({name}:{line}: not a check site of this source)'))
+
+
+def coverage(all_sites: List[Site], runs: Iterable[Tuple[str, List[Tuple[str, str, int]]]]
 	     ) -> Dict[Site, List[str]]:
 	"""Each site -> the labels of the runs in which it failed."""
 	seen: Dict[Site, List[str]] = {s: [] for s in all_sites}
 	for label, lines in runs:
-		for case, line in lines:
-			site = site_of(all_sites, line)
+		for case, name, line in lines:
+			site = site_of(all_sites, name, line)
 			where = label if site.function == case else f'{label} (in {case})'
 			if where not in seen.setdefault(site, []):
 				seen[site].append(where)
@@ -134,7 +158,7 @@ def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) ->
 	       'Written by `scripts/thp-ds matrix` from the same runs as '
 	       '[matrix.md](matrix.md); do not edit.', '',
 	       f'Suite revision `{revision}`. Every expectation in '
-	       '`mm/tests/thp_deferred_split_kunit.c`, with the runs that reported it failed '
+	       '`mm/tests/thp_deferred_split*.c`, with the runs that reported it failed '
 	       '(KUnit\'s "EXPECTATION FAILED at <file>:<line>"); a check in a helper is listed '
 	       'with the cases it failed in. Kinds: *check*, what the kernel did (each must be '
 	       'seen failing); *precondition*, an assertion the case cannot go on without '
@@ -149,7 +173,7 @@ def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) ->
 	       f'**never seen failing: {len(never)}**',
 	       f'- preconditions: {count["precondition"]}; cleanup reports: '
 	       f'{count["cleanup"]}; self-test expectations: {count["self-test"]}', '',
-	       '| line | function | kind | check | failed in |', '|---|---|---|---|---|']
+	       '| file:line | function | kind | check | failed in |', '|---|---|---|---|---|']
 	for s in all_sites:
 		if seen[s]:
 			where = ', '.join(seen[s])
@@ -161,5 +185,7 @@ def render(all_sites: List[Site], seen: Dict[Site, List[str]], revision: str) ->
 			where = '—'
 		text = s.text if len(s.text) <= 110 else s.text[:107] + '...'
 		text = text.replace('|', '\\|')
-		out.append(f'| {s.first} | `{s.function}` | {s.kind} | `{text}` | {where} |')
+		short = s.file[len(sources.PREFIX) + 1:] if s.file.startswith(sources.PREFIX + '_') \
+			else s.file
+		out.append(f'| {short}:{s.first} | `{s.function}` | {s.kind} | `{text}` | {where} |')
 	return '\n'.join(out) + '\n'

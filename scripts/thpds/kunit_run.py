@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Set
 
 from thpds import console, coverage, kconfig_check
-from thpds.cases import SUITE_SOURCE, declared_cases
+from thpds.cases import declared_cases, tree_text
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Case, Status
 
@@ -220,7 +220,7 @@ def interpret(log_text: str, console_text: str, json_data: Optional[dict],
 		    parse_errors=[console.strip_timestamp(line).strip() for line in log_text.splitlines()
 				  if PARSE_ERROR.search(line)]
 				 + console.hidden_skips(console_text, results),
-		    failed_checks=[f'{case}:{line}' for case, line in
+		    failed_checks=[f'{case}:{name}:{line}' for case, name, line in
 				   coverage.failed_lines(console_text)],
 		    failures=console.first_failures(console_text))
 
@@ -238,10 +238,8 @@ def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,
 		shutil.copyfile(os.path.join(build_dir, 'test.log'), console_path)
 		with open(console_path, errors='replace') as f:
 			console_text = f.read()
-	declared = {}
-	if os.path.exists(os.path.join(tree, SUITE_SOURCE)):
-		with open(os.path.join(tree, SUITE_SOURCE)) as f:
-			declared = declared_cases(f.read())
+	text = tree_text(tree)
+	declared = declared_cases(text) if text else {}
 	json_data = None
 	if os.path.exists(json_path):
 		with open(json_path) as f:

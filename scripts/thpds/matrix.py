@@ -8,9 +8,9 @@ import json
 import os
 import re
 import subprocess
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
-from thpds import cases, coverage, proof, suite
+from thpds import cases, coverage, proof, sources, suite
 from thpds.verdict import RunRecord, Status, judge
 
 
@@ -142,24 +142,36 @@ def render_json(records: List[RunRecord]) -> str:
 	return json.dumps(rows, indent=1) + '\n'
 
 
-def suite_at(revision: str) -> Optional[str]:
-	"""The suite's source at a run's suite revision ('+': its base commit)."""
-	proc = subprocess.run(['git', '-C', suite.REPO, 'show',
-			       f'{revision.rstrip("+")}:{cases.SUITE_SOURCE}'],
-			      capture_output=True, text=True)
-	return proc.stdout if proc.returncode == 0 else None
+def suite_at(revision: str) -> Optional[Dict[str, str]]:
+	"""The suite's C files at a run's suite revision ('+': its base
+	commit), by path, or None where the revision is unknown."""
+	rev = revision.rstrip('+')
+	proc = subprocess.run(['git', '-C', suite.REPO, 'ls-tree', '--name-only', rev,
+			       f'{sources.SUITE_DIR}/'], capture_output=True, text=True)
+	if proc.returncode:
+		return None
+	found = {}
+	for rel in proc.stdout.split():
+		if not rel.endswith(('.c', '.h')):
+			continue
+		shown = subprocess.run(['git', '-C', suite.REPO, 'show', f'{rev}:{rel}'],
+				       capture_output=True, text=True)
+		if shown.returncode:
+			return None
+		found[rel] = shown.stdout
+	return found or None
 
 
-def render_checks(records: List[RunRecord], source: str,
-		  source_of: Callable[[str], Optional[str]] = suite_at) -> str:
-	"""docs/results/checks.md: every check of @source and the runs that failed it.
-	A failed check is a line number of the source the run was built from:
-	only runs of this very source count; the others are named apart."""
+def render_checks(records: List[RunRecord], source: Dict[str, str],
+		  source_of: Callable[[str], Optional[Dict[str, str]]] = suite_at) -> str:
+	"""docs/results/checks.md: every check of the suite's files @source
+	(path -> text) and the runs that failed it.  A failed check is a line
+	of the source the run was built from: only runs of this very source
+	count; the others are named apart."""
 	sites = coverage.sites(source)
 	same = {rev: source_of(rev) == source for rev in {r.suite_revision for r in records}}
 	counted = [r for r in records if same[r.suite_revision]]
-	runs = [(r.label, [(c.rsplit(':', 1)[0], int(c.rsplit(':', 1)[1]))
-					     for c in r.failed_checks]) for r in counted]
+	runs = [(r.label, [coverage.parse_failed(c) for c in r.failed_checks]) for r in counted]
 	revisions = sorted({r.suite_revision for r in counted})
 	text = coverage.render(sites, coverage.coverage(sites, runs), ', '.join(revisions))
 	others = [r for r in records if not same[r.suite_revision]]
@@ -175,11 +187,12 @@ def write(out_dir: str, records: List[RunRecord], with_proof: bool = True) -> No
 	"""matrix.md, matrix.json and checks.md; proof.md too when the runs'
 	consoles are at hand (a fresh matrix, not records read back: a merged
 	matrix's older runs point at consoles later runs have overwritten)."""
-	with open(cases.REPO_SOURCE) as f:
-		source = f.read()
+	files = {rel: data.decode() for rel, data in sources.repo_files().items()
+		 if rel.endswith(('.c', '.h'))}
+	source = sources.c_text({rel: text.encode() for rel, text in files.items()})
 	outputs = [('matrix.md', render_markdown(records)),
 		   ('matrix.json', render_json(records)),
-		   ('checks.md', render_checks(records, source))]
+		   ('checks.md', render_checks(records, files))]
 	if with_proof and any(r.log for r in records):
 		outputs.append(('proof.md', proof.render(records, source,
 							   cases.declared_cases(source))))

@@ -65,8 +65,7 @@ def _check_suite(t: tree.Tree, commit: str, port: str, backported: bool, timeout
 
 
 def _declared(t: tree.Tree):
-	with open(os.path.join(t.path, cases.SUITE_SOURCE)) as f:
-		return cases.declared_cases(f.read())
+	return cases.declared_cases(cases.tree_text(t.path))
 
 
 def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
@@ -90,8 +89,16 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 	say(f'{kind} series for {t.meta["origin"]} {t.meta["version"]} (port {port}): '
 	    f'{len(patches)} patch{plural} and a cover letter in {out_dir}, as {who.line()}')
 
-	findings = [series_check.checkpatch(t.path, p, stable=kind == 'backports')
-		    for p in patches]
+	findings, listed = [], ()
+	# what MAINTAINERS lists before the series: a new file under mm/ is
+	# listed (MEMORY MANAGEMENT's F: mm/) even before the series adds its own
+	already = tuple(line[len('F:'):].strip() for line in
+			tree.show(t.path, base, 'MAINTAINERS').splitlines() if line.startswith('F:'))
+	for p in patches:
+		findings.append(series_check.checkpatch(t.path, p, stable=kind == 'backports',
+							listed=listed + already))
+		with open(p) as f:
+			listed += tuple(series_check.maintainers_globs(f.read()))
 	for f in findings:
 		say(f'checkpatch --strict {f.subject}: ' +
 		    ((f'clean ({f.detail})' if f.detail else 'clean') if f.ok
@@ -123,15 +130,24 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 				shutil.rmtree(scratch, ignore_errors=True)
 		finally:
 			runner.apply_suite(t, None)
-	recipients = series_check.recipients(t.path, patches)
+	# as the series' own MAINTAINERS has them: the entries it adds count
+	recipients = series_check.recipients(t.path, patches,
+					     tree.show(t.path, commits[-1], 'MAINTAINERS'))
 	checked = _checked_line(findings, build, suite_verdict)
 	series.cover_letter(files[0], 'cover-letter.txt' if kind == 'upstream'
 			    else 'backports-cover-letter.txt',
 			    dict(origin=t.meta['origin'], version=t.meta['version'],
 				 kernel=tree.kernel_version(t.path), series=port, checked=checked,
-				 exposure_patches=_numbers(1, len(steps) - 1),
-				 suite_patch=f'Patch {len(steps)}'))
+				 exposure_patches=_numbers(1, len(suite.port_patches(port))),
+				 patch_list=_patch_list(steps, len(suite.port_patches(port)))))
 	return Outcome(out_dir, files, findings, recipients, suite_verdict)
+
+
+def _patch_list(steps: List[series.Step], first: int) -> str:
+	"""The cover letter's list of the suite's patches: number and subject."""
+	total = len(steps)
+	return '\n'.join(f'  {n + 1}/{total} {step.subject}'
+			  for n, step in enumerate(steps) if n >= first)
 
 
 def _numbers(first: int, last: int) -> str:
@@ -152,7 +168,10 @@ def _checked_line(findings: List[series_check.Finding], build: bool, suite_verdi
 		     'upstream history to look the cited commits up in'
 		     + ('; the one complaint left is GIT_COMMIT_ID on each patch\'s '
 			'"[ Upstream commit <sha> ]" line, which stable-kernel-rules require'
-			if allowed else '') + ')')
+			if any('GIT_COMMIT_ID' in a for a in allowed) else '')
+		     + ('; FILE_PATH_CHANGES ("does MAINTAINERS need updating?") is answered '
+			'on the patches whose new files MAINTAINERS lists already'
+			if any('FILE_PATH_CHANGES' in a for a in allowed) else '') + ')')
 	am = next(f for f in findings if f.check == 'git am')
 	parts.append('git am on the pristine tree: ' + ('clean' if am.ok else 'FAILS'))
 	if build:

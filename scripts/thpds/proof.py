@@ -75,7 +75,7 @@ def render(records: List[RunRecord], source: str, declared: Dict[str, List[str]]
 	out = ['# Each case, what it guards, and a real failure of it', '',
 	       'Written by `scripts/thp-ds matrix` from the same runs as [matrix.md](matrix.md) '
 	       f'(suite revision `{revisions}`); do not edit. For each case: the comment above '
-	       'it in `mm/tests/thp_deferred_split_kunit.c`, the commits it cites, the runs in '
+	       'it in `mm/tests/thp_deferred_split*.c`, the commits it cites, the runs in '
 	       'which it failed as declared (an unpatched variant, or a tree exposed as '
 	       'shipped), and what the first of those runs printed, cut from its guest console.',
 	       '']

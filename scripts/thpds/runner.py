@@ -16,7 +16,8 @@ import subprocess
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from thpds import cases, debian_source, fit, kconfig_check, kunit_run, lock, suite, tree, variants
+from thpds import (cases, debian_source, fit, kconfig_check, kunit_run, lock, sources, suite,
+		   tree, variants)
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import JUDGED_DECLARED, JUDGED_OWN, Expectation, RunRecord
@@ -257,7 +258,13 @@ def carried_suite(t: tree.Tree) -> Optional[str]:
 	"""The suite's source as @t carries it (merged upstream, or applied by
 	its owner), or None: such a tree runs the suite it has."""
 	try:
-		return tree.show(t.path, t.meta['base'], cases.SUITE_SOURCE)
+		listed = tree.git(t.path, 'ls-tree', '--name-only', t.meta['base'],
+				  f'{sources.SUITE_DIR}/').split()
+		if cases.SUITE_SOURCE not in listed:
+			return None
+		return sources.c_text({rel: tree.show(t.path, t.meta['base'], rel).encode()
+				       for rel in listed if os.path.basename(rel).startswith(
+					       sources.PREFIX) and rel.endswith(('.c', '.h'))})
 	except tree.TreeError:
 		return None
 
@@ -267,8 +274,7 @@ def suite_source(t: tree.Tree) -> str:
 	carried = carried_suite(t)
 	if carried is None:
 		return 'this repository'
-	with open(cases.REPO_SOURCE) as f:
-		ours = f.read()
+	ours = cases.repo_text(port_of(t))
 	sha = hashlib.sha256(carried.encode()).hexdigest()[:12]
 	if carried == ours:
 		return f'carried by the tree ({sha}), the same as this repository\'s'
@@ -279,7 +285,7 @@ def suite_source(t: tree.Tree) -> str:
 def declared_cases(t: tree.Tree) -> Dict[str, List[str]]:
 	"""The case tables of the suite a run of @t runs."""
 	carried = carried_suite(t)
-	return cases.repo_declared() if carried is None else cases.declared_cases(carried)
+	return cases.repo_declared(port_of(t)) if carried is None else cases.declared_cases(carried)
 
 
 def apply_suite(t: tree.Tree, variant: Optional[str] = None) -> suite.Applied:

@@ -4,11 +4,14 @@ For a tree whose port carries no stable backports (6.12, 7.2 and later),
 the upstream series:
 
   1. the port's mm exposures (ports/<X.Y>/patches), each with its message;
-  2. the suite: mm/tests/, the Kconfig entry, the Makefile line, the
-     .kunitconfig, and the MAINTAINERS F: line for the new files in the mm
-     section that owns huge_memory.c (message: series/suite.txt).  The
-     F: line goes with the files it lists: checkpatch warns about a patch
-     that adds files without it.
+  2. the suite, one patch per line of series/parts: the test-only cgroup
+     helpers first, with the Kconfig entry, the MAINTAINERS F: lines (the
+     mm section that owns huge_memory.c for the tests, the cgroup section
+     for the helpers; an F: line goes with the files it lists, checkpatch
+     warns about a patch that adds files without it) and the port's own
+     files; then the fixture and checker, then the cases, a group per
+     patch, each patch adding its Makefile line.  Every patch builds and
+     runs on its own (sources.compose()).
 
 For a tree exposed as shipped (6.1, 5.10), the stable backport series:
 the port's backports (ports/<X.Y>/backports), in stable-rules form.
@@ -26,14 +29,18 @@ import textwrap
 import time
 from typing import Dict, List, Optional, Tuple
 
-from thpds import cases, suite, tree
+from thpds import sources, suite, tree
 from thpds.errors import UsageError
 
 SERIES = os.path.join(suite.REPO, 'series')
-SUITE_FILES_GLOB = 'mm/tests/thp_deferred_split_kunit*'
+SUITE_FILES_GLOB = 'mm/tests/thp_deferred_split*'
 # The MAINTAINERS section the tests join, in order of preference: the THP
 # section where the tree has one, else memory management's.
 SECTIONS = ('MEMORY MANAGEMENT - THP (TRANSPARENT HUGE PAGE)', 'MEMORY MANAGEMENT')
+# The test-only cgroup helpers are the cgroup maintainers' to review too.
+CGROUP_FILES_GLOB = 'mm/tests/thp_deferred_split_cgroup.*'
+CGROUP_SECTIONS = ('CONTROL GROUP (CGROUP)',)
+PARTS = os.path.join(SERIES, 'parts')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,12 +117,17 @@ def guarded_fixes(source: str) -> List[Tuple[str, str]]:
 
 
 def insert_maintainers(text: str) -> str:
-	"""MAINTAINERS with an F: line for the suite, sorted into the section's F: lines."""
-	entry = f'F:\t{SUITE_FILES_GLOB}'
+	"""MAINTAINERS with the suite's F: lines, each sorted into its section's."""
+	return _insert_entry(_insert_entry(text, SUITE_FILES_GLOB, SECTIONS),
+			     CGROUP_FILES_GLOB, CGROUP_SECTIONS)
+
+
+def _insert_entry(text: str, glob: str, sections) -> str:
+	entry = f'F:\t{glob}'
 	if entry in text.splitlines():
 		raise suite.SuiteError('MAINTAINERS already lists the suite: the tree has it')
 	lines = text.split('\n')
-	for title in SECTIONS:
+	for title in sections:
 		if title not in lines:
 			continue
 		start = lines.index(title)
@@ -126,21 +138,60 @@ def insert_maintainers(text: str) -> str:
 			continue
 		at = next((i for i in files if lines[i] > entry), files[-1] + 1)
 		return '\n'.join(lines[:at] + [entry] + lines[at:])
-	raise suite.SuiteError('MAINTAINERS has none of the sections ' + ', '.join(SECTIONS))
+	raise suite.SuiteError('MAINTAINERS has none of the sections ' + ', '.join(sections))
+
+
+def parts() -> List[Tuple[str, List[str]]]:
+	"""(message file, the suite files it adds) of each patch of series/parts."""
+	found = []
+	for line in suite.declarations(PARTS):
+		name, sep, files = line.partition(': ')
+		if not sep or not files.split():
+			raise suite.SuiteError(f'{PARTS}: expected "<message file>: <files>", got {line!r}')
+		found.append((name.strip(), files.split()))
+	every = sources.repo_files()
+	listed = [rel for _, files in found for rel in files]
+	ported = {rel for port in suite.ports() for rel in suite.port_files(port)}
+	for rel in [*every, *ported]:
+		if listed.count(rel) != 1:
+			raise suite.SuiteError(f'{PARTS}: {rel} is added by {listed.count(rel)} patches, '
+					       'not one')
+	unknown = [rel for rel in listed if rel not in every and rel not in ported]
+	if unknown:
+		raise suite.SuiteError(f'{PARTS}: {unknown[0]} is no file of the suite')
+	return found
+
+
+def _fixes_paragraph(text: str) -> str:
+	"""What a patch's message says of the commits its cases cite."""
+	fixes = guarded_fixes(text)
+	if not fixes:
+		return ''
+	return 'The cases cite:\n\n' + '\n'.join(
+		textwrap.fill(f'commit {h} ("{t}")', width=75, initial_indent='  ',
+			      subsequent_indent='  ', break_long_words=False) for h, t in fixes)
 
 
 def upstream_steps(read, port: str) -> List[Step]:
 	"""The upstream series on a tree whose files @read(path) gives."""
 	steps = [Step(*patch_message(p), patch=p) for p in suite.port_patches(port)]
-	with open(cases.REPO_SOURCE) as f:
-		fixes = guarded_fixes(f.read())
-	subject, body = template('suite.txt')
-	body = body.replace('{fixes}', '\n'.join(
-		textwrap.fill(f'commit {h} ("{t}")', width=75, initial_indent='  ',
-			      subsequent_indent='  ', break_long_words=False) for h, t in fixes))
-	files = suite.suite_files(read, port)
-	files['MAINTAINERS'] = insert_maintainers(read('MAINTAINERS')).encode()
-	steps.append(Step(subject, body, files))
+	every = sources.repo_files()
+	left_out = sources.omitted(port)
+	present: List[str] = []
+	for name, files in parts():
+		added = [rel for rel in files if rel not in left_out]
+		if not added:
+			continue	# a path the port's tree does not have
+		present += added
+		composed = sources.compose(every, present)
+		subject, body = template(name)
+		text = '\n'.join(composed[rel].decode() for rel in added if rel.endswith('.c'))
+		body = re.sub(r'\n*\{fixes\}', lambda _: '\n\n' + _fixes_paragraph(text)
+			      if _fixes_paragraph(text) else '', body).strip()
+		step_files = suite.suite_files(read, port, files=composed, only=present)
+		if len(steps) == len(suite.port_patches(port)):
+			step_files['MAINTAINERS'] = insert_maintainers(read('MAINTAINERS')).encode()
+		steps.append(Step(subject, body, step_files))
 	return steps
 
 

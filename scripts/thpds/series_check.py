@@ -1,7 +1,11 @@
 """What a maintainer would check of a series before taking it, done by the tool.
 
 - checkpatch: the target tree's scripts/checkpatch.pl --strict on each
-  patch: no error, warning or check.  The tool's trees are Debian's
+  patch: no error, warning or check.  checkpatch asks of every patch that
+  adds a file whether MAINTAINERS needs updating (FILE_PATH_CHANGES): for
+  a patch whose new files MAINTAINERS lists already (an F: line of the
+  tree's, or one an earlier patch of the series added, which is looked at
+  first), the answer is no, and it is said so.  The tool's trees are Debian's
   tarballs, without upstream history, where checkpatch flags every commit
   id a message cites as unknown (UNKNOWN_COMMIT_ID): that one check is
   left out, and said so (IGNORED); the form of the citations it still
@@ -16,6 +20,7 @@
 """
 
 import dataclasses
+import fnmatch
 import os
 import re
 import shutil
@@ -61,9 +66,43 @@ def complaints(out: str) -> List[Tuple[str, str, str]]:
 	return found
 
 
-def checkpatch(tree_path: str, patch: str, stable: bool = False) -> Finding:
+def maintainers_globs(patch_text: str) -> List[str]:
+	"""The F: patterns a patch adds to MAINTAINERS."""
+	found, in_maintainers = [], False
+	for line in patch_text.splitlines():
+		if line.startswith('diff --git '):
+			in_maintainers = line.endswith(' b/MAINTAINERS')
+		elif in_maintainers and line.startswith('+F:\t'):
+			found.append(line[len('+F:\t'):].strip())
+	return found
+
+
+def new_files(patch_text: str) -> List[str]:
+	"""The paths a patch creates."""
+	found, current = [], ''
+	for line in patch_text.splitlines():
+		if line.startswith('diff --git '):
+			current = line.rsplit(' b/', 1)[-1]
+		elif line.startswith('new file mode') and current:
+			found.append(current)
+	return found
+
+
+def covered(path: str, globs: List[str]) -> Optional[str]:
+	"""The MAINTAINERS F: pattern among @globs that covers @path, if any
+	(a pattern ending in / covers its directory, others match as globs)."""
+	for glob in globs:
+		if (glob.endswith('/') and path.startswith(glob)) or fnmatch.fnmatchcase(path, glob):
+			return glob
+	return None
+
+
+def checkpatch(tree_path: str, patch: str, stable: bool = False,
+	       listed: Tuple[str, ...] = ()) -> Finding:
 	"""@stable: a stable backport, whose '[ Upstream commit <sha> ]' line
-	stable-kernel-rules require (that one complaint is allowed, and said)."""
+	stable-kernel-rules require (that one complaint is allowed, and said).
+	@listed: the MAINTAINERS F: patterns earlier patches of the series
+	added (a new file they cover needs no MAINTAINERS change)."""
 	env = dict(os.environ, GIT_DIR=os.path.join(tree_path, '.no-upstream-history'))
 	proc = subprocess.run(['perl', 'scripts/checkpatch.pl', '--strict', '--color=never',
 			       '--show-types', '--ignore', ','.join(IGNORED), patch],
@@ -74,9 +113,15 @@ def checkpatch(tree_path: str, patch: str, stable: bool = False) -> Finding:
 		return Finding('checkpatch', os.path.basename(patch), False,
 			       ' '.join(out.strip().splitlines()[-3:]))
 	bad, allowed = [], []
+	with open(patch) as f:
+		created = new_files(f.read())
+	covering = sorted({covered(p, list(listed)) or '' for p in created})
 	for kind, message, about in complaints(out):
 		if stable and kind == 'GIT_COMMIT_ID' and STABLE_HEADER.match(about.strip()):
 			allowed.append(f'allowed: {kind} on the stable-rules line "{about.strip()}"')
+		elif kind == 'FILE_PATH_CHANGES' and created and '' not in covering:
+			allowed.append(f'allowed: {kind}: MAINTAINERS lists the new files already '
+				       f'(F: {", ".join(covering)})')
 		else:
 			bad.append(f'{message} [{about.strip()}]' if about.strip() else message)
 	return Finding('checkpatch', os.path.basename(patch), not bad, '; '.join(bad + allowed))
@@ -156,10 +201,19 @@ def bisect(t: tree.Tree, commits: List[str], names: List[str], build_dir: str, c
 	return found
 
 
-def recipients(tree_path: str, patches: List[str]) -> str:
-	proc = subprocess.run(['perl', 'scripts/get_maintainer.pl', '--no-git',
-			       '--no-git-fallback', *patches], cwd=tree_path,
-			      capture_output=True, text=True)
+def recipients(tree_path: str, patches: List[str], maintainers: Optional[str] = None) -> str:
+	"""get_maintainer.pl's recipients of the patches; @maintainers: the
+	MAINTAINERS text to read (the series' own, with the entries it adds),
+	instead of the tree's."""
+	with tempfile.TemporaryDirectory(prefix='thp-ds-maintainers-') as scratch:
+		mpath = []
+		if maintainers is not None:
+			mpath = ['--mpath', os.path.join(scratch, 'MAINTAINERS')]
+			with open(mpath[1], 'w') as f:
+				f.write(maintainers)
+		proc = subprocess.run(['perl', 'scripts/get_maintainer.pl', '--no-git',
+				       '--no-git-fallback', *mpath, *patches], cwd=tree_path,
+				      capture_output=True, text=True)
 	return proc.stdout.strip() if proc.returncode == 0 else \
 		f'(get_maintainer.pl failed: {proc.stderr.strip()})'
 

@@ -2,7 +2,7 @@
 
 The repository root mirrors what lands in a kernel tree:
 
-  mm/tests/thp_deferred_split_kunit.c   the cases (tree-independent)
+  mm/tests/thp_deferred_split*.[ch]     the suite (tree-independent; sources.py)
   mm/tests/.kunitconfig                 what the suite needs
   Kconfig, Makefile                     the entries for mm/Kconfig, mm/Makefile
   ports/<X.Y>/mm/tests/*.h              the tree's view of the split queue
@@ -15,16 +15,16 @@ decided by what the tree's sources show (fit.py), never by its version.
 import dataclasses
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from thpds import kunit_run
+from thpds import kunit_run, sources
 from thpds.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SUITE_FILES = ('mm/tests/thp_deferred_split_kunit.c', 'mm/tests/.kunitconfig')
 HEADER = 'thp_deferred_split_kunit.h'	# a port's view of its tree (ports/<X.Y>/mm/tests/)
 KCONFIG_ANCHOR = 'source "mm/damon/Kconfig"'
 TEST_SYMBOL = 'THP_DEFERRED_SPLIT_KUNIT_TEST'
+KUNITCONFIG = 'mm/tests/.kunitconfig'
 
 
 class SuiteError(UsageError):
@@ -70,18 +70,26 @@ def insert_kconfig(mm_kconfig: str, fragment: str) -> str:
 	return mm_kconfig[:at] + fragment + '\n' + mm_kconfig[at:]
 
 
-def insert_makefile(mm_makefile: str, fragment: str) -> str:
+def insert_makefile(mm_makefile: str, fragment: str, objects: Optional[Sequence[str]] = None
+		    ) -> str:
+	"""mm/Makefile with the fragment's lines appended: only those of
+	@objects (relative to mm/) where given."""
 	if TEST_SYMBOL in mm_makefile:
 		raise SuiteError(f'mm/Makefile already builds {TEST_SYMBOL}: the tree has the suite')
+	if objects is not None:
+		lines = fragment.splitlines()
+		missing = [o for o in objects if not any(line.endswith(f' {o}') for line in lines)]
+		if missing:
+			raise SuiteError(f'Makefile: no line builds {missing[0]}')
+		fragment = ''.join(f'{line}\n' for line in lines
+				   if not line.startswith('obj-') or line.split()[-1] in objects)
 	return mm_makefile.rstrip('\n') + '\n' + fragment
 
 
-def suite_files(read_tree_file, port: str, repo: str = REPO) -> Dict[str, bytes]:
-	"""Files to write into the tree; read_tree_file(path) gives the base's text."""
-	files: Dict[str, bytes] = {}
-	for rel in SUITE_FILES:
-		with open(os.path.join(repo, rel), 'rb') as f:
-			files[rel] = f.read()
+def port_files(port: str, repo: str = REPO) -> Dict[str, bytes]:
+	"""The files a port adds to the suite's (ports/<X.Y>/mm/...), by their
+	path in a tree."""
+	found: Dict[str, bytes] = {}
 	port_dir = os.path.join(repo, 'ports', port)
 	for dirpath, _, names in os.walk(port_dir):
 		for name in names:
@@ -90,12 +98,50 @@ def suite_files(read_tree_file, port: str, repo: str = REPO) -> Dict[str, bytes]
 			if not rel.startswith('mm' + os.sep):
 				continue	# patches/ and unpatched/ are applied, not copied
 			with open(full, 'rb') as f:
-				files[rel] = f.read()
-	files['mm/Kconfig'] = insert_kconfig(read_tree_file('mm/Kconfig'),
-					     _fragment_body(os.path.join(repo, 'Kconfig'))).encode()
-	files['mm/Makefile'] = insert_makefile(read_tree_file('mm/Makefile'),
-					       _fragment_body(os.path.join(repo, 'Makefile'))).encode()
+				found[rel] = f.read()
+	return found
+
+
+def suite_files(read_tree_file, port: str, repo: str = REPO,
+		files: Optional[Dict[str, bytes]] = None,
+		only: Optional[Sequence[str]] = None) -> Dict[str, bytes]:
+	"""Files to write into the tree; read_tree_file(path) gives the base's
+	text.  @files: the suite's own files (default: all of them that the
+	port does not leave out, sources.for_port()); @only: of the port's
+	files, only these (a patch of the series that adds only some)."""
+	files = dict(sources.for_port(port, repo) if files is None else files)
+	objects = sources.objects(files)
+	files.update({rel: data for rel, data in port_files(port, repo).items()
+		      if only is None or rel in only})
+	makefile = _fragment_body(os.path.join(repo, 'Makefile'))
+	kconfig = _fragment_body(os.path.join(repo, 'Kconfig'))
+	# an option of the suite's is there only with the file it builds
+	used = {TEST_SYMBOL} | {m.group(1) for line in makefile.splitlines()
+				for m in [re.match(r'obj-\$\(CONFIG_(\w+)\) \+= (\S+)$', line)]
+				if m and m.group(2) in objects}
+	kconfig, dropped = kconfig_entries(kconfig, used)
+	files['mm/Kconfig'] = insert_kconfig(read_tree_file('mm/Kconfig'), kconfig).encode()
+	files['mm/Makefile'] = insert_makefile(read_tree_file('mm/Makefile'), makefile,
+					       objects).encode()
+	if dropped and KUNITCONFIG in files:
+		files[KUNITCONFIG] = b''.join(
+			line for line in files[KUNITCONFIG].splitlines(keepends=True)
+			if not any(line.startswith(f'CONFIG_{s}='.encode()) for s in dropped))
 	return files
+
+
+def kconfig_entries(fragment: str, keep: Set[str]) -> Tuple[str, List[str]]:
+	"""The Kconfig fragment with only the entries (config blocks) of the
+	symbols in @keep, and the symbols of the others."""
+	blocks = re.split(r'\n(?=config \w+\n)', fragment)
+	kept, dropped = [], []
+	for block in blocks:
+		m = re.match(r'config (\w+)\n', block)
+		if m and m.group(1) not in keep:
+			dropped.append(m.group(1))
+		else:
+			kept.append(block)
+	return '\n'.join(kept).rstrip('\n') + '\n', dropped
 
 
 def _patches(port: str, sub: str, repo: str) -> List[str]:

@@ -158,8 +158,14 @@ struct thp_ds_action {
 	void *data;
 };
 
-/* Frees the action; KUnit frees the resource itself after this returns. */
-static inline void thp_ds_action_free(struct kunit_resource *res)
+/*
+ * Frees the action; KUnit frees the resource itself after this returns.
+ * One function for every file of the suite (weak, so each file's copy is
+ * the same one): kunit_release_action() finds actions by it.
+ */
+void thp_ds_action_free(struct kunit_resource *res);
+
+void __weak thp_ds_action_free(struct kunit_resource *res)
 {
 	struct thp_ds_action *a = res->data;
 
@@ -344,13 +350,6 @@ static inline void folio_putback_lru(struct folio *folio)
 
 /* ---- other interfaces of later trees ------------------------------------ */
 
-/* Open @name relative to the root of @mnt, as 6.1's file_open_root_mnt(). */
-static inline struct file *file_open_root_mnt(struct vfsmount *mnt, const char *name,
-					      int flags, umode_t mode)
-{
-	return file_open_root(mnt->mnt_root, mnt, name, flags, mode);
-}
-
 /*
  * This tree's migrate_disable() is preempt_disable(), but the lock case
  * sleeps between migrate_disable() and migrate_enable() (it starts a
@@ -456,48 +455,6 @@ static inline void thp_ds_shrink(struct mem_cgroup *memcg, int nid)
 	shrink_slab(GFP_KERNEL, nid, memcg, 0);
 }
 
-/* Lock @parent and look @name up in it; on error @parent is unlocked again. */
-static inline struct dentry *thp_ds_lookup_locked(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry;
-
-	inode_lock_nested(d_inode(parent), I_MUTEX_PARENT);
-	dentry = lookup_one_len(name, parent, strlen(name));
-	if (IS_ERR(dentry))
-		inode_unlock(d_inode(parent));
-	return dentry;
-}
-
-/* mkdir @name under @parent; returns the new, positive dentry. */
-static inline struct dentry *thp_ds_mkdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
-	int err;
-
-	if (IS_ERR(dentry))
-		return dentry;
-	err = vfs_mkdir(d_inode(parent), dentry, 0755);
-	dput(dentry);
-	inode_unlock(d_inode(parent));
-	if (err)
-		return ERR_PTR(err);
-	/* kernfs leaves the dentry passed to mkdir negative: look it up again */
-	return lookup_positive_unlocked(name, parent, strlen(name));
-}
-
-static inline int thp_ds_rmdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
-	int err;
-
-	if (IS_ERR(dentry))
-		return PTR_ERR(dentry);
-	err = d_really_is_positive(dentry) ? vfs_rmdir(d_inode(parent), dentry) : -ENOENT;
-	dput(dentry);
-	inode_unlock(d_inode(parent));
-	return err;
-}
-
 /* ---- what differs between trees, as the cases ask it ------------------- */
 
 /*
@@ -574,12 +531,6 @@ static inline int thp_ds_split_folio(struct folio *folio)
 	return split_huge_page(thp_ds_page(folio));
 }
 
-/* Set flag @flag (a mount option without a value) on a mount context. */
-static inline int thp_ds_fc_flag(struct fs_context *fc, const char *flag)
-{
-	return vfs_parse_fs_string(fc, flag, NULL, 0);
-}
-
 /*
  * cgroup-v1 swap-out, driven without a swap device: mem_cgroup_swapout()
  * records the memory+swap charge in the swap_cgroup map of the entry's
@@ -648,13 +599,9 @@ static inline void thp_ds_queue_mapped(struct folio *folio)
 /*
  * No suite-level fixture hooks: each case sets the suite's fixture up for
  * itself (thp_ds_case_fixture()), and the suite's own hooks are left
- * unused, which these declarations say before the suite defines them.
+ * unused.
  */
 #define THP_DS_SUITE_FIXTURE(init, exit)
-
-static __maybe_unused int thp_ds_suite_init(struct kunit_suite *suite);
-static __maybe_unused int thp_ds_v1_suite_init(struct kunit_suite *suite);
-static __maybe_unused void thp_ds_suite_exit(struct kunit_suite *suite);
 
 static inline bool thp_ds_fixture_per_case(void)
 {

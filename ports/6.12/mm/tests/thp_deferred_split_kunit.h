@@ -102,49 +102,6 @@ static inline void thp_ds_shrink(struct mem_cgroup *memcg, int nid)
 	shrink_slab(GFP_KERNEL, nid, memcg, 0);
 }
 
-/* Lock @parent and look @name up in it; on error @parent is unlocked again. */
-static inline struct dentry *thp_ds_lookup_locked(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry;
-
-	inode_lock_nested(d_inode(parent), I_MUTEX_PARENT);
-	dentry = lookup_one_len(name, parent, strlen(name));
-	if (IS_ERR(dentry))
-		inode_unlock(d_inode(parent));
-	return dentry;
-}
-
-/* mkdir @name under @parent; returns the new, positive dentry. */
-static inline struct dentry *thp_ds_mkdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
-	int err;
-
-	if (IS_ERR(dentry))
-		return dentry;
-	err = vfs_mkdir(&nop_mnt_idmap, d_inode(parent), dentry, 0755);
-	dput(dentry);
-	inode_unlock(d_inode(parent));
-	if (err)
-		return ERR_PTR(err);
-	/* kernfs leaves the dentry passed to mkdir negative: look it up again */
-	return lookup_positive_unlocked(name, parent, strlen(name));
-}
-
-static inline int thp_ds_rmdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = thp_ds_lookup_locked(parent, name);
-	int err;
-
-	if (IS_ERR(dentry))
-		return PTR_ERR(dentry);
-	err = d_really_is_positive(dentry) ?
-	      vfs_rmdir(&nop_mnt_idmap, d_inode(parent), dentry) : -ENOENT;
-	dput(dentry);
-	inode_unlock(d_inode(parent));
-	return err;
-}
-
 /* ---- what differs between trees, as the cases ask it ------------------- */
 
 /*
@@ -222,12 +179,6 @@ static inline int thp_ds_migrate(struct list_head *list)
 static inline int thp_ds_split_folio(struct folio *folio)
 {
 	return split_folio(folio);
-}
-
-/* Set flag @flag (a mount option without a value) on a mount context. */
-static inline int thp_ds_fc_flag(struct fs_context *fc, const char *flag)
-{
-	return vfs_parse_fs_string(fc, flag, NULL, 0);
 }
 
 /*

@@ -137,33 +137,6 @@ static inline void thp_ds_shrink(struct mem_cgroup *memcg, int nid)
 	shrink_slab(GFP_KERNEL, nid, memcg, 0);
 }
 
-/* mkdir @name under @parent; returns the new, positive dentry. */
-static inline struct dentry *thp_ds_mkdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = start_creating_noperm(parent, &QSTR(name));
-
-	if (IS_ERR(dentry))
-		return dentry;
-	dentry = vfs_mkdir(&nop_mnt_idmap, d_inode(parent), dentry, 0755, NULL);
-	if (IS_ERR(dentry))
-		return dentry;
-	end_creating(dentry);
-	/* kernfs leaves the dentry passed to mkdir negative: look it up again */
-	return lookup_noperm_positive_unlocked(&QSTR(name), parent);
-}
-
-static inline int thp_ds_rmdir(struct dentry *parent, const char *name)
-{
-	struct dentry *dentry = start_removing_noperm(parent, &QSTR(name));
-	int err;
-
-	if (IS_ERR(dentry))
-		return PTR_ERR(dentry);
-	err = vfs_rmdir(&nop_mnt_idmap, d_inode(parent), dentry, NULL);
-	end_removing(dentry);
-	return err;
-}
-
 /* ---- what differs between trees, as the cases ask it ------------------- */
 
 /*
@@ -243,12 +216,6 @@ static inline int thp_ds_split_folio(struct folio *folio)
 	return split_folio(folio);
 }
 
-/* Set flag @flag (a mount option without a value) on a mount context. */
-static inline int thp_ds_fc_flag(struct fs_context *fc, const char *flag)
-{
-	return vfs_parse_fs_string(fc, flag, NULL);
-}
-
 /*
  * cgroup-v1 swap-out: __memcg1_swapout() records the memory+swap charge in
  * the swap table of a locked swap cluster of a real swap area (folio in
@@ -277,29 +244,6 @@ static inline void thp_ds_swapout(struct folio *folio)
 
 static inline void thp_ds_swap_uncharge(unsigned int nr)
 {
-}
-
-/*
- * Start @fn in a task that is not a kernel thread, as user_mode_thread()
- * does, but forked: without CLONE_VM it gets a copy of the caller's mm, as
- * fork() makes one, and owns it.  Its exit is reported to the caller as
- * SIGCHLD.
- */
-static inline pid_t thp_ds_user_task(int (*fn)(void *), void *arg)
-{
-	struct kernel_clone_args args = {
-		.flags		= CLONE_UNTRACED,
-		.exit_signal	= SIGCHLD,
-		.fn		= fn,
-		.fn_arg		= arg,
-	};
-
-	return kernel_clone(&args);
-}
-
-static inline const char *thp_ds_charge_move_unsupported(void)
-{
-	return "no cgroup-v1 charge move: removed in v6.13 (commit 6b611388b626)";
 }
 
 /* Queue a THP that is still mapped whole, as the kernel queues one it finds underused. */
