@@ -254,7 +254,7 @@ fail:
 }
 
 /**
- * thp_ds_cgroups_teardown() - remove and unmount what thp_ds_cgroups_setup() made
+ * thp_ds_cgroups_teardown() - undo thp_ds_cgroups_setup()
  * @cg: what it set up (or part of it)
  *
  * A cgroup-v1 hierarchy gives the memory controller back to cgroup2 once it

@@ -292,7 +292,7 @@ void thp_ds_test_checker(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, thp_ds_walk(&head, 3, 0, &stray, &w));
 	KUNIT_EXPECT_FALSE(test, w.contains);
 
-	/* counter says 1, list holds 3 (the seed: counter of the wrong queue) */
+	/* counter says 1, list holds 3 (the kswapd crash: the wrong queue counted) */
 	KUNIT_EXPECT_FALSE(test, thp_ds_walk(&head, 1, 0, NULL, &w));
 	KUNIT_EXPECT_EQ(test, w.fault, THP_DS_COUNT_MISMATCH);
 	KUNIT_EXPECT_EQ(test, w.forward_count, 3L);

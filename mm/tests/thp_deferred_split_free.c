@@ -85,11 +85,11 @@ bool thp_ds_reclaim_free(struct list_head *list)
 }
 
 /*
- * The seed's path: reclaim drops the last reference of an isolated folio
- * in move_folios_to_lru(), which must unqueue it before the batched
- * uncharge.  4.19's move_active_pages_to_lru() uncharged first; the free
- * then locked the node queue, decremented its length, and left the folio
- * on the memcg queue for deferred_split_scan() to crash on.
+ * The kswapd crash's path: reclaim drops the last reference of an
+ * isolated folio in move_folios_to_lru(), which must unqueue it before the
+ * batched uncharge.  4.19's move_active_pages_to_lru() uncharged first;
+ * the free then locked the node queue, decremented its length, and left
+ * the folio on the memcg queue for deferred_split_scan() to crash on.
  * commit 7ae88534cdd9 ("mm: move mem_cgroup_uncharge out of
  * __page_cache_release()"), commit 47932e7048df ("mm: remove folio from
  * deferred split list before uncharging it").

@@ -43,7 +43,7 @@ struct task_struct *thp_ds_start_elsewhere(int (*fn)(void *), void *data,
 void thp_ds_need_two_cpus(struct kunit *test)
 {
 	if (num_online_cpus() < 2)
-		kunit_skip(test, "needs two online CPUs (QEMU -smp 2)");
+		kunit_skip(test, "needs two online CPUs");
 }
 
 struct thp_ds_op *thp_ds_op_new(struct kunit *test, void (*fn)(struct thp_ds_op *op),

@@ -2,7 +2,7 @@
 /*
  * KUnit tests for the memcg-aware THP deferred split queue.
  *
- * The seed's crash as a bounded race: reclaim frees batches of queued THPs
+ * The kswapd crash as a bounded race: reclaim frees batches of queued THPs
  * on one CPU while the deferred split shrinker scans the same queue on
  * another.  A suite of its own, run last: on a kernel with the bug it can
  * crash the kernel.
@@ -80,7 +80,7 @@ static void thp_ds_scanner_stop(void *data)
 }
 
 /*
- * The seed's crash, as a race: reclaim frees batches of queued THPs through
+ * The kswapd crash, as a race: reclaim frees batches of queued THPs through
  * move_folios_to_lru() on this CPU while the deferred split shrinker scans
  * the same memcg queue on the other.  If the free unlinks a folio under
  * another lock than the memcg queue's, the scan's list operations and the
@@ -179,7 +179,7 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
  * The race gets a suite of its own, and an option of its own
  * (CONFIG_THP_DEFERRED_SPLIT_KUNIT_RACE, default n): it runs for
  * THP_DS_RACE_MS, and on a kernel with the bug it can crash the kernel the
- * way the seed did (deferred_split_scan() following a freed folio's list),
+ * way kswapd crashed (deferred_split_scan() following a freed folio's list),
  * and then no later case would report.  Its file is linked after the
  * others, so the suite runs after the deterministic ones and their
  * results stand whatever happens here.

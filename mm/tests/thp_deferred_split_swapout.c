@@ -28,7 +28,7 @@ static void thp_ds_swap_unmap_action(void *unused)
  * free looks the queue up from no memcg, unlinks the folio under the node
  * queue's lock and decrements the node queue's counter (it wraps below
  * zero), while the memcg queue's counter keeps counting a freed folio:
- * the seed's state.  The case does the swap-out step itself, as reclaim
+ * the crash's state.  The case does the swap-out step itself, as reclaim
  * does, on a swap type that no swap area uses (it needs only the type's
  * swap_cgroup map, so there is no I/O and no device).  commit f8f931bba0f9
  * ("mm/thp: fix deferred split unqueue naming and locking"), whose
