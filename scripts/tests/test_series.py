@@ -171,3 +171,39 @@ class IdentityTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class CheckpatchAnswerTest(unittest.TestCase):
+	"""checkpatch's "does MAINTAINERS need updating?" answered from MAINTAINERS."""
+	PATCH = ('diff --git a/MAINTAINERS b/MAINTAINERS\n+F:\tmm/tests/thp_deferred_split*\n'
+		 'diff --git a/mm/tests/thp_deferred_split_free.c '
+		 'b/mm/tests/thp_deferred_split_free.c\nnew file mode 100644\n'
+		 'diff --git a/mm/tests/.kunitconfig b/mm/tests/.kunitconfig\n'
+		 'new file mode 100644\n')
+
+	def test_new_files_and_added_entries_are_read_from_the_patch(self):
+		from thpds import series_check
+		self.assertEqual(series_check.maintainers_globs(self.PATCH),
+				 ['mm/tests/thp_deferred_split*'])
+		self.assertEqual(series_check.new_files(self.PATCH),
+				 ['mm/tests/thp_deferred_split_free.c', 'mm/tests/.kunitconfig'])
+
+	def test_a_file_is_covered_by_a_glob_or_a_directory(self):
+		from thpds import series_check
+		globs = ['mm/tests/thp_deferred_split*', 'mm/']
+		self.assertEqual(series_check.covered('mm/tests/thp_deferred_split_free.c', globs),
+				 'mm/tests/thp_deferred_split*')
+		self.assertEqual(series_check.covered('mm/tests/.kunitconfig', globs), 'mm/')
+		self.assertIsNone(series_check.covered('kernel/x.c', globs))
+
+	def test_the_cover_letter_says_each_patch_with_cases_passed(self):
+		from thpds import patches, series_check
+		found = [series_check.Finding('checkpatch', 'p1', True),
+			 series_check.Finding('git am', 'the series', True),
+			 series_check.Finding('build', 'p1', True),
+			 series_check.Finding('suite', 'the series', True, 'PASS'),
+			 series_check.Finding('suite', 'p1', True, 'PASS')]
+		line = patches._checked_line(found, True, 'PASS')
+		self.assertIn('the suite passes at each of the 1 earlier patches that add cases', line)
+		found[-1] = series_check.Finding('suite', 'p1', False, 'FAIL')
+		self.assertIn('does NOT pass at every patch', patches._checked_line(found, True, 'PASS'))

@@ -48,10 +48,11 @@ def _suite_on(t: tree.Tree, tip: str, port: str) -> str:
 
 
 def _check_suite(t: tree.Tree, commit: str, port: str, backported: bool, timeout: int,
-		 out_dir: str) -> series_check.Finding:
+		 out_dir: str, subject: str = 'the series') -> series_check.Finding:
 	build_dir, results = runner.run_dirs(t, 'default')
 	t.checkout(commit)
-	out = series_check.run_suite(t, build_dir, os.path.join(results, 'series'),
+	where = 'series' if subject == 'the series' else f'series-{subject[:4]}'
+	out = series_check.run_suite(t, build_dir, os.path.join(results, where),
 				     runner.cache_dir(), timeout, runner.tool_boot(port))
 	applied = suite.Applied(port=port, backported=backported)
 	record = runner.make_record(
@@ -61,7 +62,17 @@ def _check_suite(t: tree.Tree, commit: str, port: str, backported: bool, timeout
 		kernel=tree.kernel_version(t.path), port=port,
 		variant=variants.BACKPORTED if backported else variants.SHIPPED)
 	verdict = judge(record)
-	return series_check.Finding('suite', 'the series', verdict.ok, verdict.summary())
+	return series_check.Finding('suite', subject, verdict.ok, verdict.summary())
+
+
+def _has_suite(t: tree.Tree, commit: str) -> bool:
+	"""Whether the tree at @commit has the suite's cases to run (its
+	.kunitconfig: the patches before it add only exposures and helpers)."""
+	try:
+		t.git('cat-file', '-e', f'{commit}:{suite.KUNITCONFIG}')
+	except tree.TreeError:
+		return False
+	return True
 
 
 def _declared(t: tree.Tree):
@@ -128,6 +139,14 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 									out_dir, say)
 			finally:
 				shutil.rmtree(scratch, ignore_errors=True)
+			if kind == 'upstream':
+				# each patch with cases must pass on its own, not only build
+				for commit, name in zip(rest, names):
+					if _has_suite(t, commit):
+						f = _check_suite(t, commit, port, False, timeout,
+								 out_dir, subject=name)
+						say(f'the suite at {name}: {f.detail}')
+						findings.append(f)
 		finally:
 			runner.apply_suite(t, None)
 	# as the series' own MAINTAINERS has them: the entries it adds count
@@ -178,7 +197,12 @@ def _checked_line(findings: List[series_check.Finding], build: bool, suite_verdi
 		builds = [f for f in findings if f.check == 'build']
 		parts.append('builds at every patch' if all(f.ok for f in builds)
 			     else 'does NOT build at every patch')
-		parts.append(f'the suite: {suite_verdict}')
+		early = [f for f in findings if f.check == 'suite' and f.subject != 'the series']
+		if early:
+			parts.append(f'the suite passes at each of the {len(early)} earlier patches '
+				     'that add cases' if all(f.ok for f in early)
+				     else 'the suite does NOT pass at every patch that adds cases')
+		parts.append(f'the suite on the series: {suite_verdict}')
 	return f'Checked by thp-ds on {series.date()}: ' + '; '.join(parts) + '.'
 
 
@@ -210,7 +234,7 @@ def expected_shape(out: Outcome, build: bool) -> List[str]:
 	kinds = [f.check for f in out.findings]
 	if kinds.count('checkpatch') != len(patches) or kinds.count('git am') != 1:
 		wrong.append('not every patch was checked')
-	if build and (kinds.count('suite') != 1 or kinds.count('build') < len(patches) - 1):
+	if build and (kinds.count('suite') < 1 or kinds.count('build') < len(patches) - 1):
 		wrong.append('the builds at every patch or the suite run are missing')
 	return wrong
 
