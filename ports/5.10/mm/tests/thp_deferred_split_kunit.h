@@ -28,9 +28,7 @@
 #include <kunit/test.h>
 #include <kunit/try-catch.h>
 #include <linux/cpumask.h>
-#include <linux/dcache.h>
 #include <linux/fs.h>
-#include <linux/fs_context.h>
 #include <linux/gfp.h>
 #include <linux/huge_mm.h>
 #include <linux/kthread.h>
@@ -38,8 +36,6 @@
 #include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
-#include <linux/mount.h>
-#include <linux/namei.h>
 #include <linux/overflow.h>
 #include <linux/page_ref.h>
 #include <linux/pagemap.h>

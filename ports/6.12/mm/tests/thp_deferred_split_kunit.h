@@ -11,14 +11,10 @@
 
 #include <kunit/resource.h>
 #include <kunit/test.h>
-#include <linux/dcache.h>
-#include <linux/fs_context.h>
 #include <linux/huge_mm.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
 #include <linux/mmzone.h>
-#include <linux/mnt_idmapping.h>
-#include <linux/namei.h>
 #include <linux/sched/mm.h>
 #include <linux/swap.h>
 #include <linux/swap_cgroup.h>
