@@ -207,3 +207,15 @@ class CheckpatchAnswerTest(unittest.TestCase):
 		self.assertIn('the suite passes at each of the 1 earlier patches that add cases', line)
 		found[-1] = series_check.Finding('suite', 'p1', False, 'FAIL')
 		self.assertIn('does NOT pass at every patch', patches._checked_line(found, True, 'PASS'))
+
+
+class SectionsTest(unittest.TestCase):
+	def test_the_sections_get_maintainer_names(self):
+		from thpds import series_check
+		out = ('Tejun Heo <tj@kernel.org> (maintainer:CONTROL GROUP (CGROUP))\n'
+		       'Steven Rostedt <rostedt@goodmis.org> '
+		       '(supporter:Real-time Linux (PREEMPT_RT):Keyword:PREEMPT_RT)\n'
+		       'cgroups@vger.kernel.org (open list:CONTROL GROUP (CGROUP))\n'
+		       'linux-kernel@vger.kernel.org (open list)\n')
+		self.assertEqual(series_check.sections(out),
+				 ['CONTROL GROUP (CGROUP)', 'Real-time Linux (PREEMPT_RT)'])

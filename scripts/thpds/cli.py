@@ -216,6 +216,9 @@ def cmd_patches(args: argparse.Namespace) -> int:
 	print('[thp-ds] recipients (scripts/get_maintainer.pl):')
 	for line in out.recipients.splitlines():
 		print(f'  {line}')
+	print('[thp-ds] the MAINTAINERS sections each patch reaches:')
+	for name, reached in out.reach:
+		print(f'  {name}: {"; ".join(reached) or "(none)"}')
 	bad = [f for f in out.findings if not f.ok]
 	for f in bad:
 		print(f'[thp-ds]   FAILED {f.check} {f.subject}: {f.detail}')

@@ -24,6 +24,7 @@ class Outcome:
 	files: List[str]
 	findings: List[series_check.Finding]
 	recipients: str
+	reach: List[Tuple[str, List[str]]] = dataclasses.field(default_factory=list)
 	suite_verdict: str = ''
 
 	@property
@@ -150,8 +151,11 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 		finally:
 			runner.apply_suite(t, None)
 	# as the series' own MAINTAINERS has them: the entries it adds count
-	recipients = series_check.recipients(t.path, patches,
-					     tree.show(t.path, commits[-1], 'MAINTAINERS'))
+	maintainers = tree.show(t.path, commits[-1], 'MAINTAINERS')
+	recipients = series_check.recipients(t.path, patches, maintainers)
+	# which sections each patch reaches: the cgroup helpers' the cgroup maintainers
+	reach = [(os.path.basename(p), series_check.sections(
+		series_check.recipients(t.path, [p], maintainers))) for p in patches]
 	checked = _checked_line(findings, build, suite_verdict)
 	series.cover_letter(files[0], 'cover-letter.txt' if kind == 'upstream'
 			    else 'backports-cover-letter.txt',
@@ -159,7 +163,7 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 				 kernel=tree.kernel_version(t.path), series=port, checked=checked,
 				 exposure_patches=_numbers(1, len(suite.port_patches(port))),
 				 patch_list=_patch_list(steps, len(suite.port_patches(port)))))
-	return Outcome(out_dir, files, findings, recipients, suite_verdict)
+	return Outcome(out_dir, files, findings, recipients, reach=reach, suite_verdict=suite_verdict)
 
 
 def _patch_list(steps: List[series.Step], first: int) -> str:

@@ -218,6 +218,20 @@ def recipients(tree_path: str, patches: List[str], maintainers: Optional[str] = 
 		f'(get_maintainer.pl failed: {proc.stderr.strip()})'
 
 
+def sections(recipients_text: str) -> List[str]:
+	"""The MAINTAINERS sections get_maintainer.pl's output names, in order
+	("Tejun Heo <tj@kernel.org> (maintainer:CONTROL GROUP (CGROUP))")."""
+	found: List[str] = []
+	for line in recipients_text.splitlines():
+		m = re.search(r'\((?:maintainer|reviewer|supporter|open list|moderated list|list)'
+			      r':(.+)\)\s*$', line)
+		if m:
+			name = m.group(1).split(':Keyword:')[0].strip()
+			if name not in found:
+				found.append(name)
+	return found
+
+
 def suite_config(build_dir: str, keep: str) -> Optional[str]:
 	"""A copy of the .config the suite's run used, for the prefix builds."""
 	path = os.path.join(build_dir, '.config')
