@@ -102,6 +102,8 @@ class MessageTest(unittest.TestCase):
 			      'locking")', ' '.join(free.body.replace('\n  ', ' ').split('\n')))
 		for step in steps:
 			self.assertNotIn('{fixes}', step.body)
+			self.assertNotIn('Cover:', step.body)
+			self.assertTrue(step.cover)
 			self.assertNotIn('Fixes:', step.body)
 			self.assertTrue(all(len(line) <= 75 for line in step.body.splitlines()),
 					step.body)

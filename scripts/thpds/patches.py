@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import textwrap
 from typing import Callable, List, Optional, Tuple
 
 from thpds import cases, runner, series, series_check, suite, tree, variants
@@ -169,7 +170,9 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 def _patch_list(steps: List[series.Step], first: int) -> str:
 	"""The cover letter's list of the suite's patches: number and subject."""
 	total = len(steps)
-	return '\n'.join(f'  {n + 1}/{total} {step.subject}'
+	return '\n'.join(f'  {n + 1}/{total} {step.subject}\n' +
+			  textwrap.fill(step.cover, width=72, initial_indent='      ',
+					subsequent_indent='      ', break_on_hyphens=False)
 			  for n, step in enumerate(steps) if n >= first)
 
 

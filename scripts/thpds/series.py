@@ -78,6 +78,7 @@ class Step:
 	body: str
 	files: Dict[str, bytes] = dataclasses.field(default_factory=dict)
 	patch: Optional[str] = None		# a patch file of the repo it applies
+	cover: str = ''				# why it exists, for the cover letter
 
 	def message(self, who: Identity) -> str:
 		body = self.body.strip()
@@ -185,14 +186,24 @@ def upstream_steps(read, port: str) -> List[Step]:
 		present += added
 		composed = sources.compose(every, present)
 		subject, body = template(name)
+		cover, body = _cover_line(name, body)
 		text = '\n'.join(composed[rel].decode() for rel in added if rel.endswith('.c'))
 		body = re.sub(r'\n*\{fixes\}', lambda _: '\n\n' + _fixes_paragraph(text)
 			      if _fixes_paragraph(text) else '', body).strip()
 		step_files = suite.suite_files(read, port, files=composed, only=present)
 		if len(steps) == len(suite.port_patches(port)):
 			step_files['MAINTAINERS'] = insert_maintainers(read('MAINTAINERS')).encode()
-		steps.append(Step(subject, body, step_files))
+		steps.append(Step(subject, body, step_files, cover=cover))
 	return steps
+
+
+def _cover_line(name: str, body: str) -> Tuple[str, str]:
+	"""A part message's "Cover: <why the patch exists>" paragraph (for the
+	cover letter, not the commit), and the body without it."""
+	head, sep, rest = body.partition('\n\n')
+	if not head.startswith('Cover: '):
+		raise suite.SuiteError(f'series/{name}: the body must begin with "Cover: <why>"')
+	return ' '.join(head[len('Cover: '):].split()), rest.strip()
 
 
 def backport_steps(port: str) -> List[Step]:
