@@ -26,15 +26,9 @@ def repo_text(port: Optional[str] = None) -> str:
 def tree_text(tree: str) -> str:
 	"""The suite's C files as the kernel tree at @tree has them, as one text
 	('' where it has none)."""
-	root = os.path.join(tree, sources.SUITE_DIR)
 	if not os.path.exists(os.path.join(tree, SUITE_SOURCE)):
 		return ''
-	files = {}
-	for name in sorted(os.listdir(root)):
-		if name.startswith(sources.PREFIX) and name.endswith(('.c', '.h')):
-			with open(os.path.join(root, name), 'rb') as f:
-				files[f'{sources.SUITE_DIR}/{name}'] = f.read()
-	return sources.c_text(files)
+	return sources.c_text(sources.repo_files(tree))
 
 
 def declared_cases(source: str) -> Dict[str, List[str]]:

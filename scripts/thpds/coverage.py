@@ -66,7 +66,7 @@ def sites(files: Dict[str, str]) -> List[Site]:
 	"""Every check statement of the suite's C files (path -> text) outside
 	macro definitions, with its function; file by file, the main one first."""
 	found: List[Site] = []
-	for rel in sorted(files, key=lambda rel: (rel != sources.MAIN, rel)):
+	for rel in sources.in_order(files):
 		if rel.endswith('.c'):
 			found += _file_sites(rel.rsplit('/', 1)[-1], files[rel])
 	return found

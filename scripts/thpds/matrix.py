@@ -151,9 +151,7 @@ def suite_at(revision: str) -> Optional[Dict[str, str]]:
 	if proc.returncode:
 		return None
 	found = {}
-	for rel in proc.stdout.split():
-		if not rel.endswith(('.c', '.h')):
-			continue
+	for rel in filter(sources.is_source, proc.stdout.split()):
 		shown = subprocess.run(['git', '-C', suite.REPO, 'show', f'{rev}:{rel}'],
 				       capture_output=True, text=True)
 		if shown.returncode:
@@ -187,9 +185,9 @@ def write(out_dir: str, records: List[RunRecord], with_proof: bool = True) -> No
 	"""matrix.md, matrix.json and checks.md; proof.md too when the runs'
 	consoles are at hand (a fresh matrix, not records read back: a merged
 	matrix's older runs point at consoles later runs have overwritten)."""
-	files = {rel: data.decode() for rel, data in sources.repo_files().items()
-		 if rel.endswith(('.c', '.h'))}
-	source = sources.c_text({rel: text.encode() for rel, text in files.items()})
+	repo = sources.repo_files()
+	source = sources.c_text(repo)
+	files = {rel: repo[rel].decode() for rel in sources.in_order(repo)}
 	outputs = [('matrix.md', render_markdown(records)),
 		   ('matrix.json', render_json(records)),
 		   ('checks.md', render_checks(records, files))]

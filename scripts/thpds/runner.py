@@ -263,8 +263,7 @@ def carried_suite(t: tree.Tree) -> Optional[str]:
 		if cases.SUITE_SOURCE not in listed:
 			return None
 		return sources.c_text({rel: tree.show(t.path, t.meta['base'], rel).encode()
-				       for rel in listed if os.path.basename(rel).startswith(
-					       sources.PREFIX) and rel.endswith(('.c', '.h'))})
+				       for rel in listed if sources.is_source(rel)})
 	except tree.TreeError:
 		return None
 

@@ -55,22 +55,26 @@ def repo_files(repo: str = REPO) -> Dict[str, bytes]:
 	return found
 
 
+def declarations(path: str) -> List[str]:
+	"""The lines of a declaration file (a port's, series/parts), without
+	blanks and # comments; none where the file is absent."""
+	if not os.path.exists(path):
+		return []
+	with open(path) as f:
+		return [line.strip() for line in f
+			if line.strip() and not line.strip().startswith('#')]
+
+
 def omitted(port: str, repo: str = REPO) -> Dict[str, str]:
 	"""The suite files a port leaves out: path -> why (ports/<X.Y>/omits,
 	"<path>: <reason>" per line, for a path its tree does not have)."""
 	path = os.path.join(repo, 'ports', port, 'omits')
 	found: Dict[str, str] = {}
-	if not os.path.exists(path):
-		return found
-	with open(path) as f:
-		for line in f:
-			line = line.strip()
-			if not line or line.startswith('#'):
-				continue
-			rel, sep, why = line.partition(': ')
-			if not sep or not why.strip():
-				raise SourceError(f'{path}: expected "<file>: <reason>", got {line!r}')
-			found[rel.strip()] = why.strip()
+	for line in declarations(path):
+		rel, sep, why = line.partition(': ')
+		if not sep or not why.strip():
+			raise SourceError(f'{path}: expected "<file>: <reason>", got {line!r}')
+		found[rel.strip()] = why.strip()
 	return found
 
 
@@ -152,12 +156,20 @@ def for_port(port: str, repo: str = REPO) -> Dict[str, bytes]:
 	return compose(files, [rel for rel in files if rel not in left_out])
 
 
+def is_source(rel: str) -> bool:
+	"""Whether @rel (a path in a tree) is one of the suite's C files."""
+	return os.path.basename(rel).startswith(PREFIX) and rel.endswith(('.c', '.h'))
+
+
+def in_order(rels: Iterable[str]) -> List[str]:
+	"""The suite's C files among @rels, the main file first, then by name."""
+	return sorted((rel for rel in rels if is_source(rel)), key=lambda rel: (rel != MAIN, rel))
+
+
 def c_text(files: Dict[str, bytes]) -> str:
 	"""The suite's C files as one text, the main file first: what the case
 	tables, the cases' comments and the commits they cite are read from."""
-	order = sorted((rel for rel in files if rel.endswith(('.c', '.h'))),
-		       key=lambda rel: (rel != MAIN, rel))
-	return '\n'.join(files[rel].decode() for rel in order)
+	return '\n'.join(files[rel].decode() for rel in in_order(files))
 
 
 def objects(files: Iterable[str]) -> List[str]:

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from thpds import kunit_run, sources
 from thpds.errors import UsageError
+from thpds.sources import declarations
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = 'thp_deferred_split_kunit.h'	# a port's view of its tree (ports/<X.Y>/mm/tests/)
@@ -149,15 +150,6 @@ def _patches(port: str, sub: str, repo: str) -> List[str]:
 	d = os.path.join(repo, 'ports', port, sub)
 	return sorted(os.path.join(d, p) for p in os.listdir(d) if p.endswith('.patch')) \
 		if os.path.isdir(d) else []
-
-
-def declarations(path: str) -> List[str]:
-	"""The lines of a port's declaration file, without blanks and # comments."""
-	if not os.path.exists(path):
-		return []
-	with open(path) as f:
-		return [line.strip() for line in f
-			if line.strip() and not line.strip().startswith('#')]
 
 
 def port_patches(port: str, repo: str = REPO) -> List[str]:
