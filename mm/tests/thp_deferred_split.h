@@ -3,7 +3,7 @@
  * What the files of the THP deferred split KUnit tests share: the suite's
  * fixture and per-case state, the queue checker's results and
  * expectations, and the helpers the cases use.  The queue itself is seen
- * through thp_deferred_split_kunit.h, this tree's view of it.
+ * through thp_deferred_split_kunit.h.
  */
 #ifndef _MM_TESTS_THP_DEFERRED_SPLIT_H
 #define _MM_TESTS_THP_DEFERRED_SPLIT_H
@@ -16,6 +16,54 @@
 #include "../internal.h"
 #include "thp_deferred_split_kunit.h"
 #include "thp_deferred_split_cgroup.h"
+
+/**
+ * enum thp_ds_fault - what thp_ds_walk() found wrong with a list
+ * @THP_DS_OK: links consistent, entries minus counter as expected
+ * @THP_DS_BAD_POINTER: a link is NULL or LIST_POISON
+ * @THP_DS_UNREADABLE: a link points to memory that cannot be read
+ * @THP_DS_BROKEN_LINK: @cur->next->prev (or ->prev->next) is not @cur
+ * @THP_DS_TOO_LONG: no way back to the head within the walk bound
+ * @THP_DS_DIRECTIONS_DIFFER: forward and backward walks count differently
+ * @THP_DS_COUNT_MISMATCH: entries on the list differ from the length counter
+ */
+enum thp_ds_fault {
+	THP_DS_OK,
+	THP_DS_BAD_POINTER,
+	THP_DS_UNREADABLE,
+	THP_DS_BROKEN_LINK,
+	THP_DS_TOO_LONG,
+	THP_DS_DIRECTIONS_DIFFER,
+	THP_DS_COUNT_MISMATCH,
+};
+
+/* Result of one walk; filled under the queue lock, reported after it. */
+struct thp_ds_walk {
+	enum thp_ds_fault fault;
+	const struct list_head *head;
+	long index;			/* entry where the walk stopped */
+	const struct list_head *entry;
+	const void *expected;
+	const void *found;
+	bool backward;
+	long forward_count;
+	long backward_count;
+	long counter;
+	long offset;			/* the entries minus counter the caller expected */
+	bool contains;			/* @wanted is linked on the list */
+};
+
+/* thp_deferred_split_check.c: the queue checker */
+bool thp_ds_walk(const struct list_head *head, long counter, long offset,
+		 const struct list_head *wanted, struct thp_ds_walk *w);
+bool thp_ds_links_intact(const struct thp_ds_walk *w);
+bool thp_ds_walk_describe(const struct thp_ds_walk *w, const char *name, char *buf, size_t len);
+void thp_ds_walk_queue(const struct thp_ds_queue *q, long offset,
+		       const struct list_head *wanted, struct thp_ds_walk *w);
+bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q, long offset,
+			const struct list_head *wanted, bool *linked);
+
+/* thp_deferred_split_kunit.c: the fixture, and THPs from real faults */
 
 /*
  * Suite fixture: the kernel's own cgroup hierarchy with the memory
@@ -75,42 +123,6 @@ struct thp_ds_ctx {
 };
 
 #define THP_DS_CTX(test)	((struct thp_ds_ctx *)(test)->priv)
-
-/**
- * enum thp_ds_fault - what thp_ds_walk() found wrong with a list
- * @THP_DS_OK: links consistent, entries minus counter as expected
- * @THP_DS_BAD_POINTER: a link is NULL or LIST_POISON
- * @THP_DS_UNREADABLE: a link points to memory that cannot be read
- * @THP_DS_BROKEN_LINK: @cur->next->prev (or ->prev->next) is not @cur
- * @THP_DS_TOO_LONG: no way back to the head within the walk bound
- * @THP_DS_DIRECTIONS_DIFFER: forward and backward walks count differently
- * @THP_DS_COUNT_MISMATCH: entries on the list differ from the length counter
- */
-enum thp_ds_fault {
-	THP_DS_OK,
-	THP_DS_BAD_POINTER,
-	THP_DS_UNREADABLE,
-	THP_DS_BROKEN_LINK,
-	THP_DS_TOO_LONG,
-	THP_DS_DIRECTIONS_DIFFER,
-	THP_DS_COUNT_MISMATCH,
-};
-
-/* Result of one walk; filled under the queue lock, reported after it. */
-struct thp_ds_walk {
-	enum thp_ds_fault fault;
-	const struct list_head *head;
-	long index;			/* entry where the walk stopped */
-	const struct list_head *entry;
-	const void *expected;
-	const void *found;
-	bool backward;
-	long forward_count;
-	long backward_count;
-	long counter;
-	long offset;			/* the entries minus counter the caller expected */
-	bool contains;			/* @wanted is linked on the list */
-};
 
 /**
  * THP_DS_EXPECT_QUEUED() - expect @folio to be (or not be) on queue @q
@@ -186,7 +198,6 @@ struct thp_ds_walk {
 		THP_DS_EXPECT_QUEUED(test, &__n->q, __n->offset, f, false);	\
 } while (0)
 
-/* thp_deferred_split_kunit.c: the fixture, and THPs from real faults */
 unsigned int thp_ds_param_order(struct kunit *test);
 u64 thp_ds_folio_memcg_id(struct folio *folio);
 unsigned long thp_ds_wait_uncharged(struct mem_cgroup *memcg, int ms);
@@ -231,22 +242,8 @@ struct thp_ds_extra {
 struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *suffix);
 void thp_ds_extra_release(void *data);
 int thp_ds_extra_offline(struct thp_ds_extra *x);
-
-/* thp_deferred_split_check.c: the queue checker */
-bool thp_ds_walk(const struct list_head *head, long counter, long offset,
-		 const struct list_head *wanted, struct thp_ds_walk *w);
-bool thp_ds_links_intact(const struct thp_ds_walk *w);
-bool thp_ds_walk_describe(const struct thp_ds_walk *w, const char *name, char *buf, size_t len);
-void thp_ds_walk_queue(const struct thp_ds_queue *q, long offset,
-		       const struct list_head *wanted, struct thp_ds_walk *w);
-bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q, long offset,
-			const struct list_head *wanted, bool *linked);
 void thp_ds_check_own_queue(struct kunit *test, const struct thp_ds_queue *q);
 void thp_ds_check_node(struct kunit *test, const struct thp_ds_node_base *node);
-void thp_ds_test_checker(struct kunit *test);
-void thp_ds_test_checker_bound(struct kunit *test);
-void thp_ds_test_checker_describe(struct kunit *test);
-void thp_ds_test_checker_leak(struct kunit *test);
 
 /* thp_deferred_split_free.c */
 bool thp_ds_reclaim_free(struct list_head *list);

@@ -18,9 +18,9 @@
  * Everything else in the tests stays off VFS and sysfs.  What the helpers
  * change (a cgroup, the memory controller enabled at the cgroup2 root, a
  * task's cgroup) is put back on teardown; every wait is bounded by
- * THP_DS_WAIT_MS.  How a tree creates and looks up directories differs
- * between trees: thp_deferred_split_vfs.h (thp_ds_mkdir(),
- * thp_ds_rmdir(), thp_ds_fc_flag()) is this tree's.
+ * THP_DS_WAIT_MS.  The VFS calls that create and remove directories are
+ * in thp_deferred_split_vfs.h (thp_ds_mkdir(), thp_ds_rmdir(),
+ * thp_ds_fc_flag()).
  */
 
 #include <linux/cgroup.h>
@@ -273,8 +273,8 @@ void thp_ds_cgroups_teardown(struct thp_ds_cgroups *cg)
 			pr_err("thp_deferred_split: teardown: could not remove cgroup %s: %d\n",
 			       cg->top_name, err);
 		/*
-		 * Offline moves what is left on the top memcg's queues to the
-		 * root's (6.19+): let that happen before the next suite looks.
+		 * Offline may move what is left on the top memcg's queues to
+		 * the root's: let that happen before the next suite looks.
 		 */
 		else if (cg->top_memcg && !thp_ds_wait_offline(cg->top_memcg))
 			pr_err("thp_deferred_split: teardown: memcg of %s not offline %d ms after rmdir\n",

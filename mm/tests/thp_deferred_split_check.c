@@ -4,8 +4,9 @@
  *
  * The queue checker: walks a deferred split queue under its lock without
  * trusting it, and says in words what is wrong with it (thp_ds_walk(),
- * thp_ds_walk_describe()); and its self-tests, which build small broken
- * lists by hand and expect each kind of damage to be seen.
+ * thp_ds_walk_describe()); and its self-tests, a suite of their own,
+ * which build small broken lists by hand and expect each kind of damage
+ * to be seen.
  */
 
 #include <kunit/test.h>
@@ -256,19 +257,6 @@ bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q, long o
 	return w.fault == THP_DS_OK;
 }
 
-/* Check the case's own queue (see THP_DS_EXPECT_OWN_LEN()). */
-void thp_ds_check_own_queue(struct kunit *test, const struct thp_ds_queue *q)
-{
-	thp_ds_check_queue(test, q, THP_DS_CTX(test)->own_offset, NULL, NULL);
-}
-
-/* Check a node queue that is not the case's own (with a memcg). */
-void thp_ds_check_node(struct kunit *test, const struct thp_ds_node_base *node)
-{
-	if (!thp_ds.node_queues)
-		thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
-}
-
 /*
  * The checker must see each kind of damage it claims to see.  These cases
  * build small lists by hand:
@@ -277,7 +265,7 @@ void thp_ds_check_node(struct kunit *test, const struct thp_ds_node_base *node)
  *
  * and break one link at a time.
  */
-void thp_ds_test_checker(struct kunit *test)
+static void thp_ds_test_checker(struct kunit *test)
 {
 	struct list_head head, a, b, c, stray;
 	struct thp_ds_walk w;
@@ -343,7 +331,7 @@ void thp_ds_test_checker(struct kunit *test)
 }
 
 /* A list far longer than its counter: the walk gives up instead of running on. */
-void thp_ds_test_checker_bound(struct kunit *test)
+static void thp_ds_test_checker_bound(struct kunit *test)
 {
 	const int n = 100;
 	struct list_head *entries, head;
@@ -362,7 +350,7 @@ void thp_ds_test_checker_bound(struct kunit *test)
 }
 
 /* Each diagnosis says what it found, so a failure reads as a diagnosis. */
-void thp_ds_test_checker_describe(struct kunit *test)
+static void thp_ds_test_checker_describe(struct kunit *test)
 {
 	static const struct {
 		enum thp_ds_fault fault;
@@ -393,29 +381,20 @@ void thp_ds_test_checker_describe(struct kunit *test)
 	KUNIT_EXPECT_NOT_NULL(test, strstr(msg, "where the case began with -1"));
 }
 
+static struct kunit_case thp_ds_checker_cases[] = {
+	KUNIT_CASE(thp_ds_test_checker),
+	KUNIT_CASE(thp_ds_test_checker_bound),
+	KUNIT_CASE(thp_ds_test_checker_describe),
+	{}
+};
+
 /*
- * The leak check of thp_ds_case_release() sees a THP that outlives its
- * memcg: a memcg of the case's (beside its own) gets a THP that the case
- * keeps a reference to; after rmdir and offline, its usage must still hold
- * the THP.  (Once the THP is freed, 6.x trees uncharge the dying memcg;
- * trees that charge LRU folios through objcg uncharge its parent.)
+ * The checker's self-tests need no fixture (no cgroup, no THP): a suite of
+ * their own, which runs before the suites that rely on the checker.
  */
-void thp_ds_test_checker_leak(struct kunit *test)
-{
-	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_extra *leak;
-	struct folio *folio;
-	unsigned long addr;
+static struct kunit_suite thp_ds_checker_suite = {
+	.name = "thp_deferred_split_checker",
+	.test_cases = thp_ds_checker_cases,
+};
 
-	leak = thp_ds_extra_memcg(test, "leak");
-	thp_ds_enter_cgroup(test, leak->path, leak->memcg);
-	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
-	kunit_release_action(test, thp_ds_leave, ctx);
-	vm_munmap(addr, HPAGE_PMD_SIZE);
-
-	KUNIT_ASSERT_EQ(test, thp_ds_extra_offline(leak), 0);
-	KUNIT_EXPECT_GE(test, thp_ds_wait_uncharged(leak->memcg, 100),
-			(unsigned long)HPAGE_PMD_NR);
-	thp_ds_put(test, folio);
-	kunit_release_action(test, thp_ds_extra_release, leak);
-}
+kunit_test_suites(&thp_ds_checker_suite);

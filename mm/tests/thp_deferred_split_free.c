@@ -44,8 +44,8 @@ void thp_ds_test_free_put(struct kunit *test)
 /*
  * The batched free of munmap and exit, which is how most queued THPs die:
  * a THP whose last references are its mappings is freed from the TLB
- * gather batch (free_pages_and_swap_cache(), then folios_put_refs(), or
- * release_pages() on 6.1), which uncharges the whole batch after its loop.
+ * gather batch (free_pages_and_swap_cache(), then the batched put, which
+ * uncharges the whole batch after its loop).
  * Each folio must leave its memcg's queue before that.  The case drops
  * its own reference first, so the zap of the mapping drops the last one.
  * commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and

@@ -31,9 +31,9 @@
  * skip, saying why, when a queue's links are broken.  It changes no THP
  * setting: a THP size the boot did not enable skips.  What a case creates
  * or changes (its cgroups, the cgroup its thread runs in) is put back by
- * KUnit deferred actions, also when the case fails half-way.  The queue
- * implementation differs between trees; thp_deferred_split_kunit.h is
- * this tree's view of it.
+ * KUnit deferred actions, also when the case fails half-way.
+ * thp_deferred_split_kunit.h is the tests' view of the queue: its locks,
+ * lists and counters.
  *
  * This file holds the suite's fixture, the helpers that give a case its
  * THPs, and the suite; the cases are in the files named after what they
@@ -444,9 +444,11 @@ struct folio *thp_ds_whole_thp(struct kunit *test, unsigned long *addrp,
 	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, addrp);
 	*nodep = thp_ds_node(test, folio_nid(folio));
 	thp_ds_folio_queue(test, folio, mq);
-	if (thp_ds_fault_queues() && list_empty(thp_ds_deferred_list(folio)))
+#if THP_DS_FAULT_QUEUES
+	if (list_empty(thp_ds_deferred_list(folio)))
 		kunit_skip(test,
 			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+#endif
 	return folio;
 }
 
@@ -505,7 +507,7 @@ static int thp_ds_setup(bool v1)
 	/*
 	 * Kernel memory charged under cgroup2 memcgs, still cached per CPU
 	 * when the controller moves to v1, is uncharged from a v1 counter it
-	 * never went to (6.12 warns: page_counter underflow, from
+	 * never went to (a page_counter underflow warning, from
 	 * drain_obj_stock()).  The controller is moved only when it never
 	 * had cgroup2 memcgs: the cgroup-v1 suite runs first in a boot, or in
 	 * a boot of its own, or its cases skip.
@@ -624,37 +626,33 @@ static bool thp_ds_node_snapshot(struct kunit *test, int nid, struct thp_ds_node
 	return true;
 }
 
+#if !THP_DS_SUITE_INIT
 static void thp_ds_fixture_release(void *unused)
 {
 	thp_ds_teardown();
 }
 
 /*
- * Where the tree's KUnit has no suite-level init and exit (5.10), each
- * case sets the suite's fixture up for itself, and its last deferred
- * action tears it down again.
+ * Where the tree's KUnit has no suite-level init and exit, each case sets
+ * the suite's fixture up for itself, and its last deferred action tears
+ * it down again.
  */
 static int thp_ds_case_fixture(struct kunit *test, bool v1)
 {
-	int err;
+	int err = thp_ds_setup(v1);
 
-	if (!thp_ds_fixture_per_case())
-		return 0;
-	err = thp_ds_setup(v1);
 	if (err)
 		return err;
 	return kunit_add_action_or_reset(test, thp_ds_fixture_release, NULL);
 }
+#endif
 
 static int thp_ds_case_init(struct kunit *test, bool v1)
 {
 	struct thp_ds_ctx *ctx;
 	struct mem_cgroup *memcg;
-	int nid, err;
+	int nid;
 
-	err = thp_ds_case_fixture(test, v1);
-	if (err)
-		return err;
 	if (v1 && thp_ds.v1_refused)
 		kunit_skip(test,
 			   "the memory controller has (or had) cgroup2 memcgs in this boot: it is not moved to a cgroup-v1 hierarchy under them (run thp_deferred_split_v1 first, or in a boot of its own)");
@@ -695,11 +693,23 @@ nodes:
 
 int thp_ds_test_init(struct kunit *test)
 {
+#if !THP_DS_SUITE_INIT
+	int err = thp_ds_case_fixture(test, false);
+
+	if (err)
+		return err;
+#endif
 	return thp_ds_case_init(test, false);
 }
 
 int thp_ds_v1_test_init(struct kunit *test)
 {
+#if !THP_DS_SUITE_INIT
+	int err = thp_ds_case_fixture(test, true);
+
+	if (err)
+		return err;
+#endif
 	return thp_ds_case_init(test, true);
 }
 
@@ -719,6 +729,45 @@ void thp_ds_test_exit(struct kunit *test)
 	if (!ctx || thp_ds_case_skipped(test))
 		return;
 	thp_ds_expect_nodes_unchanged(test, "after the case (residue)");
+}
+
+/* Check the case's own queue (see THP_DS_EXPECT_OWN_LEN()). */
+void thp_ds_check_own_queue(struct kunit *test, const struct thp_ds_queue *q)
+{
+	thp_ds_check_queue(test, q, THP_DS_CTX(test)->own_offset, NULL, NULL);
+}
+
+/* Check a node queue that is not the case's own (with a memcg). */
+void thp_ds_check_node(struct kunit *test, const struct thp_ds_node_base *node)
+{
+	if (!thp_ds.node_queues)
+		thp_ds_check_queue(test, &node->q, node->offset, NULL, NULL);
+}
+
+/*
+ * The leak check of thp_ds_case_release() sees a THP that outlives its
+ * memcg: a memcg of the case's (beside its own) gets a THP that the case
+ * keeps a reference to; after rmdir and offline, its usage must still hold
+ * the THP.
+ */
+static void thp_ds_test_checker_leak(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	struct thp_ds_extra *leak;
+	struct folio *folio;
+	unsigned long addr;
+
+	leak = thp_ds_extra_memcg(test, "leak");
+	thp_ds_enter_cgroup(test, leak->path, leak->memcg);
+	folio = thp_ds_fault(test, HPAGE_PMD_ORDER, &addr);
+	kunit_release_action(test, thp_ds_leave, ctx);
+	vm_munmap(addr, HPAGE_PMD_SIZE);
+
+	KUNIT_ASSERT_EQ(test, thp_ds_extra_offline(leak), 0);
+	KUNIT_EXPECT_GE(test, thp_ds_wait_uncharged(leak->memcg, 100),
+			(unsigned long)HPAGE_PMD_NR);
+	thp_ds_put(test, folio);
+	kunit_release_action(test, thp_ds_extra_release, leak);
 }
 
 /*
@@ -749,9 +798,6 @@ static void thp_ds_test_enqueue(struct kunit *test)
 }
 
 static struct kunit_case thp_ds_test_cases[] = {
-	KUNIT_CASE(thp_ds_test_checker),
-	KUNIT_CASE(thp_ds_test_checker_bound),
-	KUNIT_CASE(thp_ds_test_checker_describe),
 	KUNIT_CASE(thp_ds_test_checker_leak),
 	KUNIT_CASE_PARAM(thp_ds_test_enqueue, thp_ds_order_gen_params),
 	KUNIT_CASE_PARAM(thp_ds_test_free_put, thp_ds_order_gen_params),
@@ -773,7 +819,10 @@ static struct kunit_case thp_ds_test_cases[] = {
 
 static struct kunit_suite thp_ds_test_suite = {
 	.name = "thp_deferred_split",
-	THP_DS_SUITE_FIXTURE(thp_ds_suite_init, thp_ds_suite_exit)
+#if THP_DS_SUITE_INIT
+	.suite_init = thp_ds_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+#endif
 	.init = thp_ds_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_test_cases,

@@ -345,11 +345,11 @@ static void thp_ds_op_enqueue(struct thp_ds_op *op)
 
 /*
  * Lock discipline of the enqueue: unmapping part of a THP charged to the
- * case's memcg makes rmap queue it (deferred_split_folio(), 6.1
- * deferred_split_huge_page()) on that memcg's queue, under that queue's
- * lock.  Where the fault queued the THP already, the enqueue only marks it
- * partially mapped: a tree may do that under the lock or, for a queued
- * folio, without it, but never link or unlink it without the lock.
+ * case's memcg makes rmap queue it (deferred_split_folio()) on that
+ * memcg's queue, under that queue's lock.  Where the fault queued the THP
+ * already, the enqueue only marks it partially mapped: a tree may do that
+ * under the lock or, for a queued folio, without it, but never link or
+ * unlink it without the lock.
  * commit 87eaceb3faa5 ("mm: thp: make deferred split shrinker memcg
  * aware").
  */

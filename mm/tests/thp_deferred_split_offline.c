@@ -19,9 +19,8 @@
 
 /*
  * Removing a memcg that still has a queued THP: the folio must stay on a
- * queue that a later free finds under the right lock.  Trees without
- * reparenting keep it on the dying memcg's queue; trees that reparent the
- * split queue (6.19+) move it to the parent's queue.  Either way the free
+ * queue that a later free finds under the right lock: the dying memcg's
+ * own, or its parent's where offline reparents the split queue.  The free
  * afterwards must unlink it from there and leave every counter right.
  *
  * The memcg taken offline is a sibling of the case's, under the suite's
@@ -33,13 +32,16 @@
 void thp_ds_test_memcg_offline(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	struct thp_ds_queue dq, pq;
 	struct thp_ds_node_base *node;
 	struct thp_ds_extra *dying;
-	struct thp_ds_walk w;
+	struct thp_ds_queue dq;
 	struct folio *folio;
 	unsigned long addr;
-	long parent_len = 0, parent_offset = 0;
+#if THP_DS_REPARENTS_SPLIT_QUEUE
+	long parent_len, parent_offset;
+	struct thp_ds_queue pq;
+	struct thp_ds_walk w;
+#endif
 
 	thp_ds_need_memcg_queues(test);
 	dying = thp_ds_extra_memcg(test, THP_DS_DYING);
@@ -51,37 +53,37 @@ void thp_ds_test_memcg_offline(struct kunit *test)
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 	KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(dying->memcg, folio_nid(folio), &dq));
 	THP_DS_EXPECT_QUEUED(test, &dq, 0, folio, true);
-	if (thp_ds_reparents_split_queue()) {
-		KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(parent_mem_cgroup(dying->memcg),
-							   folio_nid(folio), &pq));
-		thp_ds_walk_queue(&pq, 0, NULL, &w);
-		if (!thp_ds_links_intact(&w))
-			kunit_skip(test, "%s's links were broken before the case", pq.name);
-		parent_len = thp_ds_queue_len(&pq);
-		parent_offset = w.forward_count - parent_len;
-	}
+#if THP_DS_REPARENTS_SPLIT_QUEUE
+	KUNIT_ASSERT_TRUE(test, thp_ds_memcg_queue(parent_mem_cgroup(dying->memcg),
+						   folio_nid(folio), &pq));
+	thp_ds_walk_queue(&pq, 0, NULL, &w);
+	if (!thp_ds_links_intact(&w))
+		kunit_skip(test, "%s's links were broken before the case", pq.name);
+	parent_len = thp_ds_queue_len(&pq);
+	parent_offset = w.forward_count - parent_len;
+#endif
 
 	KUNIT_ASSERT_EQ_MSG(test, thp_ds_extra_offline(dying), 0,
 			    "cannot take memcg %s offline", dying->path);
 
-	if (thp_ds_reparents_split_queue()) {
-		THP_DS_EXPECT_QUEUED(test, &pq, parent_offset, folio, true);
-		THP_DS_EXPECT_LEN(test, &pq, parent_len + 1, "after reparenting");
-	} else {
-		THP_DS_EXPECT_QUEUED(test, &dq, 0, folio, true);
-		THP_DS_EXPECT_LEN(test, &dq, 1, "(the dying memcg keeps its queue)");
-	}
+#if THP_DS_REPARENTS_SPLIT_QUEUE
+	THP_DS_EXPECT_QUEUED(test, &pq, parent_offset, folio, true);
+	THP_DS_EXPECT_LEN(test, &pq, parent_len + 1, "after reparenting");
+#else
+	THP_DS_EXPECT_QUEUED(test, &dq, 0, folio, true);
+	THP_DS_EXPECT_LEN(test, &dq, 1, "(the dying memcg keeps its queue)");
+#endif
 	THP_DS_EXPECT_NOT_ON_NODE(test, node, folio);
 
 	thp_ds_put(test, folio);
 
-	if (thp_ds_reparents_split_queue()) {
-		THP_DS_EXPECT_LEN(test, &pq, parent_len, "after freeing the folio");
-		thp_ds_check_queue(test, &pq, parent_offset, NULL, NULL);
-	} else {
-		THP_DS_EXPECT_LEN(test, &dq, 0, "after freeing the folio");
-		thp_ds_check_queue(test, &dq, 0, NULL, NULL);
-	}
+#if THP_DS_REPARENTS_SPLIT_QUEUE
+	THP_DS_EXPECT_LEN(test, &pq, parent_len, "after freeing the folio");
+	thp_ds_check_queue(test, &pq, parent_offset, NULL, NULL);
+#else
+	THP_DS_EXPECT_LEN(test, &dq, 0, "after freeing the folio");
+	thp_ds_check_queue(test, &dq, 0, NULL, NULL);
+#endif
 	THP_DS_EXPECT_NODE_LEN(test, node, "after freeing the folio");
 	/* the dying memcg is pinned (by the second memcg's action) until here */
 	kunit_release_action(test, thp_ds_extra_release, dying);

@@ -191,7 +191,10 @@ static struct kunit_case thp_ds_race_cases[] = {
 
 static struct kunit_suite thp_ds_race_suite = {
 	.name = "thp_deferred_split_race",
-	THP_DS_SUITE_FIXTURE(thp_ds_suite_init, thp_ds_suite_exit)
+#if THP_DS_SUITE_INIT
+	.suite_init = thp_ds_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+#endif
 	.init = thp_ds_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_race_cases,

@@ -56,14 +56,10 @@ void thp_ds_test_split_lock(struct kunit *test)
 }
 
 /*
- * A queued THP split outside the shrinker: migrate_pages() splits a
- * partially mapped THP that is on a deferred split queue instead of
- * migrating it (try_split_folio()); trees that migrate it whole
- * split it here as their other splitters (KSM, madvise, reclaim) do, with
- * split_folio() under the folio lock.  The split must take it off its
- * memcg's queue, under that queue's lock, with the counter right.  (On
- * trees whose shrinker takes a THP off the queue before splitting it,
- * this is the path that exercises the split's own unqueue.)
+ * A queued THP split outside the shrinker: the split must take it off its
+ * memcg's queue, under that queue's lock, with the counter right.  (The
+ * shrinker takes a THP off the queue before it splits it: this is the
+ * path that exercises the split's own unqueue.)
  */
 void thp_ds_test_split(struct kunit *test)
 {
@@ -73,21 +69,28 @@ void thp_ds_test_split(struct kunit *test)
 	struct folio *folio;
 	unsigned long addr;
 	struct page *page;
-	LIST_HEAD(list);
 	bool split;
+#if THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED
+	LIST_HEAD(list);
+#endif
 
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
-	if (thp_ds_migrate_splits_partially_mapped()) {
-		KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
-		thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
-	} else {
-		lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
-		folio_lock(folio);
-		thp_ds_split_folio(folio);
-		folio_unlock(folio);
-		thp_ds_put(test, folio);
-	}
+#if THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED
+	/*
+	 * migrate_pages() splits a partially mapped THP that is on a deferred
+	 * split queue instead of migrating it (try_split_folio()).
+	 */
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
+	thp_ds_migrate(&list);	/* splits it: that migration fails is no news */
+#else
+	/* split it as the other splitters (KSM, madvise, reclaim) do */
+	lru_add_drain_all();	/* a per-CPU LRU batch's reference blocks the split */
+	folio_lock(folio);
+	thp_ds_split_folio(folio);
+	folio_unlock(folio);
+	thp_ds_put(test, folio);
+#endif
 
 	/* the path under test: the THP was split, not migrated or left */
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, 0, &page));
@@ -105,37 +108,36 @@ void thp_ds_test_split(struct kunit *test)
 }
 
 /*
- * Migration of a queued THP through migrate_pages(): the source must leave
- * its memcg queue (unqueued while its refcount is frozen) before its memcg
- * is cleared, and on trees that requeue the destination, migrate_folio_move()
- * must queue it on the queue of the memcg it was charged to.  Where
- * migrate_pages() splits partially mapped THPs instead of migrating them
- * (6.12 and later), the THP is one the PMD fault queued as possibly
- * underused; older trees migrate a partially mapped THP whole.
- * commit 9bcef5973e31 ("mm: memcg: fix split queue list crash when large
- * folio migration"), commit be9581ea8c05 ("mm: fix crashes from deferred
- * split racing folio migration").
- */
-/*
- * A queued THP that migrate_pages() migrates rather than splits: one the
- * PMD fault queued where partially mapped THPs are split on migration
- * (those trees' fault queues a THP), a partially mapped one elsewhere.
+ * A queued THP that migrate_pages() migrates rather than splits: a
+ * partially mapped THP is split instead, so this is one the PMD fault
+ * queued as possibly underused.
  */
 static struct folio *thp_ds_migratable_thp(struct kunit *test, unsigned long *addrp,
 					   struct thp_ds_node_base **nodep,
 					   struct thp_ds_queue *mq)
 {
-	if (!thp_ds_migrate_splits_partially_mapped())
-		return thp_ds_queued_thp(test, HPAGE_PMD_ORDER, addrp, nodep, mq);
+#if THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED
 	return thp_ds_whole_thp(test, addrp, nodep, mq);
+#else
+	/* migrate_pages() migrates a partially mapped THP whole */
+	return thp_ds_queued_thp(test, HPAGE_PMD_ORDER, addrp, nodep, mq);
+#endif
 }
 
+/*
+ * Migration of a queued THP through migrate_pages(): the source must leave
+ * its memcg queue (unqueued while its refcount is frozen) before its memcg
+ * is cleared, and migrate_folio_move() must queue the destination on the
+ * queue of the memcg it was charged to.  commit 9bcef5973e31 ("mm: memcg:
+ * fix split queue list crash when large folio migration"), commit
+ * be9581ea8c05 ("mm: fix crashes from deferred split racing folio
+ * migration").
+ */
 void thp_ds_test_migrate(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
 	struct thp_ds_node_base *node;
 	struct thp_ds_queue mq;
-	bool requeues = thp_ds_migrate_requeues();
 	struct folio *src, *dst;
 	unsigned long addr;
 	struct page *page;
@@ -157,11 +159,15 @@ void thp_ds_test_migrate(struct kunit *test)
 	KUNIT_ASSERT_PTR_NE_MSG(test, dst, src, "the THP was not migrated");
 	KUNIT_ASSERT_EQ(test, folio_order(dst), HPAGE_PMD_ORDER);
 	/* the source left the queue: its counter below says so */
-	THP_DS_EXPECT_OWN_QUEUED(test, &mq, dst, requeues);
+#if THP_DS_MIGRATE_REQUEUES
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, dst, true);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 1, "after migration: the destination, not the source");
+#else
+	/* the tree does not requeue the destination */
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, dst, false);
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after migration: the source left");
+#endif
 	THP_DS_EXPECT_NOT_ON_NODE(test, node, dst);
-	THP_DS_EXPECT_OWN_LEN(test, &mq, requeues ? 1 : 0,
-			      requeues ? "after migration: the destination, not the source" :
-			      "after migration: the source left, the tree does not requeue");
 	THP_DS_EXPECT_NODE_LEN(test, node, "after migrating the queued THP");
 
 	vm_munmap(addr, HPAGE_PMD_SIZE);
@@ -182,11 +188,10 @@ static void thp_ds_op_migrate(struct thp_ds_op *op)
 
 /*
  * Lock discipline of migration: migrate_pages() of a queued THP takes the
- * source off its memcg's queue under that queue's lock (6.12 and later
- * while the source's refcount is frozen, older trees when the source is
- * freed after the move) and, where the tree requeues, queues the
- * destination under it.  (See thp_ds_under_lock().)  commit be9581ea8c05
- * ("mm: fix crashes from deferred split racing folio migration").
+ * source off its memcg's queue under that queue's lock; a destination it
+ * queues is queued under that lock too.  (See thp_ds_under_lock().)
+ * commit be9581ea8c05 ("mm: fix crashes from deferred split racing folio
+ * migration").
  */
 void thp_ds_test_migrate_lock(struct kunit *test)
 {

@@ -112,7 +112,10 @@ static struct kunit_case thp_ds_v1_cases[] = {
 
 struct kunit_suite thp_ds_v1_suite = {
 	.name = "thp_deferred_split_v1",
-	THP_DS_SUITE_FIXTURE(thp_ds_v1_suite_init, thp_ds_suite_exit)
+#if THP_DS_SUITE_INIT
+	.suite_init = thp_ds_v1_suite_init,
+	.suite_exit = thp_ds_suite_exit,
+#endif
 	.init = thp_ds_v1_test_init,
 	.exit = thp_ds_test_exit,
 	.test_cases = thp_ds_v1_cases,

@@ -39,7 +39,8 @@ class JsonTest(unittest.TestCase):
 
 	def test_declared_cases_from_the_suite_source(self):
 		declared = cases.repo_declared()
-		self.assertEqual(declared['thp_deferred_split'][0], 'thp_ds_test_checker')
+		self.assertEqual(declared['thp_deferred_split_checker'][0], 'thp_ds_test_checker')
+		self.assertEqual(declared['thp_deferred_split'][0], 'thp_ds_test_checker_leak')
 		self.assertEqual(declared['thp_deferred_split_race'], ['thp_ds_test_race_reclaim_scan'])
 
 	def test_built_and_not_built(self):
@@ -51,8 +52,11 @@ class JsonTest(unittest.TestCase):
 
 	def test_suite_warnings_are_picked_out(self):
 		log = ('/x/mm/tests/thp_deferred_split_kunit.c:746:34: warning: format ‘%ld’ expects\n'
-		       '/x/mm/vmscan.c:10:1: warning: unrelated\n')
-		self.assertEqual(len(kunit_run.suite_warnings(log)), 1)
+		       '/x/mm/vmscan.c:10:1: warning: unrelated\n'
+		       # every file of the suite, not only its first
+		       '/x/mm/tests/thp_deferred_split_check.c:268:6: warning: no previous prototype\n'
+		       '/x/mm/tests/thp_deferred_split.h:9:1: error: unknown type\n')
+		self.assertEqual(len(kunit_run.suite_warnings(log)), 3)
 
 	def test_command_uses_persistent_build_and_two_cpus(self):
 		cmd = kunit_run.kunit_command('/t', '/b', '/o.json', 300, 2, 'thp_deferred_split.*')

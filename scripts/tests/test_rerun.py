@@ -13,6 +13,10 @@ THPDS-STATE-BEFORE-BEGIN
 root subtree_control: memory
 root cgroups: init.scope
 THPDS-STATE-BEFORE-END
+THPDS-RESULTS-BEGIN 1 thp_deferred_split_checker
+    ok 1 thp_ds_test_checker_bound
+ok 1 thp_deferred_split_checker
+THPDS-RESULTS-END 1 thp_deferred_split_checker
 THPDS-RESULTS-BEGIN 1 thp_deferred_split
     ok 1 thp_ds_test_checker
 ok 1 thp_deferred_split
@@ -21,6 +25,10 @@ THPDS-RESULTS-BEGIN 1 thp_deferred_split_race
     ok 1 thp_ds_test_race_reclaim_scan
 ok 1 thp_deferred_split_race
 THPDS-RESULTS-END 1 thp_deferred_split_race
+THPDS-RESULTS-BEGIN 2 thp_deferred_split_checker
+    ok 1 thp_ds_test_checker_bound
+ok 1 thp_deferred_split_checker
+THPDS-RESULTS-END 2 thp_deferred_split_checker
 THPDS-RESULTS-BEGIN 2 thp_deferred_split
     ok 1 thp_ds_test_checkerX
     not ok 5 thp_ds_test_enqueue
@@ -34,7 +42,8 @@ THPDS-DONE
 '''
 
 
-DECLARED = {'thp_deferred_split': ['thp_ds_test_checker'],
+DECLARED = {'thp_deferred_split_checker': ['thp_ds_test_checker_bound'],
+	    'thp_deferred_split': ['thp_ds_test_checker'],
 	    'thp_deferred_split_race': ['thp_ds_test_race_reclaim_scan']}
 
 

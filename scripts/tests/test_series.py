@@ -118,12 +118,19 @@ class MessageTest(unittest.TestCase):
 		self.assertEqual(first, {'mm/tests/thp_deferred_split_cgroup.c',
 					 'mm/tests/thp_deferred_split_cgroup.h',
 					 'mm/tests/thp_deferred_split_vfs.h'})
-		# the case table grows with the files: the checker's cases first
-		main = steps[1].files['mm/tests/thp_deferred_split_kunit.c']
-		self.assertIn(b'KUNIT_CASE(thp_ds_test_checker)', main)
+		# then the checker, with its self-tests and without the fixture
+		self.assertEqual(steps[1].subject, 'mm/tests: add a checker for deferred split queues')
+		self.assertNotIn('mm/tests/thp_deferred_split_kunit.c', steps[1].files)
+		self.assertIn(b'KUNIT_CASE(thp_ds_test_checker)',
+			      steps[1].files['mm/tests/thp_deferred_split_check.c'])
+		self.assertNotIn(b'/* thp_deferred_split_kunit.c',
+				 steps[1].files['mm/tests/thp_deferred_split.h'])
+		# the case table grows with the files
+		main = steps[2].files['mm/tests/thp_deferred_split_kunit.c']
+		self.assertIn(b'KUNIT_CASE(thp_ds_test_checker_leak)', main)
 		self.assertNotIn(b'thp_ds_test_free_put', main)
 		self.assertNotIn(b'thp_ds_race_suite', main)
-		self.assertNotIn(b'/* thp_deferred_split_race.c', steps[1].files['mm/tests/thp_deferred_split.h'])
+		self.assertNotIn(b'/* thp_deferred_split_race.c', steps[2].files['mm/tests/thp_deferred_split.h'])
 		last = steps[-1].files
 		self.assertIn(b'kunit_test_suites(&thp_ds_race_suite);',
 			      last['mm/tests/thp_deferred_split_race.c'])
@@ -134,12 +141,15 @@ class MessageTest(unittest.TestCase):
 					 step.files.get('mm/tests/.kunitconfig', b''))
 		self.assertIn(b'config THP_DEFERRED_SPLIT_KUNIT_RACE\n', last['mm/Kconfig'])
 		self.assertIn(b'CONFIG_THP_DEFERRED_SPLIT_KUNIT_RACE=y', last['mm/tests/.kunitconfig'])
-		# the last patch has the suite as a run of the port has it
+		# the last patch has the suite in the port's own form (flags and
+		# one-line helpers resolved), every file of it
 		base = {'mm/Kconfig': 'source "mm/damon/Kconfig"\nendmenu\n', 'mm/Makefile': ''}
-		whole = suite.suite_files(base.__getitem__, '7.2')
+		whole = suite.suite_files(base.__getitem__, '7.2', resolved=True)
 		for rel, data in whole.items():
 			if rel.startswith('mm/tests/'):
-				self.assertEqual(last.get(rel, data), data, rel)
+				self.assertEqual(last.get(rel), data, rel)
+		self.assertNotIn(b'#if THP_DS_', b''.join(last.values()))
+		self.assertNotIn(b'thp_ds_deferred_list', b''.join(last.values()))
 		# a port whose tree lacks a path has no patch for it
 		self.assertFalse(any('charge move' in s.subject for s in steps))
 		self.assertTrue(any('charge move' in s.subject for s in self.steps('6.12')))

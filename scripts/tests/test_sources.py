@@ -1,5 +1,8 @@
 """Tests for thpds.sources: the suite's files, whole, per port, per patch."""
 
+import os
+import shutil
+import tempfile
 import unittest
 
 from thpds import cases, sources
@@ -65,8 +68,37 @@ class ComposeTest(unittest.TestCase):
 		self.assertIn('thp_ds_test_charge_move', every['thp_deferred_split_v1'])
 		self.assertNotIn('thp_ds_test_charge_move', on_72['thp_deferred_split_v1'])
 		self.assertEqual(list(every), ['thp_deferred_split_v1', 'thp_deferred_split',
-					       'thp_deferred_split_race'])
+					       'thp_deferred_split_checker', 'thp_deferred_split_race'])
 		self.assertIn('mm/tests/thp_deferred_split_charge_move.c', sources.omitted('7.2'))
+
+
+class TreeTextTest(unittest.TestCase):
+	"""What a kernel tree has of the suite, as its run is judged."""
+
+	def tree(self, files):
+		d = tempfile.mkdtemp()
+		self.addCleanup(shutil.rmtree, d)
+		os.makedirs(os.path.join(d, 'mm/tests'))
+		for rel, text in files.items():
+			with open(os.path.join(d, rel), 'w') as f:
+				f.write(text)
+		return d
+
+	def test_a_tree_with_the_checker_only_has_the_suite(self):
+		# the series' checker patch comes before the fixture's main file
+		check = ('static struct kunit_case c[] = {\n\tKUNIT_CASE(thp_ds_test_checker),\n\t{}\n};\n'
+			 'static struct kunit_suite s = {\n\t.name = "thp_deferred_split_checker",\n'
+			 '\t.test_cases = c,\n};\nkunit_test_suites(&s);\n')
+		d = self.tree({'mm/tests/thp_deferred_split_check.c': check,
+			       'mm/tests/lazy_mmu_mode_kunit.c': 'other\n'})
+		self.assertEqual(cases.declared_cases(cases.tree_text(d)),
+				 {'thp_deferred_split_checker': ['thp_ds_test_checker']})
+
+	def test_a_tree_without_a_c_file_of_the_suite_has_none(self):
+		d = self.tree({'mm/tests/lazy_mmu_mode_kunit.c': 'other\n',
+			       'mm/tests/thp_deferred_split.h': '/* a header alone */\n'})
+		self.assertEqual(cases.tree_text(d), '')
+		self.assertEqual(cases.tree_text(os.path.join(d, 'nowhere')), '')
 
 
 if __name__ == '__main__':

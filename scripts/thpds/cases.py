@@ -13,7 +13,11 @@ from typing import Dict, List, Optional, Tuple
 from thpds import sources
 from thpds.errors import UsageError
 
-SUITE_SOURCE = sources.MAIN	# the file whose presence says a tree has the suite
+def has_suite(rels) -> bool:
+	"""Whether a tree whose files under mm/tests/ are @rels has (some of)
+	the suite: a C file of it, whichever (a patch of the series may add the
+	checker before the fixture)."""
+	return any(sources.is_source(rel) and rel.endswith('.c') for rel in rels)
 
 
 def repo_text(port: Optional[str] = None) -> str:
@@ -26,9 +30,16 @@ def repo_text(port: Optional[str] = None) -> str:
 def tree_text(tree: str) -> str:
 	"""The suite's C files as the kernel tree at @tree has them, as one text
 	('' where it has none)."""
-	if not os.path.exists(os.path.join(tree, SUITE_SOURCE)):
+	root = os.path.join(tree, sources.SUITE_DIR)
+	rels = [f'{sources.SUITE_DIR}/{name}' for name in sorted(os.listdir(root))] \
+		if os.path.isdir(root) else []
+	if not has_suite(rels):
 		return ''
-	return sources.c_text(sources.repo_files(tree))
+	files = {}
+	for rel in filter(sources.is_source, rels):
+		with open(os.path.join(tree, rel), 'rb') as f:
+			files[rel] = f.read()
+	return sources.c_text(files)
 
 
 def declared_cases(source: str) -> Dict[str, List[str]]:

@@ -184,7 +184,7 @@ def with_unskippable_skips(cases: List[Case], reasons: Dict[str, str]) -> List[C
 def suite_warnings(log: str) -> List[str]:
 	"""Compiler warnings in the suite's own files (seen when they were rebuilt)."""
 	return [line.strip() for line in log.splitlines()
-		if re.search(r'mm/tests/thp_deferred_split_kunit\.[ch]:\d+:\d+: (warning|error):', line)]
+		if re.search(r'mm/tests/thp_deferred_split\w*\.[ch]:\d+:\d+: (warning|error):', line)]
 
 
 def config_sha256(build_dir: str) -> str:

@@ -43,7 +43,7 @@ def default_out(t: tree.Tree) -> str:
 
 def _suite_on(t: tree.Tree, tip: str, port: str) -> str:
 	"""For a backport series: the suite committed on its last patch."""
-	files = suite.suite_files(lambda rel: tree.show(t.path, tip, rel), port)
+	files = suite.suite_files(lambda rel: tree.show(t.path, tip, rel), port, resolved=True)
 	files.update(runner.kunit_tool_files(t))
 	return t.commit_on_base(files, suite.port_patches(port),
 				f'thp-ds: the deferred-split suite on the series (port {port})', parent=tip)

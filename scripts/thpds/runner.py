@@ -260,7 +260,7 @@ def carried_suite(t: tree.Tree) -> Optional[str]:
 	try:
 		listed = tree.git(t.path, 'ls-tree', '--name-only', t.meta['base'],
 				  f'{sources.SUITE_DIR}/').split()
-		if cases.SUITE_SOURCE not in listed:
+		if not cases.has_suite(listed):
 			return None
 		return sources.c_text({rel: tree.show(t.path, t.meta['base'], rel).encode()
 				       for rel in listed if sources.is_source(rel)})

@@ -190,7 +190,8 @@ def upstream_steps(read, port: str) -> List[Step]:
 		text = '\n'.join(composed[rel].decode() for rel in added if rel.endswith('.c'))
 		body = re.sub(r'\n*\{fixes\}', lambda _: '\n\n' + _fixes_paragraph(text)
 			      if _fixes_paragraph(text) else '', body).strip()
-		step_files = suite.suite_files(read, port, files=composed, only=present)
+		step_files = suite.suite_files(read, port, files=composed, only=present,
+					       resolved=True)
 		if len(steps) == len(suite.port_patches(port)):
 			step_files['MAINTAINERS'] = insert_maintainers(read('MAINTAINERS')).encode()
 		steps.append(Step(subject, body, step_files, cover=cover))

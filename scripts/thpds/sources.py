@@ -138,6 +138,7 @@ def _without(rel: str, text: str, absent: Set[str]) -> str:
 		else:
 			code = re.sub(r'/\*.*?(\*/|$)', '', line)
 			code = '' if re.match(r'^\s*\*', code) else re.sub(r'"(?:[^"\\]|\\.)*"', '""', code)
+			code = re.sub(r'\benum \w+', '', code)	# a tag, not what a block declares
 			named = set(re.findall(r'\b\w+\b', code)) & absent
 			if named:
 				raise SourceError(f'{rel}:{number} uses {", ".join(sorted(named))}, '

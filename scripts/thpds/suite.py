@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from thpds import kunit_run, sources
+from thpds import kunit_run, resolve, sources
 from thpds.errors import UsageError
 from thpds.sources import declarations
 
@@ -105,15 +105,21 @@ def port_files(port: str, repo: str = REPO) -> Dict[str, bytes]:
 
 def suite_files(read_tree_file, port: str, repo: str = REPO,
 		files: Optional[Dict[str, bytes]] = None,
-		only: Optional[Sequence[str]] = None) -> Dict[str, bytes]:
+		only: Optional[Sequence[str]] = None, resolved: bool = False) -> Dict[str, bytes]:
 	"""Files to write into the tree; read_tree_file(path) gives the base's
 	text.  @files: the suite's own files (default: all of them that the
 	port does not leave out, sources.for_port()); @only: of the port's
-	files, only these (a patch of the series that adds only some)."""
+	files, only these (a patch of the series that adds only some);
+	@resolved: the tree's own form (resolve.py), as a series has it; the
+	files as they are otherwise (the same code, and the line numbers of
+	the repository's files in KUnit's reports), checked to resolve."""
 	files = dict(sources.for_port(port, repo) if files is None else files)
 	objects = sources.objects(files)
 	files.update({rel: data for rel, data in port_files(port, repo).items()
 		      if only is None or rel in only})
+	own_form = resolve.for_port(files, port, repo)
+	if resolved:
+		files = own_form
 	makefile = _fragment_body(os.path.join(repo, 'Makefile'))
 	kconfig = _fragment_body(os.path.join(repo, 'Kconfig'))
 	# an option of the suite's is there only with the file it builds

@@ -418,10 +418,7 @@ static inline bool thp_ds_memcg_queues(void)
 	return true;
 }
 
-static inline bool thp_ds_reparents_split_queue(void)
-{
-	return false;
-}
+#define THP_DS_REPARENTS_SPLIT_QUEUE	0
 
 /*
  * Reclaim's putback, as shrink_inactive_list() does it: move_pages_to_lru()
@@ -491,16 +488,10 @@ static inline bool thp_ds_order_enabled(unsigned int order)
 }
 
 /* migrate_pages() migrates a partially mapped THP whole (later trees split it). */
-static inline bool thp_ds_migrate_splits_partially_mapped(void)
-{
-	return false;
-}
+#define THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED	0
 
 /* Migration leaves the destination unqueued (later trees requeue it). */
-static inline bool thp_ds_migrate_requeues(void)
-{
-	return false;
-}
+#define THP_DS_MIGRATE_REQUEUES	0
 
 /*
  * Migrate the isolated THP on @list to a new folio on its own node, as
@@ -593,16 +584,11 @@ static inline void thp_ds_queue_mapped(struct folio *folio)
 /* ---- KUnit and page API of this tree ------------------------------------ */
 
 /*
- * No suite-level fixture hooks: each case sets the suite's fixture up for
- * itself (thp_ds_case_fixture()), and the suite's own hooks are left
- * unused.
+ * No suite-level fixture hooks (struct kunit_suite has no suite_init):
+ * each case sets the suite's fixture up for itself
+ * (thp_ds_case_fixture()).
  */
-#define THP_DS_SUITE_FIXTURE(init, exit)
-
-static inline bool thp_ds_fixture_per_case(void)
-{
-	return true;
-}
+#define THP_DS_SUITE_INIT	0
 
 static inline const void *thp_ds_param_value(struct kunit *test)
 {
@@ -626,9 +612,6 @@ static inline bool thp_ds_case_skipped(struct kunit *test)
 }
 
 /* Here the PMD fault does not queue a THP; rmap queues a partially unmapped one. */
-static inline bool thp_ds_fault_queues(void)
-{
-	return false;
-}
+#define THP_DS_FAULT_QUEUES	0
 
 #endif /* _MM_TESTS_THP_DEFERRED_SPLIT_KUNIT_H */

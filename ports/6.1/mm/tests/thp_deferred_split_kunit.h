@@ -176,10 +176,7 @@ static inline bool thp_ds_memcg_queues(void)
 	return true;
 }
 
-static inline bool thp_ds_reparents_split_queue(void)
-{
-	return false;
-}
+#define THP_DS_REPARENTS_SPLIT_QUEUE	0
 
 /*
  * Reclaim's putback: move_folios_to_lru() under the lruvec lock, which
@@ -239,16 +236,10 @@ static inline bool thp_ds_order_enabled(unsigned int order)
 }
 
 /* migrate_pages() migrates a partially mapped THP whole (later trees split it). */
-static inline bool thp_ds_migrate_splits_partially_mapped(void)
-{
-	return false;
-}
+#define THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED	0
 
 /* Migration leaves the destination unqueued (later trees requeue it). */
-static inline bool thp_ds_migrate_requeues(void)
-{
-	return false;
-}
+#define THP_DS_MIGRATE_REQUEUES	0
 
 /*
  * Migrate the isolated THP on @list to a new folio on its own node, as
@@ -345,13 +336,8 @@ static inline void thp_ds_queue_mapped(struct folio *folio)
 
 /* ---- KUnit and page API of this tree ------------------------------------ */
 
-/* The suite-level fixture hooks (the tree's KUnit has them). */
-#define THP_DS_SUITE_FIXTURE(init, exit)	.suite_init = (init), .suite_exit = (exit),
-
-static inline bool thp_ds_fixture_per_case(void)
-{
-	return false;
-}
+/* The tree's KUnit has suite-level fixture hooks (suite_init, suite_exit). */
+#define THP_DS_SUITE_INIT	1
 
 static inline const void *thp_ds_param_value(struct kunit *test)
 {
@@ -369,10 +355,7 @@ static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
 }
 
 /* Here the PMD fault does not queue a THP; rmap queues a partially unmapped one. */
-static inline bool thp_ds_fault_queues(void)
-{
-	return false;
-}
+#define THP_DS_FAULT_QUEUES	0
 
 /* The case skipped: it proved nothing, and its exit checks are left out. */
 static inline bool thp_ds_case_skipped(struct kunit *test)

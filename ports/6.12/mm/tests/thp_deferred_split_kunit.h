@@ -72,10 +72,7 @@ static inline bool thp_ds_memcg_queues(void)
 	return true;
 }
 
-static inline bool thp_ds_reparents_split_queue(void)
-{
-	return false;
-}
+#define THP_DS_REPARENTS_SPLIT_QUEUE	0
 
 /*
  * Reclaim's putback: move_folios_to_lru() under the lruvec lock, which
@@ -140,16 +137,10 @@ static inline bool thp_ds_order_enabled(unsigned int order)
 }
 
 /* migrate_pages() splits a partially mapped queued THP instead of migrating it. */
-static inline bool thp_ds_migrate_splits_partially_mapped(void)
-{
-	return true;
-}
+#define THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED	1
 
 /* Migration queues the destination where the source was queued. */
-static inline bool thp_ds_migrate_requeues(void)
-{
-	return true;
-}
+#define THP_DS_MIGRATE_REQUEUES	1
 
 /*
  * Migrate the isolated THP on @list to a new folio on its own node, as
@@ -247,13 +238,8 @@ static inline void thp_ds_queue_mapped(struct folio *folio)
 
 /* ---- KUnit and page API of this tree ------------------------------------ */
 
-/* The suite-level fixture hooks (the tree's KUnit has them). */
-#define THP_DS_SUITE_FIXTURE(init, exit)	.suite_init = (init), .suite_exit = (exit),
-
-static inline bool thp_ds_fixture_per_case(void)
-{
-	return false;
-}
+/* The tree's KUnit has suite-level fixture hooks (suite_init, suite_exit). */
+#define THP_DS_SUITE_INIT	1
 
 static inline const void *thp_ds_param_value(struct kunit *test)
 {
@@ -271,10 +257,7 @@ static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
 }
 
 /* Here the PMD fault queues a THP as possibly underused (shrink_underused). */
-static inline bool thp_ds_fault_queues(void)
-{
-	return true;
-}
+#define THP_DS_FAULT_QUEUES	1
 
 /* The case skipped: it proved nothing, and its exit checks are left out. */
 static inline bool thp_ds_case_skipped(struct kunit *test)

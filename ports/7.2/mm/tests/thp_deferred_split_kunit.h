@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What thp_deferred_split_kunit.c needs to know about this tree (7.2
- * family): the deferred split queue is the list_lru deferred_split_lru
- * (visible to KUnit, mm/internal.h), whose sublists the tests look up
- * with list_lru_lock().
+ * The deferred split queue as the tests see it: the list_lru
+ * deferred_split_lru (visible to KUnit, mm/internal.h), whose sublists the
+ * tests look up with list_lru_lock().
  * Each (memcg, node) has a struct list_lru_one with its own spinlock, list
  * and item count; the root memcg (kmemcg_id -1) and folios without a memcg
  * share the node's global list.  The per-memcg lists are allocated on
@@ -111,11 +110,8 @@ static inline long thp_ds_queue_len(const struct thp_ds_queue *q)
 	return READ_ONCE(q->lru->nr_items);
 }
 
-/* 6.19+: memcg offline moves the split queue to the parent. */
-static inline bool thp_ds_reparents_split_queue(void)
-{
-	return true;
-}
+/* Memcg offline moves the split queue to the parent's. */
+#define THP_DS_REPARENTS_SPLIT_QUEUE	1
 
 /*
  * Reclaim's putback: move_folios_to_lru() takes the lruvec locks itself and
@@ -132,8 +128,6 @@ static inline void thp_ds_shrink(struct mem_cgroup *memcg, int nid)
 {
 	shrink_slab(GFP_KERNEL, nid, memcg, 0);
 }
-
-/* ---- what differs between trees, as the cases ask it ------------------- */
 
 /*
  * The THP orders the queue cases run for: PMD order, and two anonymous mTHP orders (2 is the
@@ -175,16 +169,10 @@ static inline bool thp_ds_order_enabled(unsigned int order)
 }
 
 /* migrate_pages() splits a partially mapped queued THP instead of migrating it. */
-static inline bool thp_ds_migrate_splits_partially_mapped(void)
-{
-	return true;
-}
+#define THP_DS_MIGRATE_SPLITS_PARTIALLY_MAPPED	1
 
 /* Migration queues the destination where the source was queued. */
-static inline bool thp_ds_migrate_requeues(void)
-{
-	return true;
-}
+#define THP_DS_MIGRATE_REQUEUES	1
 
 /*
  * Migrate the isolated THP on @list to a new folio on its own node, as
@@ -248,15 +236,8 @@ static inline void thp_ds_queue_mapped(struct folio *folio)
 	deferred_split_folio(folio, false);
 }
 
-/* ---- KUnit and page API of this tree ------------------------------------ */
-
-/* The suite-level fixture hooks (the tree's KUnit has them). */
-#define THP_DS_SUITE_FIXTURE(init, exit)	.suite_init = (init), .suite_exit = (exit),
-
-static inline bool thp_ds_fixture_per_case(void)
-{
-	return false;
-}
+/* The tree's KUnit has suite-level fixture hooks (suite_init, suite_exit). */
+#define THP_DS_SUITE_INIT	1
 
 static inline const void *thp_ds_param_value(struct kunit *test)
 {
@@ -274,10 +255,7 @@ static inline struct list_head *thp_ds_folio_lru(struct folio *folio)
 }
 
 /* Here the PMD fault queues a THP as possibly underused (shrink_underused). */
-static inline bool thp_ds_fault_queues(void)
-{
-	return true;
-}
+#define THP_DS_FAULT_QUEUES	1
 
 /* The case skipped: it proved nothing, and its exit checks are left out. */
 static inline bool thp_ds_case_skipped(struct kunit *test)
