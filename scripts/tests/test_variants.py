@@ -11,7 +11,7 @@ class DeclarationTest(unittest.TestCase):
 	def test_every_port_has_the_variants(self):
 		every = ['migrate', 'node-queue', 'put', 'seed-reclaim', 'split-queue']
 		want = {'5.10': ['node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
-			'6.1': ['node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
+			'6.1': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.12': sorted(every + ['charge-move', 'shrink-batch', 'swapout', 'zap-batch']),
 			'7.2': sorted(every + ['shrink-batch', 'zap-batch'])}
 		self.assertEqual(sorted(want), sorted(suite.ports()))

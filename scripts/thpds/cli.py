@@ -194,10 +194,18 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	suites again from KUnit's debugfs, twice: every run must pass and the
 	system must be left as the suite found it."""
 	host.ensure(args.install_deps, host.RERUN_PACKAGES)
+	# the debug kernel with the suite as it is now (booting whatever the
+	# build directory last held would judge an older suite): built, and
+	# its own boot's run judged, as thp-ds run --profile debug does
+	built = runner.run_tree(args.tree, args.timeout, profile='debug')
+	verdict = judge(built.record)
+	report.show(built.record, verdict)
 	t = runner.prepare(args.tree)
 	build_dir, results = runner.run_dirs(t, 'debug')
 	result = rerun.boot(build_dir, os.path.join(results, 'rerun'), args.timeout)
 	problems = result.problems()
+	if not verdict.ok:
+		problems.insert(0, 'the debug kernel\'s own run did not pass: ' + verdict.summary())
 	runs = len(rerun.SUITES) * rerun.RUNS
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (debug profile): the suites run '
 	      f'{rerun.RUNS} times more from debugfs on a live system: '
