@@ -10,7 +10,7 @@ from thpds import cases, suite, variants
 class DeclarationTest(unittest.TestCase):
 	def test_every_port_has_the_variants(self):
 		every = ['migrate', 'node-queue', 'put', 'seed-reclaim', 'split-queue']
-		want = {'5.10': ['node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
+		want = {'5.10': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.1': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.12': sorted(every + ['charge-move', 'shrink-batch', 'swapout', 'zap-batch']),
 			'7.2': sorted(every + ['shrink-batch', 'zap-batch'])}
