@@ -76,11 +76,14 @@ bool thp_ds_check_queue(struct kunit *test, const struct thp_ds_queue *q, long o
  * (@node_queues) where the tree keeps no split queue per memcg (7.x with
  * cgroup.memory=nokmem), though the memcgs are there.  The memory
  * controller is moved to a cgroup-v1 hierarchy only while it has never
- * had cgroup2 memcgs in this boot (@v1_refused, @dfl_used).
+ * had cgroup2 memcgs in this boot (@v1_refused, @dfl_used), and only where
+ * the kernel has a cgroup-v1 memory controller (@v1_absent); otherwise the
+ * cgroup-v1 cases skip.
  */
 struct thp_ds_state {
 	bool no_memcg;			/* booted with cgroup_disable=memory */
 	bool v1_refused;		/* the memory controller is not moved to v1 */
+	bool v1_absent;			/* the kernel has no v1 memory controller */
 	bool dfl_used;			/* cgroup2 memcgs were made in this boot */
 	bool node_queues;		/* THPs are queued per node only */
 	struct thp_ds_cgroups cg;

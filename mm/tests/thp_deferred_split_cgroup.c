@@ -64,7 +64,9 @@ static struct vfsmount *thp_ds_mount(const char *fs, const char *flag)
  * exist only there (memory+swap accounting).  The controller can leave
  * the default hierarchy only when no memcg is left there: the memcgs the
  * cgroup2 suites removed are freed by RCU work shortly after, hence the
- * bounded retry.
+ * bounded retry.  -ENODEV where the kernel has no cgroup-v1 memory
+ * controller: the mount refuses the name (CONFIG_MEMCG_V1=n, or
+ * cgroup_no_v1=memory).
  */
 static struct vfsmount *thp_ds_mount_memory_v1(void)
 {
@@ -73,6 +75,8 @@ static struct vfsmount *thp_ds_mount_memory_v1(void)
 
 	for (waited = 0; ; waited += 50) {
 		mnt = thp_ds_mount("cgroup", "memory");
+		if (IS_ERR(mnt) && PTR_ERR(mnt) == -EINVAL)
+			return ERR_PTR(-ENODEV);
 		if (!IS_ERR(mnt) || PTR_ERR(mnt) != -EBUSY || waited >= THP_DS_WAIT_MS)
 			return mnt;
 		msleep(50);
@@ -194,7 +198,8 @@ bool thp_ds_memcgs_in_use(void)
  * On cgroup2 the memory controller is enabled down to the cases' cgroups
  * (at the root too, if nothing had, and disabled there again on
  * teardown); on a cgroup-v1 memory hierarchy every cgroup has a memcg of
- * its own.  Returns 0 or an error, after which nothing is left set up.
+ * its own.  Returns 0 or an error, after which nothing is left set up:
+ * -ENODEV for @v1 where the kernel has no cgroup-v1 memory controller.
  */
 int thp_ds_cgroups_setup(struct thp_ds_cgroups *cg, bool v1)
 {
