@@ -135,22 +135,20 @@ def make(spec: str, out_dir: Optional[str], build: bool, timeout: int,
 			try:
 				config = series_check.suite_config(build_dir,
 								   os.path.join(scratch, 'config'))
+				if config:
+					findings += series_check.bisect(t, rest, names, build_dir,
+									runner.cache_dir(), config,
+									out_dir, say)
+			finally:
+				shutil.rmtree(scratch, ignore_errors=True)
+			if kind == 'upstream':
+				# each patch with cases must pass on its own, not only build
 				for commit, name in zip(rest, names):
-					if config:
-						findings += series_check.bisect(t, [commit], [name],
-										build_dir,
-										runner.cache_dir(),
-										config, out_dir, say)
-					# each patch with cases must pass on its own, not
-					# only build; right after its own build, kunit.py
-					# finds the build directory at this very commit
-					if kind == 'upstream' and _has_suite(t, commit):
+					if _has_suite(t, commit):
 						f = _check_suite(t, commit, port, False, timeout,
 								 out_dir, subject=name)
 						say(f'the suite at {name}: {f.detail}')
 						findings.append(f)
-			finally:
-				shutil.rmtree(scratch, ignore_errors=True)
 		finally:
 			runner.apply_suite(t, None)
 	# as the series' own MAINTAINERS has them: the entries it adds count
