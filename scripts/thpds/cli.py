@@ -200,7 +200,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	built = runner.run_tree(args.tree, args.timeout, profile='debug')
 	verdict = judge(built.record)
 	report.show(built.record, verdict)
-	t = runner.prepare(args.tree)
+	t = built.tree
 	build_dir, results = runner.run_dirs(t, 'debug')
 	result = rerun.boot(build_dir, os.path.join(results, 'rerun'), args.timeout)
 	problems = result.problems()

@@ -41,7 +41,8 @@ FLAG_NAME = re.compile(r'\bTHP_DS_[A-Z0-9_]+\b')
 # A helper a port may inline: one line of body, a return or a statement.
 HELPER = re.compile(r'^static inline (?P<type>[\w ]+?\s*\**)\s*(?P<name>thp_ds_\w+)'
 		    r'\((?P<params>[^)]*)\)\n\{\n\t(?P<body>[^\n]+;)\n\}\n', re.M)
-COMMENT_ABOVE = re.compile(r'^/\*(?:[^*]|\*(?!/))*\*/\n\Z', re.M)	# the one right above
+COMMENT = r'^/\*(?:[^*]|\*(?!/))*\*/\n'		# a block comment, its own lines
+COMMENT_ABOVE = re.compile(COMMENT + r'\Z', re.M)	# the one right above
 
 
 class ResolveError(UsageError):
@@ -235,8 +236,8 @@ def _resolve_flags(rel: str, text: str, values: Dict[str, bool]) -> str:
 
 def _without_flag_comments(header: str) -> str:
 	"""The header without the comment directly above each flag's #define."""
-	return re.sub(r'(?:^/\*(?:[^*]|\*(?!/))*\*/\n)(?=#define THP_DS_[A-Z0-9_]+\s+[01]\s*\n)',
-		      '', header, flags=re.M)
+	return re.sub(COMMENT + r'(?=#define THP_DS_[A-Z0-9_]+\s+[01]\s*\n)', '', header,
+		      flags=re.M)
 
 
 def _tidy(text: str) -> str:

@@ -345,6 +345,7 @@ class TreeRun:
 	record: RunRecord
 	output: kunit_run.RunOutput
 	applied: suite.Applied
+	tree: tree.Tree			# the tree prepared for the run
 
 
 def suite_revision() -> str:
@@ -527,4 +528,4 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		suite_revision=suite_revision(), accel=accel, arch=target.name,
 		profile=profile, boot=tuple(boot), date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
-	return TreeRun(record, out, applied)
+	return TreeRun(record, out, applied, t)
