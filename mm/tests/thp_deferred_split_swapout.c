@@ -13,6 +13,77 @@
 
 #include "thp_deferred_split.h"
 
+#if THP_DS_SWAPOUT_RECLAIMS
+/* Whole THPs written to swap so far, by anyone (THP_SWPOUT). */
+static unsigned long thp_ds_thp_swpouts(struct kunit *test)
+{
+	unsigned long *events;
+
+	events = kunit_kcalloc(test, NR_VM_EVENT_ITEMS, sizeof(*events), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, events);
+	all_vm_events(events);
+	return events[THP_SWPOUT];
+}
+
+/*
+ * cgroup-v1 swap-out of a queued THP, by reclaim.  The THP is queued by its
+ * fault, as possibly underused, and reclaimed while it is mapped whole with
+ * reclaim_pages(), as MADV_PAGEOUT does: shrink_folio_list() adds it to the
+ * swap cache whole, unmaps it and writes it out, and __remove_mapping()
+ * moves its memory+swap charge to the swap entries and clears its memcg
+ * with interrupts off (mem_cgroup_swapout(), since v6.13
+ * __memcg1_swapout()); shrink_folio_list() then frees it.  The folio must
+ * leave its memcg's queue before its memcg is cleared: if not, the free
+ * looks the queue up from no memcg, unlinks the folio under the node
+ * queue's lock and decrements the node queue's counter (it wraps below
+ * zero), while the memcg queue's counter keeps counting a freed folio: the
+ * crash's state, reached as kswapd reached it.  Needs a swap area, which a
+ * KUnit run at boot does not have: the case skips there, saying so.
+ * commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and
+ * locking").
+ */
+void thp_ds_test_swapout(struct kunit *test)
+{
+	struct thp_ds_ctx *ctx = test->priv;
+	unsigned long addr, freed, swap, swpouts;
+	struct thp_ds_node_base *node;
+	struct thp_ds_queue mq;
+	struct folio *folio;
+	LIST_HEAD(list);
+
+	if (!total_swap_pages)
+		kunit_skip(test, "no swap area: reclaim cannot swap the THP out");
+	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
+	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	swap = thp_ds_memcg_swap(ctx->memcg);
+	swpouts = thp_ds_thp_swpouts(test);
+	lru_add_drain_all();
+	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
+
+	freed = reclaim_pages(&list);	/* swapped out and freed */
+	kunit_release_action(test, thp_ds_leave, ctx);
+	swap = thp_ds_memcg_swap(ctx->memcg) - swap;
+	if (freed < HPAGE_PMD_NR || thp_ds_thp_swpouts(test) == swpouts) {
+		vm_munmap(addr, HPAGE_PMD_SIZE);
+		kunit_skip(test,
+			   "reclaim did not swap the THP out whole and free it (%lu pages freed; no verdict)",
+			   freed);
+	}
+	if (swap != HPAGE_PMD_NR) {
+		vm_munmap(addr, HPAGE_PMD_SIZE);
+		kunit_skip(test,
+			   "the swap-out moved %lu pages of memory+swap charge, not %lu: memory+swap accounting is off (no verdict)",
+			   swap, (unsigned long)HPAGE_PMD_NR);
+	}
+
+	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the swapped-out THP was freed");
+	THP_DS_EXPECT_NODE_LEN(test, node,
+			       "(the THP was never on it: was it unqueued from here?)");
+	thp_ds_check_own_queue(test, &mq);
+	thp_ds_check_node(test, node);
+	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees its swap entries */
+}
+#else
 /* Undo thp_ds_swap_map() once the case's swap charge is given back. */
 static void thp_ds_swap_unmap_action(void *unused)
 {
@@ -95,6 +166,8 @@ void thp_ds_test_swapout(struct kunit *test)
 	thp_ds_check_node(test, node);
 	vm_munmap(addr, HPAGE_PMD_SIZE);
 }
+
+#endif
 
 /*
  * The paths that exist only with cgroup v1 (memory+swap accounting) need

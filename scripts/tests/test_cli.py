@@ -184,7 +184,8 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
-				rc = cli.main(['check', '--trees', '6.12', '--no-series', '--targets', 'x86_64'])
+				rc = cli.main(['check', '--trees', '6.12', '--no-series', '--targets', 'x86_64',
+						 '--live'])
 		# 5 tooling tests + 21 shipped cases + 21 variant cases, each judged once
 		self.assertEqual(out.getvalue().splitlines()[-1], '47 passed, 0 failed')
 		self.assertEqual(rc, 0)
@@ -199,7 +200,7 @@ class CheckCountTest(unittest.TestCase):
 			out, err = io.StringIO(), io.StringIO()
 			with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
 				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--no-series',
-					       '--targets', 'x86_64'])
+					       '--targets', 'x86_64', '--live'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '1 passed, 1 failed')
 		self.assertEqual(rc, 1)
 
@@ -217,7 +218,8 @@ class CheckCountTest(unittest.TestCase):
 		     mock.patch.object(host, 'ensure'):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
-				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--targets', 'x86_64'])
+				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--targets', 'x86_64',
+					       '--live'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '26 passed, 1 failed')
 		self.assertIn('series of 6.12: 4 passed, 1 failed', out.getvalue())
 		self.assertEqual(rc, 1)
@@ -229,18 +231,21 @@ class CheckCountTest(unittest.TestCase):
 		calls = []
 		record = recordings.load('6.12-shipped')[1]
 
-		def run(spec, t, variant=None, target=None):
-			calls.append((spec, variant, target.name))
-			return mock.Mock(record=record, applied=suite.Applied('6.12'))
+		def run(spec, t, variant=None, target=None, profile='default'):
+			calls.append((spec, variant, target.name) + ((profile,) if profile != 'default'
+								     else ()))
+			return mock.Mock(record=record, applied=suite.Applied(spec))
 		with mock.patch.object(runner, 'run_tree', side_effect=run), \
 		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
 		     mock.patch.object(host, 'ensure'):
 			with contextlib.redirect_stdout(io.StringIO()):
 				cli.main(['check', '--trees', '6.12', '7.2', '--no-series', '--variant', 'put',
-					  '--targets', 'x86_64', 'arm64-4k'])
+					  '--targets', 'x86_64', 'arm64-4k', '--live', '7.2'])
+		# the live profile last: the tree as shipped, then the variants only it reaches
 		self.assertEqual(calls, [('6.12', None, 'x86_64'), ('6.12', 'put', 'x86_64'),
 					 ('7.2', None, 'x86_64'), ('6.12', None, 'arm64-4k'),
-					 ('6.12', 'put', 'arm64-4k')])
+					 ('6.12', 'put', 'arm64-4k'), ('7.2', None, 'x86_64', 'live'),
+					 ('7.2', 'swapout', 'x86_64', 'live')])
 
 
 class HostTest(unittest.TestCase):

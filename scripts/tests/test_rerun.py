@@ -1,4 +1,5 @@
-"""Tests for thpds.rerun: the initramfs it boots, and how it reads the guest."""
+"""Tests for thpds.rerun: the live system it boots, and how each run of it is
+read back and judged."""
 
 import os
 import shutil
@@ -6,7 +7,8 @@ import subprocess
 import tempfile
 import unittest
 
-from thpds import rerun
+from thpds import live, rerun, runner, suite
+from thpds.verdict import RunRecord, judge
 
 LOG = '''[    1.0] Run /init as init process
 THPDS-STATE-BEFORE-BEGIN
@@ -14,26 +16,23 @@ root subtree_control: memory
 root cgroups: init.scope
 THPDS-STATE-BEFORE-END
 THPDS-RESULTS-BEGIN 1 thp_deferred_split_checker
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: thp_deferred_split_checker
+    1..1
     ok 1 thp_ds_test_checker_bound
 ok 1 thp_deferred_split_checker
 THPDS-RESULTS-END 1 thp_deferred_split_checker
-THPDS-RESULTS-BEGIN 1 thp_deferred_split
-    ok 1 thp_ds_test_checker
-ok 1 thp_deferred_split
-THPDS-RESULTS-END 1 thp_deferred_split
-THPDS-RESULTS-BEGIN 1 thp_deferred_split_race
-    ok 1 thp_ds_test_race_reclaim_scan
-ok 1 thp_deferred_split_race
-THPDS-RESULTS-END 1 thp_deferred_split_race
 THPDS-RESULTS-BEGIN 2 thp_deferred_split_checker
-    ok 1 thp_ds_test_checker_bound
-ok 1 thp_deferred_split_checker
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: thp_deferred_split_checker
+    1..1
+    not ok 1 thp_ds_test_checker_bound
+not ok 1 thp_deferred_split_checker
 THPDS-RESULTS-END 2 thp_deferred_split_checker
-THPDS-RESULTS-BEGIN 2 thp_deferred_split
-    ok 1 thp_ds_test_checkerX
-    not ok 5 thp_ds_test_enqueue
-not ok 1 thp_deferred_split
-THPDS-RESULTS-END 2 thp_deferred_split
 THPDS-STATE-AFTER-BEGIN
 root subtree_control: memory
 root cgroups: init.scope thp_ds_kunit.3
@@ -42,41 +41,48 @@ THPDS-DONE
 '''
 
 
-DECLARED = {'thp_deferred_split_checker': ['thp_ds_test_checker_bound'],
-	    'thp_deferred_split': ['thp_ds_test_checker'],
-	    'thp_deferred_split_race': ['thp_ds_test_race_reclaim_scan']}
+class StateTest(unittest.TestCase):
+	def test_a_changed_system_is_named(self):
+		b = live.parse_console('rerun', LOG)
+		self.assertEqual(rerun.state_change(b),
+				 ['the system is not as the suite found it: root cgroups: init.scope -> '
+				  'root cgroups: init.scope thp_ds_kunit.3'])
+		self.assertEqual(rerun.state_change(live.parse_console(
+			'rerun', LOG.replace(' thp_ds_kunit.3', ''))), [])
+
+	def test_a_guest_that_printed_no_state(self):
+		b = live.parse_console('rerun', 'THPDS-DONE\n')
+		self.assertEqual(rerun.state_change(b), ['the guest printed no state before or after'])
+
+	def test_the_init_sets_the_system_up_without_a_swap_area(self):
+		init = rerun.init_script()
+		self.assertIn('echo +memory > $C/cgroup.subtree_control', init)
+		self.assertNotIn('swapon', init)
+		self.assertIn('for i in 1 2; do', init)
+		self.assertIn('for s in ' + ' '.join(rerun.SUITES) + '; do', init)
 
 
-class ParseTest(unittest.TestCase):
-	def test_every_failure_is_named(self):
-		result = rerun.parse(LOG)
-		result.declared = DECLARED
-		problems = result.problems()
-		self.assertIn('run 2 of thp_deferred_split: not ok 5 thp_ds_test_enqueue; '
-			      'not ok 1 thp_deferred_split; thp_ds_test_checker did not pass', problems)
-		self.assertIn('run 2 of thp_deferred_split_race: no results', problems)
-		self.assertIn('the system is not as the suite found it: root cgroups: init.scope '
-			      '-> root cgroups: init.scope thp_ds_kunit.3', problems)
+class JudgedTest(unittest.TestCase):
+	"""Each run is judged by verdict.judge(): a failed case and a changed system fail."""
 
-	def test_a_clean_rerun(self):
-		log = LOG.replace('checkerX', 'checker').replace('not ok 5', 'ok 5').replace(
-			'not ok 1 thp_deferred_split\n', 'ok 1 thp_deferred_split\n')
-		log = log.replace(' thp_ds_kunit.3', '').replace(
-			'THPDS-RESULTS-END 2 thp_deferred_split\n',
-			'THPDS-RESULTS-END 2 thp_deferred_split\nTHPDS-RESULTS-BEGIN 2 '
-			'thp_deferred_split_race\n    ok 1 thp_ds_test_race_reclaim_scan\n'
-			'THPDS-RESULTS-END 2 thp_deferred_split_race\n')
-		result = rerun.parse(log)
-		result.declared = DECLARED
-		self.assertEqual(result.problems(), [])
-		result.declared = {'thp_deferred_split': ['thp_ds_test_checker', 'thp_ds_test_lost']}
-		self.assertEqual(result.problems(), ['run 1 of thp_deferred_split: thp_ds_test_lost did '
-						     'not pass', 'run 2 of thp_deferred_split: '
-						     'thp_ds_test_lost did not pass'])
-
-	def test_a_guest_that_never_finished(self):
-		result = rerun.parse(LOG.replace('THPDS-DONE', ''))
-		self.assertIn('the guest did not finish the runs (see the log)', result.problems())
+	def test_each_run_is_a_record_judged_as_any_run(self):
+		# kunit.py parse of a tree the cache holds (none on a bare machine's first run)
+		trees = os.path.join(runner.cache_dir(), 'trees')
+		tree = next((os.path.join(trees, t) for t in ('debian-6.12', 'debian-7.2')
+			     if os.path.exists(os.path.join(trees, t, 'tools/testing/kunit/kunit.py'))),
+			    '')
+		if not tree:
+			self.skipTest('no kernel tree with kunit.py in the cache yet')
+		base = RunRecord(tree='6.12', origin='o', version='v', kernel='k', port='6.12',
+				 variant='shipped', cases=(),
+				 selected=('thp_deferred_split_checker.thp_ds_test_checker_bound',),
+				 expect=runner.expectation(suite.Applied('6.12'), profile='debug'))
+		with tempfile.TemporaryDirectory() as d:
+			recs = rerun.records(live.parse_console('rerun', LOG), base, tree, d, d)
+		self.assertEqual(len(recs), 2)
+		self.assertTrue(judge(recs[0]).ok, judge(recs[0]).summary())
+		self.assertFalse(judge(recs[1]).ok)
+		self.assertIn('the system is not as the suite found it', ' '.join(recs[1].teardown_errors))
 
 
 class InitramfsTest(unittest.TestCase):
@@ -89,7 +95,7 @@ class InitramfsTest(unittest.TestCase):
 				f.write(b'\x7fELF fake')
 			path = os.path.join(d, 'initrd')
 			with open(path, 'wb') as f:
-				f.write(rerun.initramfs(fake))
+				f.write(live.initramfs(fake, rerun.init_script()))
 			with open(path, 'rb') as archive:
 				listing = subprocess.run(['cpio', '-itv', '--quiet'], stdin=archive,
 							 capture_output=True, text=True,

@@ -13,10 +13,17 @@ class DeclarationTest(unittest.TestCase):
 		want = {'5.10': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.1': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.12': sorted(every + ['charge-move', 'shrink-batch', 'swapout', 'zap-batch']),
-			'7.2': sorted(every + ['shrink-batch', 'zap-batch'])}
+			'7.2': sorted(every + ['shrink-batch', 'swapout', 'zap-batch'])}
 		self.assertEqual(sorted(want), sorted(suite.ports()))
 		for port in suite.ports():
 			self.assertEqual(sorted(variants.for_port(port)), want[port], port)
+
+	def test_the_swap_out_variants_run_only_in_the_live_profile(self):
+		# the cgroup-v1 swap-out case needs a swap area: a kunit.py run skips it
+		for port in ('6.12', '7.2'):
+			self.assertEqual(variants.for_port(port)['swapout'].profile, 'live')
+		self.assertEqual(variants.profiles_of('swapout'), {'live'})
+		self.assertEqual(variants.profiles_of('seed-reclaim'), frozenset())
 
 	def test_declarations_name_cases_of_the_suite(self):
 		declared = cases.repo_declared()
@@ -134,3 +141,14 @@ class BackportTest(unittest.TestCase):
 			with self.assertRaises(suite.SuiteError) as cm:
 				suite.port_exposures('9.9', repo)
 			self.assertIn('does not have', str(cm.exception))
+
+
+class ProfileTest(unittest.TestCase):
+	def test_a_variant_may_name_only_a_known_profile(self):
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'x.patch')
+			with open(path, 'w') as f:
+				f.write('Subject: [PATCH] UNPATCHED: x\n\nProfile: swap\nExpect-Fail: s.a\n---\n')
+			with self.assertRaises(suite.SuiteError) as cm:
+				variants.parse(path, '6.12')
+			self.assertIn('Profile: swap', str(cm.exception))

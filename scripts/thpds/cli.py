@@ -29,6 +29,8 @@ MATRIX_TREES = ('6.12', '7.2', '6.1', '5.10', '7.3')
 CHECK_TARGETS = ('x86_64', 'arm64-4k')
 # The variant .ci/run proves is caught on the default tree.
 CHECK_VARIANT = 'seed-reclaim'
+# The trees check runs in the live profile (a swap area) too.
+CHECK_LIVE = ('7.2',)
 EXIT_CODES = """exit status:
   0  the verdict is PASS (every selected case as expected)
   1  the verdict is FAIL
@@ -51,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 	start = time.monotonic()
 	where = chosen_target(args)
 	cases.select(cases.repo_declared(), args.filter)	# a bad filter fails before any work
-	host.ensure(args.install_deps, where.packages())
+	host.ensure(args.install_deps, (*where.packages(), *host.profile_packages(args.profile)))
 	run = runner.run_tree(args.tree, args.timeout, args.filter, args.accel,
 			      chosen_variant(args), args.profile, target=where, boot=args.boot)
 	verdict = judge(run.record)
@@ -83,26 +85,31 @@ def cmd_check(args: argparse.Namespace) -> int:
 	every selected case counted once and judged against what its run
 	expects of it (a variant's declared cases must fail)."""
 	others = [target.from_name(name) for name in args.targets if name != 'x86_64']
-	host.ensure(args.install_deps, [p for t in others for p in t.packages()])
+	host.ensure(args.install_deps, [p for t in others for p in t.packages()]
+		    + (list(host.profile_packages('live')) if args.live else []))
 	result = unit_tests()
 	failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 	skipped = len(result.skipped)
 	passed = result.testsRun - failed - skipped
 	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
-	jobs = [(spec, None, target.DEFAULT) for spec in args.trees]
+	default = 'default'
+	jobs = [(spec, None, target.DEFAULT, default) for spec in args.trees]
 	if args.variant:
-		jobs.insert(1, (args.trees[0], args.variant, target.DEFAULT))
+		jobs.insert(1, (args.trees[0], args.variant, target.DEFAULT, default))
 	# each other target: the first tree as shipped and with the variant
 	for where in others:
-		jobs += [(args.trees[0], None, where)] + \
-			([(args.trees[0], args.variant, where)] if args.variant else [])
+		jobs += [(args.trees[0], None, where, default)] + \
+			([(args.trees[0], args.variant, where, default)] if args.variant else [])
+	# the live profile: as shipped, then (below) the variants only it reaches
+	jobs += [(spec, None, target.DEFAULT, 'live') for spec in args.live]
 	while jobs:
-		spec, variant, where = jobs.pop(0)
-		label = f'{spec} {variant or variants.SHIPPED}'
-		if not where.default:
-			label = f'{spec} {where.name} {variant or variants.SHIPPED}'
+		spec, variant, where, profile = jobs.pop(0)
+		setting = ' '.join(([] if where.default else [where.name])
+				   + ([] if profile == default else [profile]))
+		label = f'{spec} {setting + " " if setting else ""}{variant or variants.SHIPPED}'
 		try:
-			run = runner.run_tree(spec, args.timeout, variant=variant, target=where)
+			run = runner.run_tree(spec, args.timeout, variant=variant, target=where,
+					      profile=profile)
 		except ThpDsError as e:
 			print(f'thp-ds: {label}: {e}', file=sys.stderr)
 			failed += 1
@@ -110,7 +117,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 			continue
 		if variant is None and suite.port_backports(run.applied.port):
 			# an exposed tree: right after it, the same tree with its backports
-			jobs.insert(0, (spec, variants.BACKPORTED, where))
+			jobs.insert(0, (spec, variants.BACKPORTED, where, profile))
+		if variant is None and profile != default:
+			jobs[0:0] = [(spec, name, where, profile) for name, v in
+				     sorted(variants.for_port(run.applied.port).items())
+				     if v.profile == profile]
 		verdict = judge(run.record)
 		report.show(run.record, verdict)
 		p, f, s = verdict.tally()
@@ -136,25 +147,53 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-	"""Run every tree as shipped and with each variant, on each target;
-	write docs/results."""
+	"""Run every tree as shipped and with each variant, on each target and
+	in each profile; write docs/results."""
 	targets = [target.from_name(name) for name in args.targets]
-	host.ensure(args.install_deps, [p for t in targets for p in t.packages()])
-	records = []
-	for where in targets:
-		for spec in args.trees:
-			port = runner.port_of(runner.prepare(spec))
-			backported = [variants.BACKPORTED] if suite.port_backports(port) else []
-			for variant in [None] + backported + sorted(variants.for_port(port)):
-				run = runner.run_tree(spec, args.timeout, variant=variant, target=where)
-				report.show(run.record, judge(run.record))
-				records.append(run.record)
+	host.ensure(args.install_deps, [p for t in targets for p in t.packages()]
+		    + [p for name in args.profiles for p in host.profile_packages(name)])
+	records, refused = [], []
+	for profile in args.profiles:
+		for where in targets:
+			for spec in args.trees:
+				t = runner.prepare(spec)
+				why_not = runner.profile_refusal(t, profile, where)
+				if why_not:
+					print(f'[thp-ds] {spec} {where.name} {profile}: not run: {why_not}',
+					      flush=True)
+					refused.append(f'{spec} {where.name} {profile}: {why_not}')
+					continue
+				for variant in matrix_variants(runner.port_of(t), profile):
+					run = runner.run_tree(spec, args.timeout, variant=variant,
+							      target=where, profile=profile)
+					report.show(run.record, judge(run.record))
+					records.append(run.record)
 	os.makedirs(args.out, exist_ok=True)
 	if args.merge:
 		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
 	matrix.write(args.out, records, with_proof=not args.merge)
 	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
+	for line in refused:
+		print(f'[thp-ds] not run: {line}')
 	return 0 if all(judge(r).ok for r in records) else 1
+
+
+# In a profile other than the default, the runs that say something new
+# there: as shipped (and backported), the seed's reclaim bug, and the
+# variants whose path only that profile reaches.
+PROFILE_VARIANTS = ('seed-reclaim',)
+
+
+def matrix_variants(port: str, profile: str) -> List[Optional[str]]:
+	"""The runs of a port's tree in a matrix of @profile, in order: None (as
+	shipped), backported where the port has backports, then its variants."""
+	backported = [variants.BACKPORTED] if suite.port_backports(port) else []
+	mine = variants.for_port(port)
+	if profile == 'default':
+		names = [n for n, v in mine.items() if not v.profile]
+	else:
+		names = [n for n, v in mine.items() if v.profile == profile or n in PROFILE_VARIANTS]
+	return [None] + backported + sorted(names)
 
 
 def cmd_repeat(args: argparse.Namespace) -> int:
@@ -191,31 +230,31 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
 	"""Boot the debug profile's kernel as a small live system and run the
-	suites again from KUnit's debugfs, twice: every run must pass and the
-	system must be left as the suite found it."""
+	suites again from KUnit's debugfs, twice: every run is judged as any
+	run is, and the system must be left as the suite found it."""
 	host.ensure(args.install_deps, host.RERUN_PACKAGES)
 	# the debug kernel with the suite as it is now (booting whatever the
 	# build directory last held would judge an older suite): built, and
 	# its own boot's run judged, as thp-ds run --profile debug does
 	built = runner.run_tree(args.tree, args.timeout, profile='debug')
-	verdict = judge(built.record)
-	report.show(built.record, verdict)
-	t = built.tree
-	build_dir, results = runner.run_dirs(t, 'debug')
-	result = rerun.boot(build_dir, os.path.join(results, 'rerun'), args.timeout)
-	problems = result.problems()
-	if not verdict.ok:
-		problems.insert(0, 'the debug kernel\'s own run did not pass: ' + verdict.summary())
-	runs = len(rerun.SUITES) * rerun.RUNS
-	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (debug profile): the suites run '
-	      f'{rerun.RUNS} times more from debugfs on a live system: '
-	      + ('PASS' if not problems else 'FAIL') + f' ({runs} runs; log {result.log})')
-	for line in result.before:
-		print(f'[thp-ds]   before and after: {line}' if line in result.after
+	verdicts = [judge(built.record)]
+	report.show(built.record, verdicts[0])
+	build_dir, results = runner.run_dirs(built.tree, 'debug')
+	out_dir = os.path.join(results, 'rerun')
+	booted = rerun.boot(build_dir, out_dir, args.timeout)
+	for i, rec in enumerate(rerun.records(booted, built.record, built.tree.path, build_dir,
+					       out_dir), 1):
+		runner.write_json_atomically(os.path.join(out_dir, f'result-{i}.json'), rec.to_json())
+		verdicts.append(judge(rec))
+		report.show(rec, verdicts[-1])
+	for line in booted.state.get('BEFORE', []):
+		print(f'[thp-ds]   before and after: {line}' if line in booted.state.get('AFTER', [])
 		      else f'[thp-ds]   before: {line}')
-	for problem in problems:
-		print(f'[thp-ds]   {problem}')
-	return 1 if problems else 0
+	ok = all(v.ok for v in verdicts)
+	print(f'[thp-ds] {built.record.origin} {built.record.version} (debug profile): the suites '
+	      f'run {rerun.RUNS} times more from debugfs on a live system: '
+	      + ('PASS' if ok else 'FAIL') + f' (console {os.path.join(out_dir, "console-rerun.log")})')
+	return 0 if ok else 1
 
 
 def cmd_patches(args: argparse.Namespace) -> int:
@@ -284,8 +323,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--timeout', type=positive, default=300,
 		       help='seconds the guest may run before it is stopped (default %(default)s)')
 	p.add_argument('--profile', choices=sorted(runner.PROFILES), default='default',
-		       help='debug: add KASAN, lockdep, DEBUG_OBJECTS and friends, in a build '
-		       'directory of its own')
+		       help='debug: add KASAN, lockdep, DEBUG_OBJECTS and friends; live: boot a '
+		       'live system with a swap area and run the suites there from KUnit\'s '
+		       'debugfs (x86_64, KUnit 6.7+); each in a build directory of its own')
 	add_install_option(p)
 	add_lock_option(p)
 	add_refresh_option(p)
@@ -347,6 +387,9 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--targets', nargs='+', default=list(CHECK_TARGETS),
 		       help='targets: the trees run on x86_64; each other target runs the first '
 		       'tree as shipped and with the variant (default: %(default)s)')
+	c.add_argument('--live', nargs='*', default=list(CHECK_LIVE),
+		       help='trees to run in the live profile too (a swap area): as shipped and '
+		       'with each variant only that profile reaches (default: %(default)s)')
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
@@ -379,10 +422,15 @@ def parser() -> argparse.ArgumentParser:
 		       help='output directory (default: docs/results of this repository)')
 	m.add_argument('--targets', nargs='+', default=['x86_64'],
 		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
+	m.add_argument('--profiles', nargs='+', default=['default'],
+		       choices=sorted(runner.PROFILES),
+		       help='build profiles to run each tree in (default: %(default)s); live: '
+		       'shipped, backported, seed-reclaim and the variants only the live '
+		       'profile reaches, on the trees whose KUnit can run a suite after boot')
 	m.add_argument('--merge', action='store_true',
-		       help="keep the runs of the existing matrix.json whose tree and target this "
-		       'matrix does not run (add a tree without re-running every target); '
-		       'proof.md is left as it is')
+		       help="keep the runs of the existing matrix.json whose tree and setting "
+		       '(target, profile) this matrix does not run (add a tree without '
+		       're-running every target); proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
 	add_install_option(m)
 	add_lock_option(m)

@@ -23,8 +23,13 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'busybox-static': '/bin/busybox',
 	      'gcc-aarch64-linux-gnu': '/usr/bin/aarch64-linux-gnu-gcc',
 	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64'}
-# Needed by one command only: rerun's initramfs.
+# Needed by the live systems only (rerun, the live profile): their initramfs.
 RERUN_PACKAGES = ('busybox-static',)
+
+
+def profile_packages(profile: str) -> Sequence[str]:
+	"""What a build profile needs besides HOST_PACKAGES."""
+	return RERUN_PACKAGES if profile == 'live' else ()
 
 
 def missing_packages(packages: Sequence[str] = HOST_PACKAGES) -> List[str]:

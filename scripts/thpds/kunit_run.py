@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set, TextIO
 
 from thpds import console, coverage, kconfig_check
 from thpds.cases import declared_cases, tree_text
@@ -111,13 +111,16 @@ def kunit_command(tree: str, build_dir: str, json_path: str, timeout: int, jobs:
 		  filter_glob: Optional[str] = None, mode: str = 'run',
 		  kconfig_add: Sequence[str] = (), target: Target = DEFAULT_TARGET,
 		  boot: Sequence[str] = ()) -> List[str]:
-	"""kunit.py run (configure, build, boot) or exec (boot what is built);
-	@boot: kernel command-line options after the tool's own."""
+	"""kunit.py run (configure, build, boot), exec (boot what is built) or
+	build (configure and build only); @boot: kernel command-line options
+	after the tool's own."""
 	cmd = [sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'), mode,
 	       *target.kunit_args(), f'--build_dir={build_dir}', '--kunitconfig=mm/tests']
 	cmd += [f'--kconfig_add={opt}' for opt in (*target.kconfig(), *kconfig_add)]
-	if mode == 'run':
+	if mode in ('run', 'build'):
 		cmd += [f'--make_options=CC=ccache {target.cross_compile}gcc', f'--jobs={jobs}']
+	if mode == 'build':
+		return cmd
 	cmd += [f'--qemu_args={target.qemu_args()}', f'--timeout={timeout}',
 		f'--json={json_path}']
 	cmd += [f'--kernel_args={a}' for a in (*KERNEL_ARGS, *boot)]
@@ -245,16 +248,23 @@ def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,
 		with open(json_path) as f:
 			json_data = json.load(f)
 	seen = interpret(log_text, console_text, json_data, declared, returncode)
-	excerpt = seen.pop('oops_excerpt')
+	oops_path = write_oops(out_dir, seen.pop('oops_excerpt'))
+	return RunOutput(log_path=log_path, console_path=console_path if console_text else '',
+			 json_path=json_path, config_sha256=config_sha256(build_dir),
+			 seconds=seconds, oops_path=oops_path, **seen)
+
+
+def write_oops(out_dir: str, excerpt: str) -> str:
+	"""Keep the oops excerpt as oops.txt in @out_dir (none left from an earlier
+	run when there is no oops); its path, or ''."""
 	oops_path = os.path.join(out_dir, 'oops.txt')
 	if excerpt:
 		with open(oops_path, 'w') as f:
 			f.write(excerpt)
-	elif os.path.exists(oops_path):
+		return oops_path
+	if os.path.exists(oops_path):
 		os.remove(oops_path)
-	return RunOutput(log_path=log_path, console_path=console_path if console_text else '',
-			 json_path=json_path, config_sha256=config_sha256(build_dir),
-			 seconds=seconds, oops_path=oops_path if excerpt else '', **seen)
+	return ''
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
@@ -286,28 +296,45 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 			os.remove(os.path.join(out_dir, stale))
 	if os.path.exists(os.path.join(build_dir, 'test.log')):
 		os.remove(os.path.join(build_dir, 'test.log'))
-	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
-	if accel == 'tcg':
-		env['PATH'] = tcg_shim_dir(cache, target) + os.pathsep + env.get('PATH', '')
 	json_path = os.path.join(out_dir, 'kunit.json')
 	cmd = kunit_command(tree, build_dir, json_path, timeout, jobs or os.cpu_count() or 1,
 			    filter_glob, mode, kconfig_add, target, boot)
 	start = time.monotonic()
 	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
-		log.write('$ ' + ' '.join(cmd) + '\n')
-		log.flush()
-		# A session of its own, so that an interrupted run can stop
-		# kunit.py together with the make and QEMU it started: left
-		# behind, they would go on writing the build directory.
-		proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
-					stderr=subprocess.STDOUT, text=True, errors='replace',
-					start_new_session=True)
-		assert proc.stdout is not None
-		try:
-			for line in proc.stdout:
-				sys.stdout.write(line)
-				log.write(line)
-			proc.wait()
-		finally:
-			stop_group(proc)
-	return read_output(tree, build_dir, out_dir, proc.returncode, time.monotonic() - start)
+		returncode = _stream(cmd, tree, cache, log, target if accel == 'tcg' else None)
+	return read_output(tree, build_dir, out_dir, returncode, time.monotonic() - start)
+
+
+def build(tree: str, build_dir: str, cache: str, log: TextIO, jobs: Optional[int] = None,
+	  kconfig_add: Sequence[str] = (), target: Target = DEFAULT_TARGET) -> int:
+	"""kunit.py build (configure and build, no boot), its output to @log."""
+	os.makedirs(build_dir, exist_ok=True)
+	cmd = kunit_command(tree, build_dir, '', 0, jobs or os.cpu_count() or 1, None, 'build',
+			    kconfig_add, target)
+	return _stream(cmd, tree, cache, log, None)
+
+
+def _stream(cmd: List[str], tree: str, cache: str, log: TextIO,
+	    tcg: Optional[Target]) -> int:
+	"""Run a kunit.py command in @tree, its output to stdout and @log; with
+	@tcg, that target's QEMU is the TCG shim.  Its exit status."""
+	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
+	if tcg is not None:
+		env['PATH'] = tcg_shim_dir(cache, tcg) + os.pathsep + env.get('PATH', '')
+	log.write('$ ' + ' '.join(cmd) + '\n')
+	log.flush()
+	# A session of its own, so that an interrupted run can stop kunit.py
+	# together with the make and QEMU it started: left behind, they would
+	# go on writing the build directory.
+	proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
+				stderr=subprocess.STDOUT, text=True, errors='replace',
+				start_new_session=True)
+	assert proc.stdout is not None
+	try:
+		for line in proc.stdout:
+			sys.stdout.write(line)
+			log.write(line)
+		proc.wait()
+	finally:
+		stop_group(proc)
+	return proc.returncode

@@ -49,14 +49,14 @@ def cell(rec: RunRecord, name: str) -> str:
 
 
 def merged(path: str, records: List[RunRecord]) -> List[RunRecord]:
-	"""The runs recorded in @path whose (tree, target) @records do not run,
+	"""The runs recorded in @path whose (tree, setting) @records do not run,
 	then @records: every run in the table is still one the tool recorded."""
 	if not os.path.exists(path):
 		return records
 	with open(path) as f:
 		old = [RunRecord.from_json(d) for d in json.load(f)]
-	fresh = {(r.tree, r.arch) for r in records}
-	return [r for r in old if (r.tree, r.arch) not in fresh] + records
+	fresh = {(r.tree, r.setting) for r in records}
+	return [r for r in old if (r.tree, r.setting) not in fresh] + records
 
 
 def run_verdict(rec: RunRecord) -> str:
@@ -73,9 +73,9 @@ def reading(records: List[RunRecord]) -> List[str]:
 	"""Per tree (and target), in words: exposed as shipped to what, and what
 	closes it."""
 	out = ['## Reading', '']
-	for key in dict.fromkeys((r.tree, r.arch) for r in records):
-		mine = [r for r in records if (r.tree, r.arch) == key]
-		name = key[0] if key[1] == 'x86_64' else f'{key[0]} {key[1]}'
+	for key in dict.fromkeys((r.tree, r.setting) for r in records):
+		mine = [r for r in records if (r.tree, r.setting) == key]
+		name = f'{key[0]} {key[1]}' if key[1] else key[0]
 		runs = {r.variant: r for r in mine}
 		shipped, backported = runs.get('shipped'), runs.get('backported')
 		if shipped is None:

@@ -16,8 +16,8 @@ import subprocess
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from thpds import (cases, debian_source, fit, kconfig_check, kunit_run, lock, sources, suite,
-		   tree, variants)
+from thpds import (cases, debian_source, fit, kconfig_check, kunit_run, live, lock, sources,
+		   suite, tree, variants)
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import JUDGED_DECLARED, JUDGED_OWN, Expectation, RunRecord
@@ -373,7 +373,14 @@ PROFILES: Dict[str, Sequence[str]] = {
 		  'CONFIG_DEBUG_OBJECTS_TIMERS=y', 'CONFIG_DEBUG_OBJECTS_WORK=y',
 		  'CONFIG_DEBUG_OBJECTS_RCU_HEAD=y', 'CONFIG_DEBUG_VM_PGFLAGS=y',
 		  'CONFIG_DEBUG_FS=y', 'CONFIG_KUNIT_DEBUGFS=y', 'CONFIG_BLK_DEV_INITRD=y'),
+	# A live system with a swap area (live.py): KUnit's debugfs to run the
+	# suites again after boot, an initramfs for the init that sets the
+	# system up, and a RAM disk for it to swap to.
+	'live': ('CONFIG_DEBUG_FS=y', 'CONFIG_KUNIT_DEBUGFS=y', 'CONFIG_BLK_DEV_INITRD=y',
+		 'CONFIG_BLK_DEV=y', 'CONFIG_BLK_DEV_RAM=y', 'CONFIG_SWAP=y'),
 }
+# Profiles whose runs boot a live system (live.py) instead of kunit.py's.
+LIVE_PROFILES = ('live',)
 
 
 def write_json_atomically(path: str, data) -> None:
@@ -398,12 +405,14 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 
 
 def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
-		declared: bool = True, boot: Sequence[str] = ()) -> Expectation:
+		declared: bool = True, boot: Sequence[str] = (),
+		profile: str = 'default') -> Expectation:
 	"""What a run of the applied tree must show: an unpatched variant's declared
 	failures (on @target); as shipped, the port's declared exposures where
 	they speak for the tree (@declared: declared_tree()), else none; with
 	the backports, none.  Skips only where the port, or a boot option
-	(@boot: ports/boot-options), allows them."""
+	(@boot: ports/boot-options), allows them, and for want of a swap area
+	(ports/no-swap) in every run but a live one."""
 	v = applied.variant
 	may_fail = frozenset()
 	if v:
@@ -413,8 +422,10 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 		fail, crash = frozenset(), frozenset()
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
-	return Expectation(fail, crash, suite.port_skips(applied.port) + suite.boot_skips(boot),
-			   exposure=not v and bool(fail), may_fail=may_fail)
+	skips = suite.port_skips(applied.port) + suite.boot_skips(boot)
+	if profile not in LIVE_PROFILES:
+		skips += suite.no_swap_skips()
+	return Expectation(fail, crash, skips, exposure=not v and bool(fail), may_fail=may_fail)
 
 
 def run_dirs(t: tree.Tree, profile: str,
@@ -440,8 +451,19 @@ def tool_boot(port: str, target: Target = DEFAULT_TARGET) -> Tuple[str, ...]:
 	return suite.port_thp_anon(port, target.page_kb)
 
 
+def profile_refusal(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET) -> str:
+	"""Why the prepared tree @t cannot run @profile on @target ('' when it can)."""
+	if profile not in LIVE_PROFILES:
+		return ''
+	try:
+		live.check(target)
+	except UsageError as e:
+		return str(e)
+	return live.tree_refusal(t.path)
+
+
 def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
-		  target: Target, boot: Sequence[str] = ()) -> None:
+		  target: Target, boot: Sequence[str] = (), profile: str = 'default') -> None:
 	"""What can be refused before any download, copy or build: the filter,
 	the variant's name, the boot options, a user's tree (not a kernel tree,
 	no kunit.py, no port fits it, a page size it cannot build)."""
@@ -455,6 +477,13 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 		if variant not in known:
 			raise UsageError(f'--unpatched {variant}: no port has such a variant (there are: '
 					 f'{", ".join(sorted(known))}; thp-ds list)')
+		needs = variants.profiles_of(variant)
+		if needs and profile not in needs:
+			raise UsageError(f'--unpatched {variant}: its path is reached only in a run of the '
+					 f'{" or ".join(sorted(needs))} profile (--profile '
+					 f'{sorted(needs)[0]}): the variant declares what fails there')
+	if profile in LIVE_PROFILES:
+		live.check(target)
 	if is_path(spec):
 		src = check_user_tree(spec)
 		why_not = target.refusal(src)
@@ -476,13 +505,17 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	what was last built (mode='exec' boots that again without building).
 	"""
 	# 1. what can be refused cheaply, before anything is fetched or copied
-	check_request(spec, filter_glob, variant, target, boot)
+	check_request(spec, filter_glob, variant, target, boot, profile)
 	# 2. resolve and prepare: the tree at its stable path
 	t = prepare(spec)
 	why_not = '' if is_path(spec) else target.refusal(t.path)
 	if why_not:
 		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
 				 f'{target.name}: {why_not}')
+	why_not = profile_refusal(t, profile, target)
+	if why_not:
+		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot run the {profile} '
+				 f'profile: {why_not}')
 	# 3. fit: the port whose design the tree's sources show
 	port = port_of(t)
 	# 4. apply: the suite (or the tree's own), backports, the variant
@@ -502,10 +535,15 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	      flush=True)
 	# 5. build and boot
 	try:
-		out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
-				    filter_glob=filter_glob, accel=accel, mode=mode,
-				    kconfig_add=PROFILES[profile], target=target,
-				    boot=(*tool_boot(port, target), *boot))
+		if profile in LIVE_PROFILES:
+			out = live.run(t.path, build_dir, out_dir, cache_dir(), timeout, selected,
+				       target, PROFILES[profile], (*tool_boot(port, target), *boot),
+				       build=mode == 'run')
+		else:
+			out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
+					    filter_glob=filter_glob, accel=accel, mode=mode,
+					    kconfig_add=PROFILES[profile], target=target,
+					    boot=(*tool_boot(port, target), *boot))
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
@@ -517,7 +555,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 				 f'{out.log_path}')
 	# 6. record
 	record = make_record(
-		out, selected, expectation(applied, target, declared, boot),
+		out, selected, expectation(applied, target, declared, boot, profile),
 		tree=os.path.realpath(spec) if is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'],
 		debian_suite=t.meta.get('suite', ''),

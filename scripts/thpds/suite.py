@@ -162,14 +162,8 @@ def port_patches(port: str, repo: str = REPO) -> List[str]:
 	return _patches(port, 'patches', repo)
 
 
-def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
-	"""The skips a port allows: (case glob, reason substring) pairs.
-
-	ports/<X.Y>/may-skip holds one 'glob: reason' per line, for cases that
-	cannot run on that tree family (a path the tree does not have).  A case
-	that skips anywhere else fails the run: a skip proves nothing.
-	"""
-	path = os.path.join(repo, 'ports', port, 'may-skip')
+def _skips(path: str) -> Tuple[Tuple[str, str], ...]:
+	"""(case glob, reason substring) pairs of a file of 'glob: reason' lines."""
 	found = []
 	for line in declarations(path):
 		glob, sep, reason = line.partition(':')
@@ -177,6 +171,22 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 			raise SuiteError(f'{path}: expected "case-glob: reason", got {line!r}')
 		found.append((glob.strip(), reason.strip()))
 	return tuple(found)
+
+
+def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The skips a port allows: (case glob, reason substring) pairs.
+
+	ports/<X.Y>/may-skip holds one 'glob: reason' per line, for cases that
+	cannot run on that tree family (a path the tree does not have).  A case
+	that skips anywhere else fails the run: a skip proves nothing.
+	"""
+	return _skips(os.path.join(repo, 'ports', port, 'may-skip'))
+
+
+def no_swap_skips(repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The skips a run without a swap area allows (ports/no-swap): every run
+	but the live profile's, whose guest has one."""
+	return _skips(os.path.join(repo, 'ports', 'no-swap'))
 
 
 # What a boot option must look like: one word, as the kernel parses its

@@ -11,8 +11,10 @@ may pass or fail, never crash; the deterministic cases are never May-Fail.
 'May-Fail-On: <target> <suite.case>' says of a declared race case that on
 that target it may also pass (arm64-16k and arm64-64k: the race frees one
 32 MB or 512 MB THP at a time, which the shrinker may split off the queue
-before its free); if it is May-Crash, it may still crash there.  The
-reason goes in the message.  verdict.judge() holds a run to that declaration:
+before its free); if it is May-Crash, it may still crash there.
+'Profile: live' says that the variant's path is reached only in a run of
+that profile (the cgroup-v1 swap-out needs the live profile's swap area):
+the variant runs only there.  The reason goes in the message.  verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
 """
@@ -31,6 +33,9 @@ SHIPPED = 'shipped'
 BACKPORTED = 'backported'
 # The suite whose case is timing-dependent (the only one May-Fail may name).
 RACE_SUITE = 'thp_deferred_split_race'
+# What 'Profile:' may name: the profiles whose runs reach a path the
+# default run cannot ('' is any profile).
+PROFILES = ('', 'live')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Variant:
 	may_fail_on: Tuple[Tuple[str, frozenset], ...] = ()
 	# the variant's other forms, for trees where its path moved (for_port)
 	forms: Tuple[str, ...] = ()
+	# the only build profile whose runs reach its path ('' for any)
+	profile: str = ''
 
 	@property
 	def patches(self) -> Tuple[str, ...]:
@@ -75,6 +82,10 @@ def parse(path: str, port: str) -> Variant:
 		where, _, case = entry.partition(' ')
 		per_target.setdefault(where, set()).add(case.strip())
 	name = os.path.basename(path)[:-len('.patch')]
+	profile = ' '.join(sorted(declared('Profile')))
+	if profile not in PROFILES:
+		raise suite.SuiteError(f'{path}: Profile: {profile}: a variant may name one of: '
+				       + ', '.join(p for p in PROFILES if p))
 	if not expect:
 		raise suite.SuiteError(f'{path}: declares no Expect-Fail case')
 	if not crash <= expect:
@@ -88,7 +99,8 @@ def parse(path: str, port: str) -> Variant:
 			raise suite.SuiteError(f'{path}: May-Fail-On {where} may name only race cases '
 					       'it declares to fail: ' + ', '.join(sorted(names)))
 	return Variant(name, port, path, title, expect, crash, may_fail,
-		       tuple(sorted((w, frozenset(n)) for w, n in per_target.items())))
+		       tuple(sorted((w, frozenset(n)) for w, n in per_target.items())),
+		       profile=profile)
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
@@ -111,8 +123,8 @@ def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
 		others = [os.path.join(d, q) for q in names if q != p and q.startswith(name + '.')]
 		for other in others:
 			o = parse(other, port)
-			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on) != \
-			   (v.expect_fail, v.may_crash, v.may_fail, v.may_fail_on):
+			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on, o.profile) != \
+			   (v.expect_fail, v.may_crash, v.may_fail, v.may_fail_on, v.profile):
 				raise suite.SuiteError(f'{other}: declares other cases than {p}: every '
 						       'form of a variant must declare the same')
 		found[name] = dataclasses.replace(v, forms=tuple(others))
@@ -132,3 +144,10 @@ def known_names(repo: str = suite.REPO) -> Dict[str, list]:
 		for name in for_port(port, repo):
 			found.setdefault(name, []).append(port)
 	return found
+
+
+def profiles_of(name: str, repo: str = suite.REPO) -> frozenset:
+	"""The profiles a variant of that name is confined to, in any port ('Profile:');
+	empty where it runs in every profile."""
+	return frozenset(v.profile for port in suite.ports(repo)
+			 for n, v in for_port(port, repo).items() if n == name and v.profile)

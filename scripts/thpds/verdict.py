@@ -160,10 +160,18 @@ class RunRecord:
 		return cls(**kw)
 
 	@property
+	def setting(self) -> str:
+		"""Where the run differs from a default one: target (other than
+		x86_64), profile (other than default), boot options; '' for none."""
+		parts = [] if self.arch == 'x86_64' else [self.arch]
+		parts += [] if self.profile == 'default' else [self.profile]
+		return ' '.join(parts + list(self.boot))
+
+	@property
 	def label(self) -> str:
-		"""The run's name in tables: tree, target (other than x86_64), variant."""
-		arch = '' if self.arch == 'x86_64' else f' {self.arch}'
-		return f'{self.tree}{arch} {self.variant}'
+		"""The run's name in tables: tree, its setting, variant."""
+		setting = f' {self.setting}' if self.setting else ''
+		return f'{self.tree}{setting} {self.variant}'
 
 	def case_status(self, name: str) -> Optional[Status]:
 		return next((c.status for c in self.cases if c.name == name), None)

@@ -519,6 +519,14 @@ static inline int thp_ds_split_folio(struct folio *folio)
 }
 
 /*
+ * KUnit here cannot run a suite on a booted system, where a swap area can
+ * exist (its debugfs has no run file before v6.7): the cgroup-v1 swap-out
+ * case takes the swap-out step itself (thp_ds_swapout()) instead of
+ * having reclaim swap the THP out.
+ */
+#define THP_DS_SWAPOUT_RECLAIMS	0
+
+/*
  * cgroup-v1 swap-out, driven without a swap device: mem_cgroup_swapout()
  * records the memory+swap charge in the swap_cgroup map of the entry's
  * swap type, and that map is all it needs.  The case uses the last swap

@@ -201,33 +201,16 @@ static inline int thp_ds_split_folio(struct folio *folio)
 }
 
 /*
- * cgroup-v1 swap-out: __memcg1_swapout() records the memory+swap charge in
- * the swap table of a locked swap cluster of a real swap area (folio in
- * the swap cache); the KUnit guest has no swap area, so the case cannot
- * drive it and says so.
+ * The cgroup-v1 swap-out case swaps its THP out by reclaim, into a real
+ * swap area; a KUnit run at boot has none, and the case then skips.
  */
-#define THP_DS_SWAP_TYPE	(MAX_SWAPFILES - 1)
+#define THP_DS_SWAPOUT_RECLAIMS	1
 
-static inline const char *thp_ds_swapout_unsupported(void)
+/* Memory+swap charge held by @memcg's swapped-out pages (MEMCG_SWAP). */
+static inline unsigned long thp_ds_memcg_swap(struct mem_cgroup *memcg)
 {
-	return "cgroup-v1 swap-out here needs a swap area (__memcg1_swapout()); the guest has none";
-}
-
-static inline int thp_ds_swap_map(unsigned long nr)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline void thp_ds_swap_unmap(void)
-{
-}
-
-static inline void thp_ds_swapout(struct folio *folio)
-{
-}
-
-static inline void thp_ds_swap_uncharge(unsigned int nr)
-{
+	mem_cgroup_flush_stats(memcg);
+	return memcg_page_state(memcg, MEMCG_SWAP);
 }
 
 /* Queue a THP that is still mapped whole, as the kernel queues one it finds underused. */

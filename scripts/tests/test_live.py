@@ -1,0 +1,138 @@
+"""Tests for thpds.live: the live system's init, its output, and the KTAP
+document kunit.py parse reads."""
+
+import os
+import tempfile
+import unittest
+
+from thpds import live, runner, suite, variants
+from thpds.errors import UsageError
+from thpds.target import DEFAULT, Target
+
+# A results file of KUnit's debugfs (6.12 and later): a document of one suite.
+V1 = '''KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: thp_deferred_split_v1
+    1..2
+    ok 1 thp_ds_test_swapout
+    ok 2 thp_ds_test_charge_move # SKIP reason
+# thp_deferred_split_v1: pass:1 fail:0 skip:1 total:2
+ok 1 thp_deferred_split_v1
+'''
+
+
+class InitTest(unittest.TestCase):
+	def test_init_swaps_on_then_runs_each_suite_and_prints_its_results(self):
+		init = live.init_script(('a', 'b'))
+		self.assertLess(init.index('swapon /dev/ram0'), init.index('for s in a b; do'))
+		self.assertIn('for i in 1; do', init)
+		self.assertIn('echo run > /sys/kernel/debug/kunit/$s/run', init)
+		self.assertIn(f'echo "{live.BEGIN} $i $s"', init)
+		self.assertTrue(init.rstrip().endswith('$B reboot -f'))
+		self.assertNotIn('_PART', init)
+		self.assertNotIn('_MARK', init)
+
+	def test_a_live_system_without_swap_with_its_state(self):
+		init = live.init_script(('a',), runs=2, swap=False, setup='SETUP', state='state() { :; }')
+		self.assertNotIn('swapon', init)
+		self.assertIn('for i in 1 2; do', init)
+		self.assertLess(init.index('SETUP'), init.index(f'{live.STATE}-BEFORE-BEGIN'))
+		self.assertLess(init.index('for i in'), init.index(f'{live.STATE}-AFTER-BEGIN'))
+
+	def test_the_initramfs_holds_init_busybox_and_the_console(self):
+		with tempfile.NamedTemporaryFile() as bb:
+			bb.write(b'\x7fELF')
+			bb.flush()
+			cpio = live.initramfs(bb.name, '#!/bin/sh\n')
+		for name in (b'init\0', b'bin/busybox\0', b'dev/console\0', b'TRAILER!!!\0'):
+			self.assertIn(name, cpio)
+		self.assertEqual(len(cpio) % 512, 0)
+
+	def test_the_cgroup_v1_suite_boots_alone(self):
+		# it must run before anything used the memory controller on cgroup2
+		first = live.BOOTS[0]
+		self.assertEqual(first.suites, ('thp_deferred_split_v1',))
+		self.assertEqual(first.boot_glob, 'thp_deferred_split_v1')
+		self.assertNotIn('thp_deferred_split_v1', live.BOOTS[1].suites)
+
+	def test_only_the_boots_of_selected_suites(self):
+		boots = live.boots_for(['thp_deferred_split.thp_ds_test_put'])
+		self.assertEqual([(b.name, b.suites) for b in boots],
+				 [('cgroup2', ('thp_deferred_split',))])
+
+
+class ConsoleTest(unittest.TestCase):
+	CONSOLE = ('[    1.0] Adding 65532k swap on /dev/ram0.\n'
+		   f'{live.SWAP} /dev/ram0 partition 65532 0 -2\n'
+		   f'{live.BEGIN} 1 thp_deferred_split_v1\n' + V1 +
+		   f'{live.END} 1 thp_deferred_split_v1\n'
+		   f'{live.BEGIN} 1 thp_deferred_split_race missing\n'
+		   f'{live.DONE}\n')
+
+	def test_results_swap_and_end(self):
+		b = live.parse_console('cgroup-v1', self.CONSOLE)
+		self.assertEqual(b.run(1), [('thp_deferred_split_v1', V1)])
+		self.assertEqual(b.run(2), [])
+		self.assertTrue(b.swap.startswith('/dev/ram0 partition'))
+		self.assertTrue(b.done)
+		self.assertEqual(live.problems([b]), [])
+
+	def test_no_swap_area_and_no_end_are_problems(self):
+		b = live.parse_console('cgroup2', f'{live.SWAP} none: mkswap or swapon failed\n')
+		found = live.problems([b])
+		self.assertEqual(len(found), 2)
+		self.assertIn('no swap area', found[0])
+		self.assertIn('stopped before its init finished', found[1])
+
+
+class MergeTest(unittest.TestCase):
+	def test_suites_are_numbered_in_one_document(self):
+		race = V1.replace('thp_deferred_split_v1', 'thp_deferred_split_race')
+		doc = live.merge([('thp_deferred_split_v1', V1), ('thp_deferred_split_race', race)])
+		lines = doc.splitlines()
+		self.assertEqual(lines[:2], ['KTAP version 1', '1..2'])
+		self.assertIn('ok 1 thp_deferred_split_v1', lines)
+		self.assertIn('ok 2 thp_deferred_split_race', lines)
+		self.assertEqual(doc.count('\nKTAP version 1'), 0)	# only the suites' own, indented
+		self.assertEqual(doc.count('    KTAP version 1'), 2)
+
+	def test_a_results_file_that_ends_early_is_a_failed_suite(self):
+		doc = live.merge([('thp_deferred_split_v1', V1.rsplit('ok 1', 1)[0])])
+		self.assertTrue(doc.rstrip().endswith('not ok 1 thp_deferred_split_v1'))
+
+
+class ExpectationTest(unittest.TestCase):
+	def test_a_missing_swap_area_is_allowed_except_in_a_live_run(self):
+		skip = ('thp_deferred_split_v1.thp_ds_test_swapout', 'no swap area')
+		self.assertIn(skip, suite.no_swap_skips())
+		app = suite.Applied('7.2')
+		self.assertIn(skip, runner.expectation(app).may_skip)
+		self.assertNotIn(skip, runner.expectation(app, profile='live').may_skip)
+
+	def test_a_live_only_variant_is_refused_in_another_profile(self):
+		with self.assertRaises(UsageError) as cm:
+			runner.check_request('7.2', None, 'swapout', DEFAULT)
+		self.assertIn('--profile live', str(cm.exception))
+		self.assertIsNone(runner.check_request('7.2', None, 'seed-reclaim', DEFAULT))
+		self.assertIn('live', variants.profiles_of('swapout'))
+
+	def test_a_kunit_without_a_debugfs_run_file_is_refused(self):
+		with tempfile.TemporaryDirectory() as tree:
+			self.assertIn('no debugfs', live.tree_refusal(tree))
+			os.makedirs(os.path.join(tree, 'lib/kunit'))
+			path = os.path.join(tree, 'lib/kunit/debugfs.c')
+			with open(path, 'w') as f:
+				f.write('#define KUNIT_DEBUGFS_RESULTS "results"\n')
+			self.assertIn('no run file', live.tree_refusal(tree))
+			with open(path, 'a') as f:
+				f.write('#define KUNIT_DEBUGFS_RUN "run"\n')
+			self.assertEqual(live.tree_refusal(tree), '')
+
+	def test_live_runs_boot_x86_64_only_for_now(self):
+		with self.assertRaises(UsageError):
+			live.check(Target('arm64', '4k'))
+
+
+if __name__ == '__main__':
+	unittest.main()

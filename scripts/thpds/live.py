@@ -1,0 +1,358 @@
+"""Live runs: the suites on a booted system that has a swap area, judged
+as every other run is.
+
+KUnit runs a built-in suite at boot, before init: there is no swap area
+then (swapon is a system call), so the case that needs reclaim to swap a
+queued THP out skips in every kunit.py run (ports/no-swap).  A run of the
+live profile builds the same suite with KUnit's debugfs, an initramfs and
+a RAM disk (runner.PROFILES['live']) and boots it with a busybox
+initramfs whose init makes the RAM disk a swap area, then runs the suites
+again from /sys/kernel/debug/kunit/<suite>/run (KUnit v6.7 and later) and
+prints each one's results file.
+
+Two boots, because the cgroup-v1 suite must run before anything used the
+memory controller on cgroup2 in the same boot (thp_ds_setup()): the first
+boot runs (and so registers in debugfs) only the cgroup-v1 suite, the
+second all of them.  The results files, KTAP each, are merged into one
+KTAP document, which the tree's kunit.py parse reads; the run's output is
+then what a kunit.py run's is, and verdict.judge() decides.  Oopses and
+kernel reports are looked for in the whole console of both boots.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from thpds import console, kunit_run
+from thpds.cases import declared_cases, tree_text
+from thpds.errors import UsageError
+from thpds.target import MEMORY_MB, Target
+
+BUSYBOX = '/bin/busybox'
+# The swap area: a RAM disk (brd), synchronous, so that reclaim frees a
+# folio in the same pass that writes it out, as it does on a zram or an
+# SSD swap device.  64 MiB: a few PMD THPs, swapped out one at a time.
+SWAP_KB = 65536
+# What init prints around each part of its output.
+BEGIN, END, DONE = 'THPDS-RESULTS-BEGIN', 'THPDS-RESULTS-END', 'THPDS-DONE'
+SWAP, STATE = 'THPDS-SWAP', 'THPDS-STATE'
+
+
+@dataclasses.dataclass(frozen=True)
+class Boot:
+	name: str
+	boot_glob: str			# kunit.filter_glob: what runs (and registers) at boot
+	suites: Tuple[str, ...]		# run again from debugfs, in this order
+
+
+BOOTS = (
+	Boot('cgroup-v1', 'thp_deferred_split_v1', ('thp_deferred_split_v1',)),
+	Boot('cgroup2', 'thp_deferred_split*',
+	     ('thp_deferred_split_checker', 'thp_deferred_split', 'thp_deferred_split_race')),
+)
+
+# The init of a live system: the mounts, a swap area on the RAM disk (SWAP_PART),
+# what the caller sets up (SETUP_PART), then each suite again, RUNS times,
+# with the system's state (STATE_PART: a shell function "state") printed
+# before and after when the caller asks for it.
+INIT = r'''#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sys /sys
+$B mount -t debugfs debugfs /sys/kernel/debug
+SWAP_PART
+SETUP_PART
+STATE_PART
+for i in RUNS_LIST; do
+	for s in SUITES_LIST; do
+		if [ -e /sys/kernel/debug/kunit/$s/run ]; then
+			echo run > /sys/kernel/debug/kunit/$s/run
+			echo "BEGIN_MARK $i $s"
+			$B cat /sys/kernel/debug/kunit/$s/results
+			echo "END_MARK $i $s"
+		else
+			echo "BEGIN_MARK $i $s missing"
+		fi
+	done
+done
+AFTER_PART
+echo DONE_MARK
+$B reboot -f
+'''
+
+SWAP_INIT = r'''$B mknod /dev/ram0 b 1 0
+if $B mkswap /dev/ram0 >/dev/null && $B swapon /dev/ram0; then
+	echo "SWAP_MARK $($B tail -n +2 /proc/swaps | $B tr -s ' \t' ' ')"
+else
+	echo "SWAP_MARK none: mkswap or swapon of /dev/ram0 failed"
+fi'''
+
+
+def init_script(suites: Sequence[str], runs: int = 1, swap: bool = True, setup: str = '',
+		state: str = '') -> str:
+	"""The init: @setup (shell) after the mounts; with @state (shell that
+	defines a function "state"), the state printed before the runs and after."""
+	before = after = ''
+	if state:
+		before = f'{state}\necho {STATE}-BEFORE-BEGIN; state; echo {STATE}-BEFORE-END'
+		after = f'echo {STATE}-AFTER-BEGIN; state; echo {STATE}-AFTER-END'
+	text = (INIT.replace('SWAP_PART', SWAP_INIT if swap else '')
+		.replace('SETUP_PART', setup).replace('STATE_PART', before)
+		.replace('AFTER_PART', after)
+		.replace('RUNS_LIST', ' '.join(str(i) for i in range(1, runs + 1)))
+		.replace('SUITES_LIST', ' '.join(suites)))
+	text = (text.replace('SWAP_MARK', SWAP).replace('BEGIN_MARK', BEGIN)
+		.replace('END_MARK', END).replace('DONE_MARK', DONE))
+	return re.sub(r'\n\n+', '\n', text)
+
+
+def _cpio_entry(name: str, mode: int, data: bytes = b'', rdev: Tuple[int, int] = (0, 0),
+		ino: int = 1) -> bytes:
+	"""One entry of a 'newc' cpio archive, the format the kernel unpacks."""
+	name_b = name.encode() + b'\0'
+	fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0)
+	head = b'070701' + b''.join(b'%08X' % f for f in fields)
+	pad = lambda n: b'\0' * (-n % 4)	# noqa: E731
+	return head + name_b + pad(len(head) + len(name_b)) + data + pad(len(data))
+
+
+def initramfs(busybox: str, init: str) -> bytes:
+	"""An initramfs of busybox, /dev/console and @init."""
+	with open(busybox, 'rb') as f:
+		bb = f.read()
+	out = b''
+	ino = 1
+	for d in ('dev', 'proc', 'sys', 'bin', 'tmp'):
+		out += _cpio_entry(d, stat.S_IFDIR | 0o755, ino=ino)
+		ino += 1
+	out += _cpio_entry('dev/console', stat.S_IFCHR | 0o600, rdev=(5, 1), ino=ino)
+	out += _cpio_entry('bin/busybox', stat.S_IFREG | 0o755, bb, ino=ino + 1)
+	out += _cpio_entry('init', stat.S_IFREG | 0o755, init.encode(), ino=ino + 2)
+	out += _cpio_entry('TRAILER!!!', 0, ino=0)
+	return out + b'\0' * (-len(out) % 512)
+
+
+@dataclasses.dataclass
+class BootOutput:
+	name: str
+	results: Dict[Tuple[int, str], str]	# (run, suite) -> its results file (KTAP)
+	swap: str			# /proc/swaps' line, or why there is none
+	done: bool
+	timed_out: bool
+	console: str
+	state: Dict[str, List[str]] = dataclasses.field(default_factory=dict)	# BEFORE, AFTER
+
+	def run(self, i: int) -> List[Tuple[str, str]]:
+		"""(suite, results) of run @i, in the order they ran."""
+		return [(s, text) for (j, s), text in self.results.items() if j == i]
+
+
+def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
+	"""What init printed between its markers."""
+	results: Dict[Tuple[int, str], str] = {}
+	state: Dict[str, List[str]] = {}
+	swap = ''
+	current: Optional[Tuple[int, str]] = None
+	collect: Optional[str] = None
+	for raw in text.splitlines():
+		line = console.strip_timestamp(raw).rstrip('\r')
+		m = re.match(rf'{STATE}-(BEFORE|AFTER)-(BEGIN|END)$', line)
+		if line.startswith(SWAP + ' '):
+			swap = line[len(SWAP) + 1:]
+		elif m:
+			collect = m.group(1) if m.group(2) == 'BEGIN' else None
+			if collect:
+				state[collect] = []
+		elif line.startswith(BEGIN + ' '):
+			words = line.split()
+			current = (int(words[1]), words[2]) if len(words) == 3 else None
+			if current:
+				results[current] = ''
+		elif line.startswith(END + ' '):
+			current = None
+		elif current:
+			results[current] += line + '\n'
+		elif collect:
+			state[collect].append(line)
+	return BootOutput(name, results, swap, DONE in text, timed_out, text, state)
+
+
+def merge(results: Sequence[Tuple[str, str]]) -> str:
+	"""One KTAP document of several suites' results files, each of which is
+	a document of one suite ("KTAP version 1", "1..1", the suite, "ok 1
+	<suite>"): their suites, numbered in order."""
+	out = ['KTAP version 1', f'1..{len(results)}']
+	for i, (suite, text) in enumerate(results, 1):
+		lines = text.splitlines()
+		while lines and not lines[0].strip():
+			lines.pop(0)
+		if lines[:2] == ['KTAP version 1', '1..1']:
+			lines = lines[2:]
+		if lines and re.match(rf'^(not )?ok 1 {re.escape(suite)}\b', lines[-1]):
+			lines[-1] = re.sub(r'^((?:not )?ok) 1 ', rf'\1 {i} ', lines[-1])
+		else:
+			# the results file ended early: say the suite did not finish
+			lines.append(f'not ok {i} {suite}')
+		out += lines
+	return '\n'.join(out) + '\n'
+
+
+def kernel_image(build_dir: str, target: Target) -> str:
+	return os.path.join(build_dir, 'arch/x86/boot/bzImage')
+
+
+def tree_refusal(tree: str) -> str:
+	"""Why @tree's KUnit cannot run a suite again on a booted system ('' when
+	it can): its debugfs has a run file from v6.7 on."""
+	try:
+		with open(os.path.join(tree, 'lib/kunit/debugfs.c'), errors='replace') as f:
+			text = f.read()
+	except OSError:
+		return 'its KUnit has no debugfs (lib/kunit/debugfs.c)'
+	if 'KUNIT_DEBUGFS_RUN' not in text:
+		return ("its KUnit's debugfs has no run file (KUnit v6.7 and later): a suite runs "
+			'only at boot there, before a swap area can exist')
+	return ''
+
+
+def check(target: Target) -> None:
+	if target.arch != 'x86_64':
+		raise UsageError(f'the live profile boots x86_64 only for now, not {target.name}')
+	if not os.path.exists(BUSYBOX):
+		raise UsageError('the live profile needs busybox-static (apt-get install '
+				 'busybox-static, or --install-deps)')
+
+
+def boot(name: str, kernel: str, init: str, out_dir: str, timeout: int, target: Target,
+	 cmdline: Sequence[str]) -> BootOutput:
+	"""Boot @kernel with an initramfs whose init is @init; what it printed
+	(console-<name>.log in @out_dir)."""
+	initrd = os.path.join(out_dir, f'live-{name}.cpio')
+	with open(initrd, 'wb') as f:
+		f.write(initramfs(BUSYBOX, init))
+	cmd = [target.qemu_binary, '-nodefaults', '-nographic', '-serial', 'stdio',
+	       '-no-reboot', '-accel', 'tcg', '-smp', '2', '-m', str(MEMORY_MB[target.page_size]),
+	       '-kernel', kernel, '-initrd', initrd, '-append',
+	       ' '.join(['console=ttyS0', *kunit_run.KERNEL_ARGS, *cmdline])]
+	log_path = os.path.join(out_dir, f'console-{name}.log')
+	timed_out = False
+	with open(log_path, 'w') as log:
+		log.write('$ ' + ' '.join(cmd) + '\n')
+		log.flush()
+		proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+					stdin=subprocess.DEVNULL, start_new_session=True)
+		try:
+			proc.wait(timeout=timeout)
+		except subprocess.TimeoutExpired:
+			timed_out = True
+		finally:
+			kunit_run.stop_group(proc)
+		if timed_out:
+			log.write(f'\nthp-ds: the guest was stopped by the timeout ({timeout} s)\n')
+	with open(log_path, errors='replace') as f:
+		return parse_console(name, f.read(), timed_out)
+
+
+def boots_for(selected: Sequence[str]) -> List[Boot]:
+	"""The boots whose suites hold a selected case, each with those suites only."""
+	suites = {name.split('.', 1)[0] for name in selected}
+	found = []
+	for b in BOOTS:
+		mine = tuple(s for s in b.suites if s in suites)
+		if mine:
+			found.append(dataclasses.replace(b, suites=mine))
+	return found
+
+
+def problems(boots: Sequence[BootOutput], swap: bool = True) -> List[str]:
+	"""What went wrong in the boots themselves (the verdict fails on each)."""
+	found = []
+	for b in boots:
+		if swap and (not b.swap or b.swap.startswith('none')):
+			found.append(f'live boot {b.name}: no swap area ({b.swap or "init said nothing"})')
+		if not b.done and not b.timed_out:
+			found.append(f'live boot {b.name}: the guest stopped before its init finished')
+		found += [f'live boot {b.name}: run {i} of {s}: no results'
+			  for (i, s), text in b.results.items() if not text.strip()]
+	return found
+
+
+def read_back(tree: str, build_dir: str, out_dir: str, name: str,
+	      results: Sequence[Tuple[str, str]], raw: str, build_log: str, built: bool,
+	      timed_out: bool, found: Sequence[str], seconds: float,
+	      console_path: str) -> kunit_run.RunOutput:
+	"""A live run's output, as a kunit.py run's: @results (suite, results file)
+	merged into <name>.ktap, which the tree's kunit.py parse reads into
+	<name>.json; oopses and kernel reports from @raw, the guest's console;
+	@found: what went wrong besides (each fails the verdict)."""
+	doc = merge(results)
+	ktap_path = os.path.join(out_dir, f'{name}.ktap')
+	with open(ktap_path, 'w') as f:
+		f.write(doc)
+	json_path = os.path.join(out_dir, f'{name}.json')
+	if os.path.exists(json_path):
+		os.remove(json_path)
+	parsed = subprocess.run([sys.executable, os.path.join(tree, 'tools/testing/kunit/kunit.py'),
+				 'parse', f'--json={json_path}', ktap_path], cwd=tree,
+				capture_output=True, text=True, errors='replace') if results else None
+	parse_log = parsed.stdout + parsed.stderr if parsed else ''
+	log_path = os.path.join(out_dir, f'{name}.log')
+	with open(log_path, 'w') as f:
+		f.write(build_log + parse_log)
+	json_data = None
+	if os.path.exists(json_path):
+		with open(json_path) as f:
+			json_data = json.load(f)
+	text = tree_text(tree)
+	declared = declared_cases(text) if text else {}
+	seen = kunit_run.interpret(build_log + parse_log, doc, json_data, declared,
+				   parsed.returncode if parsed else 1)
+	seen.pop('oops_excerpt')
+	excerpt = console.oops_excerpt(raw)
+	oops_path = kunit_run.write_oops(out_dir, excerpt)
+	seen.update(built=built, timed_out=timed_out, oops=console.oops_summary(excerpt),
+		    kernel_reports=console.kernel_reports(raw),
+		    teardown_errors=console.teardown_errors(raw))
+	seen['parse_errors'] = seen['parse_errors'] + list(found)
+	return kunit_run.RunOutput(log_path=log_path, console_path=console_path, json_path=json_path, config_sha256=kunit_run.config_sha256(build_dir),
+				   seconds=seconds, oops_path=oops_path, **seen)
+
+
+def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
+	selected: Sequence[str], target: Target, kconfig_add: Sequence[str],
+	cmdline: Sequence[str], build: bool = True, jobs: Optional[int] = None
+	) -> kunit_run.RunOutput:
+	"""Build (kunit.py build; @build False boots what is built), boot each
+	live boot, and read the runs back as a kunit.py run's output."""
+	check(target)
+	os.makedirs(out_dir, exist_ok=True)
+	start = time.monotonic()
+	log_path = os.path.join(out_dir, 'kunit.log')
+	with open(log_path, 'w') as log:
+		built = True
+		if build:
+			built = kunit_run.build(tree, build_dir, cache, log, jobs, kconfig_add, target) == 0
+		kernel = kernel_image(build_dir, target)
+		built = built and os.path.exists(kernel)
+	with open(log_path, errors='replace') as f:
+		build_log = f.read()
+	boots: List[BootOutput] = []
+	if built:
+		for b in boots_for(selected):
+			print(f'[thp-ds] live boot {b.name}: {", ".join(b.suites)} again after swapon',
+			      flush=True)
+			boots.append(boot(b.name, kernel, init_script(b.suites), out_dir, timeout, target,
+					  (f'kunit.filter_glob={b.boot_glob}', 'brd.rd_nr=1',
+					   f'brd.rd_size={SWAP_KB}', *cmdline)))
+	raw = ''.join(f'==== live boot {b.name}\n{b.console}\n' for b in boots)
+	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
+		f.write(raw)
+	return read_back(tree, build_dir, out_dir, 'kunit', [r for b in boots for r in b.run(1)],
+			 raw, build_log, built and bool(boots), any(b.timed_out for b in boots),
+			 problems(boots), time.monotonic() - start, os.path.join(out_dir, 'console.log'))
