@@ -14,22 +14,23 @@
 #include "thp_deferred_split.h"
 
 #if THP_DS_SWAPOUT_RECLAIMS
-/* Whole THPs written to swap so far, by anyone (THP_SWPOUT). */
-static unsigned long thp_ds_thp_swpouts(struct kunit *test)
+/* The VM event counters (/proc/vmstat's), summed over the CPUs. */
+static unsigned long *thp_ds_vm_events(struct kunit *test)
 {
 	unsigned long *events;
 
 	events = kunit_kcalloc(test, NR_VM_EVENT_ITEMS, sizeof(*events), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, events);
 	all_vm_events(events);
-	return events[THP_SWPOUT];
+	return events;
 }
 
 /*
  * cgroup-v1 swap-out of a queued THP, by reclaim.  The THP is queued by its
  * fault, as possibly underused, and reclaimed while it is mapped whole with
  * reclaim_pages(), as MADV_PAGEOUT does: shrink_folio_list() adds it to the
- * swap cache whole, unmaps it and writes it out, and __remove_mapping()
+ * swap cache whole, unmaps it and writes it out (this THP of zeroes only
+ * marks its entries in the swap area's zero map), and __remove_mapping()
  * moves its memory+swap charge to the swap entries and clears its memcg
  * with interrupts off (mem_cgroup_swapout(), since v6.13
  * __memcg1_swapout()); shrink_folio_list() then frees it.  The folio must
@@ -45,7 +46,7 @@ static unsigned long thp_ds_thp_swpouts(struct kunit *test)
 void thp_ds_test_swapout(struct kunit *test)
 {
 	struct thp_ds_ctx *ctx = test->priv;
-	unsigned long addr, freed, swap, swpouts;
+	unsigned long addr, freed, swap, *before, *after;
 	struct thp_ds_node_base *node;
 	struct thp_ds_queue mq;
 	struct folio *folio;
@@ -56,18 +57,19 @@ void thp_ds_test_swapout(struct kunit *test)
 	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
 	swap = thp_ds_memcg_swap(ctx->memcg);
-	swpouts = thp_ds_thp_swpouts(test);
+	before = thp_ds_vm_events(test);
 	lru_add_drain_all();
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 
 	freed = reclaim_pages(&list);	/* swapped out and freed */
 	kunit_release_action(test, thp_ds_leave, ctx);
 	swap = thp_ds_memcg_swap(ctx->memcg) - swap;
-	if (freed < HPAGE_PMD_NR || thp_ds_thp_swpouts(test) == swpouts) {
+	after = thp_ds_vm_events(test);
+	if (freed < HPAGE_PMD_NR || after[THP_SPLIT_PAGE] != before[THP_SPLIT_PAGE]) {
 		vm_munmap(addr, HPAGE_PMD_SIZE);
 		kunit_skip(test,
-			   "reclaim did not swap the THP out whole and free it (%lu pages freed; no verdict)",
-			   freed);
+			   "reclaim did not swap the THP out whole and free it (%lu pages freed, %lu THPs split; no verdict)",
+			   freed, after[THP_SPLIT_PAGE] - before[THP_SPLIT_PAGE]);
 	}
 	if (swap != HPAGE_PMD_NR) {
 		vm_munmap(addr, HPAGE_PMD_SIZE);
