@@ -102,6 +102,19 @@ class MergeTest(unittest.TestCase):
 		self.assertTrue(doc.rstrip().endswith('not ok 1 thp_deferred_split_v1'))
 
 
+class JudgeTest(unittest.TestCase):
+	def test_a_live_system_without_swap_fails_the_run(self):
+		from thpds.verdict import Case, RunRecord, Status, judge
+		rec = RunRecord(tree='7.2', origin='o', version='v', kernel='k', port='7.2',
+				variant='shipped', selected=('s.a',), cases=(Case('s.a', Status.PASS),),
+				profile='live')
+		self.assertTrue(judge(rec).ok)
+		bad = RunRecord.from_json(dict(rec.to_json(), live_errors=['live boot x: no swap area']))
+		self.assertFalse(judge(bad).ok)
+		self.assertIn('the live system was not as the run needs it: live boot x: no swap area',
+			      judge(bad).reasons)
+
+
 class ExpectationTest(unittest.TestCase):
 	def test_a_missing_swap_area_is_allowed_except_in_a_live_run(self):
 		skip = ('thp_deferred_split_v1.thp_ds_test_swapout', 'no swap area')

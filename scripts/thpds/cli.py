@@ -291,7 +291,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 			      + (f'\t<- --tree {series}' if i == 0 else ''))
 	for port in suite.ports():
 		found = variants.for_port(port)
-		print(f'port {port}: unpatched variants: {", ".join(sorted(found)) or "none"}')
+		names = [n + (f' ({v.profile} profile only)' if v.profile else '')
+			 for n, v in sorted(found.items())]
+		print(f'port {port}: unpatched variants: {", ".join(names) or "none"}')
 		for name, why in suite.port_exposures(port).items():
 			print(f'port {port}: exposed as shipped: {name}: {why}')
 	return 0

@@ -101,6 +101,7 @@ class RunOutput:
 	kernel_reports: List[str] = dataclasses.field(default_factory=list)
 	failed_checks: List[str] = dataclasses.field(default_factory=list)
 	parse_errors: List[str] = dataclasses.field(default_factory=list)
+	live_errors: List[str] = dataclasses.field(default_factory=list)	# live.problems()
 	unskippable: List[str] = dataclasses.field(default_factory=list)
 	config_lost: List[str] = dataclasses.field(default_factory=list)	# not built: see kconfig_check
 	# each failed result's first message (console.first_failures)

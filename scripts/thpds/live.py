@@ -58,6 +58,9 @@ BOOTS = (
 )
 
 # The init of a live system: the mounts, a swap area on the RAM disk (SWAP_PART),
+# with everything it prints on the second serial port, which QEMU writes to a
+# file of its own: the kernel's console (the first) may print KUnit's lines of
+# a run from debugfs after the run has ended, in the middle of the results;
 # what the caller sets up (SETUP_PART), then each suite again, RUNS times,
 # with the system's state (STATE_PART: a shell function "state") printed
 # before and after when the caller asks for it.
@@ -66,6 +69,8 @@ B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t debugfs debugfs /sys/kernel/debug
+$B mknod /dev/ttyS1 c 4 65
+exec >/dev/ttyS1 2>&1
 SWAP_PART
 SETUP_PART
 STATE_PART
@@ -145,7 +150,7 @@ class BootOutput:
 	swap: str			# /proc/swaps' line, or why there is none
 	done: bool
 	timed_out: bool
-	console: str
+	console: str			# the kernel's console (the first serial port)
 	state: Dict[str, List[str]] = dataclasses.field(default_factory=dict)	# BEFORE, AFTER
 
 	def run(self, i: int) -> List[Tuple[str, str]]:
@@ -154,7 +159,7 @@ class BootOutput:
 
 
 def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
-	"""What init printed between its markers."""
+	"""What init printed (@text) between its markers."""
 	results: Dict[Tuple[int, str], str] = {}
 	state: Dict[str, List[str]] = {}
 	swap = ''
@@ -232,12 +237,15 @@ def check(target: Target) -> None:
 def boot(name: str, kernel: str, init: str, out_dir: str, timeout: int, target: Target,
 	 cmdline: Sequence[str]) -> BootOutput:
 	"""Boot @kernel with an initramfs whose init is @init; what it printed
-	(console-<name>.log in @out_dir)."""
+	(init-<name>.log in @out_dir), and the kernel's console (console-<name>.log)."""
 	initrd = os.path.join(out_dir, f'live-{name}.cpio')
 	with open(initrd, 'wb') as f:
 		f.write(initramfs(BUSYBOX, init))
+	init_log = os.path.join(out_dir, f'init-{name}.log')
+	if os.path.exists(init_log):
+		os.remove(init_log)
 	cmd = [target.qemu_binary, '-nodefaults', '-nographic', '-serial', 'stdio',
-	       '-no-reboot', '-accel', 'tcg', '-smp', '2', '-m', str(MEMORY_MB[target.page_size]),
+	       '-serial', f'file:{init_log}', '-no-reboot', '-accel', 'tcg', '-smp', '2', '-m', str(MEMORY_MB[target.page_size]),
 	       '-kernel', kernel, '-initrd', initrd, '-append',
 	       ' '.join(['console=ttyS0', *kunit_run.KERNEL_ARGS, *cmdline])]
 	log_path = os.path.join(out_dir, f'console-{name}.log')
@@ -256,7 +264,12 @@ def boot(name: str, kernel: str, init: str, out_dir: str, timeout: int, target: 
 		if timed_out:
 			log.write(f'\nthp-ds: the guest was stopped by the timeout ({timeout} s)\n')
 	with open(log_path, errors='replace') as f:
-		return parse_console(name, f.read(), timed_out)
+		kernel_console = f.read()
+	said = ''
+	if os.path.exists(init_log):
+		with open(init_log, errors='replace') as f:
+			said = f.read()
+	return dataclasses.replace(parse_console(name, said, timed_out), console=kernel_console)
 
 
 def boots_for(selected: Sequence[str]) -> List[Boot]:
@@ -319,7 +332,7 @@ def read_back(tree: str, build_dir: str, out_dir: str, name: str,
 	seen.update(built=built, timed_out=timed_out, oops=console.oops_summary(excerpt),
 		    kernel_reports=console.kernel_reports(raw),
 		    teardown_errors=console.teardown_errors(raw))
-	seen['parse_errors'] = seen['parse_errors'] + list(found)
+	seen['live_errors'] = list(found)
 	return kunit_run.RunOutput(log_path=log_path, console_path=console_path, json_path=json_path, config_sha256=kunit_run.config_sha256(build_dir),
 				   seconds=seconds, oops_path=oops_path, **seen)
 

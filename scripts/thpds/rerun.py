@@ -84,7 +84,7 @@ def records(boot: live.BootOutput, base: RunRecord, tree: str, build_dir: str,
 			kunit_returncode=seen.returncode, timed_out=seen.timed_out, oops=seen.oops,
 			teardown_errors=teardown, kernel_reports=tuple(seen.kernel_reports),
 			failed_checks=tuple(seen.failed_checks), parse_errors=tuple(seen.parse_errors),
-			unskippable=tuple(seen.unskippable),
+			unskippable=tuple(seen.unskippable), live_errors=tuple(seen.live_errors),
 			failures=tuple(sorted(seen.failures.items())), log=seen.log_path,
 			variant=f'{base.variant} rerun {i}'))
 	return out

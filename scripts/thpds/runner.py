@@ -400,6 +400,7 @@ def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Exp
 		suite_warnings=tuple(out.suite_warnings), teardown_errors=tuple(out.teardown_errors),
 		kernel_reports=tuple(out.kernel_reports), failed_checks=tuple(out.failed_checks),
 		parse_errors=tuple(out.parse_errors), unskippable=tuple(out.unskippable),
+		live_errors=tuple(out.live_errors),
 		config_sha256=out.config_sha256, failures=tuple(sorted(out.failures.items())),
 		seconds=round(out.seconds, 1), log=out.log_path, **meta)
 

@@ -104,6 +104,9 @@ class RunRecord:
 	kernel_reports: Tuple[str, ...] = ()	# KASAN, lockdep, DEBUG_LIST, ... in the log
 	failed_checks: Tuple[str, ...] = ()	# 'case:line' of each failed expectation
 	parse_errors: Tuple[str, ...] = ()	# where kunit.py lost track of the KTAP
+	# what a live run's system lacked (live.py): no swap area, an init that
+	# did not finish, a suite with no results
+	live_errors: Tuple[str, ...] = ()
 	# skips that a KUnit without kunit_skip() (5.10) reported as failures
 	unskippable: Tuple[str, ...] = ()
 	config_sha256: str = ''
@@ -136,7 +139,7 @@ class RunRecord:
 				 'exposure': self.expect.exposure,
 				 'may_fail': sorted(self.expect.may_fail)}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable', 'boot'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors'):
 			out[key] = list(getattr(self, key))
 		out['failures'] = dict(self.failures)
 		return out
@@ -154,7 +157,7 @@ class RunRecord:
 					   bool(exp.get('exposure', False)),
 					   frozenset(exp.get('may_fail', ())))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable', 'boot'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors'):
 			kw[key] = tuple(data.get(key, ()))
 		kw['failures'] = tuple(sorted((data.get('failures') or {}).items()))
 		return cls(**kw)
@@ -341,6 +344,8 @@ def judge(rec: RunRecord) -> Verdict:
 		reasons.append(f'compiler warning in the suite: {w}')
 	for e in rec.teardown_errors:
 		reasons.append(f'the suite could not restore the system: {e}')
+	for e in rec.live_errors:
+		reasons.append(f'the live system was not as the run needs it: {e}')
 	if rec.kernel_reports and not variant:
 		reasons.append('the kernel reported: ' + '; '.join(rec.kernel_reports))
 	return Verdict(judgements, reasons, variant=variant,
