@@ -241,9 +241,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	report.show(built.record, verdicts[0])
 	build_dir, results = runner.run_dirs(built.tree, 'debug')
 	out_dir = os.path.join(results, 'rerun')
+	start = time.monotonic()
 	booted = rerun.boot(build_dir, out_dir, args.timeout)
 	for i, rec in enumerate(rerun.records(booted, built.record, built.tree.path, build_dir,
-					       out_dir), 1):
+					       out_dir, time.monotonic() - start), 1):
 		runner.write_json_atomically(os.path.join(out_dir, f'result-{i}.json'), rec.to_json())
 		verdicts.append(judge(rec))
 		report.show(rec, verdicts[-1])

@@ -68,9 +68,10 @@ def state_change(boot: live.BootOutput) -> List[str]:
 
 
 def records(boot: live.BootOutput, base: RunRecord, tree: str, build_dir: str,
-	    out_dir: str) -> List[RunRecord]:
+	    out_dir: str, seconds: float = 0.0) -> List[RunRecord]:
 	"""Each run of the live boot as a record of its own, judged against what
-	the debug run's record (@base) expected of the same kernel."""
+	the debug run's record (@base) expected of the same kernel; @seconds:
+	the boot's, for each."""
 	selected = tuple(s for s in base.selected if s.split('.', 1)[0] in SUITES)
 	found = live.problems([boot], swap=False)
 	out = []
@@ -86,6 +87,7 @@ def records(boot: live.BootOutput, base: RunRecord, tree: str, build_dir: str,
 			failed_checks=tuple(seen.failed_checks), parse_errors=tuple(seen.parse_errors),
 			unskippable=tuple(seen.unskippable), live_errors=tuple(seen.live_errors),
 			failures=tuple(sorted(seen.failures.items())), log=seen.log_path,
+			seconds=round(seconds, 1),
 			variant=f'{base.variant} rerun {i}'))
 	return out
 
@@ -98,8 +100,8 @@ def boot(build_dir: str, out_dir: str, timeout: int) -> live.BootOutput:
 		raise UsageError(f'no kernel at {kernel}: build the debug profile first '
 				 '(thp-ds run --profile debug)')
 	os.makedirs(out_dir, exist_ok=True)
-	# the suites also run at boot (which registers them in debugfs); the
-	# init then sets the system up afresh, so that what a rerun leaves
-	# behind shows
+	# at boot the suites are only registered in debugfs (their run at boot
+	# was judged by the debug run before); the init sets the system up, so
+	# that what the runs from debugfs leave behind shows
 	return live.boot('rerun', kernel, init_script(), out_dir, timeout, DEFAULT_TARGET,
-			 ('kunit.filter_glob=thp_deferred_split*',))
+			 ('kunit.filter_glob=thp_deferred_split*', *live.REGISTER_ONLY))
