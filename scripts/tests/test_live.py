@@ -118,10 +118,23 @@ class JudgeTest(unittest.TestCase):
 class ExpectationTest(unittest.TestCase):
 	def test_a_missing_swap_area_is_allowed_except_in_a_live_run(self):
 		skip = ('thp_deferred_split_v1.thp_ds_test_swapout', 'no swap area')
-		self.assertIn(skip, suite.no_swap_skips())
-		app = suite.Applied('7.2')
-		self.assertIn(skip, runner.expectation(app).may_skip)
-		self.assertNotIn(skip, runner.expectation(app, profile='live').may_skip)
+		for port in ('6.12', '7.2'):
+			self.assertIn(skip, suite.swap_skips(port))
+			app = suite.Applied(port)
+			self.assertIn(skip, runner.expectation(app).may_skip)
+			self.assertNotIn(skip, runner.expectation(app, profile='live').may_skip)
+		# 6.1 and 5.10 re-enact the swap-out: it needs no swap area there
+		self.assertEqual(suite.swap_skips('6.1'), ())
+
+	def test_a_case_that_needs_swap_is_expected_to_fail_only_in_a_live_run(self):
+		case = 'thp_deferred_split_v1.thp_ds_test_swapout'
+		v = variants.for_port('6.12')['node-queue']
+		self.assertIn(case, v.expect_fail)
+		app = suite.Applied('6.12', variant=v)
+		self.assertNotIn(case, runner.expectation(app).expect_fail)
+		self.assertIn(case, runner.expectation(app, profile='live').expect_fail)
+		app = suite.Applied('6.1', variant=variants.for_port('6.1')['node-queue'])
+		self.assertIn(case, runner.expectation(app).expect_fail)
 
 	def test_a_live_only_variant_is_refused_in_another_profile(self):
 		with self.assertRaises(UsageError) as cm:

@@ -3,7 +3,7 @@ as every other run is.
 
 KUnit runs a built-in suite at boot, before init: there is no swap area
 then (swapon is a system call), so the case that needs reclaim to swap a
-queued THP out skips in every kunit.py run (ports/no-swap).  A run of the
+queued THP out skips in every kunit.py run (ports/<X.Y>/needs-swap).  A run of the
 live profile builds the same suite with KUnit's debugfs, an initramfs and
 a RAM disk (runner.PROFILES['live']) and boots it with a busybox
 initramfs whose init makes the RAM disk a swap area, then runs the suites

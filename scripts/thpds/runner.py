@@ -7,6 +7,7 @@ place (see tree.py), so each switch rebuilds incrementally.
 """
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import os
@@ -413,7 +414,8 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	they speak for the tree (@declared: declared_tree()), else none; with
 	the backports, none.  Skips only where the port, or a boot option
 	(@boot: ports/boot-options), allows them, and for want of a swap area
-	(ports/no-swap) in every run but a live one."""
+	(ports/<X.Y>/needs-swap) in every run but a live one, where those cases
+	are not expected to fail either."""
 	v = applied.variant
 	may_fail = frozenset()
 	if v:
@@ -425,7 +427,12 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
 	skips = suite.port_skips(applied.port) + suite.boot_skips(boot)
 	if profile not in LIVE_PROFILES:
-		skips += suite.no_swap_skips()
+		# no swap area: the cases that need one skip, and cannot fail
+		no_swap = suite.swap_skips(applied.port)
+		skips += no_swap
+		fail = frozenset(n for n in fail if not any(fnmatch.fnmatchcase(n, g)
+							    for g, _ in no_swap))
+		crash = crash & fail
 	return Expectation(fail, crash, skips, exposure=not v and bool(fail), may_fail=may_fail)
 
 

@@ -183,10 +183,11 @@ def port_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	return _skips(os.path.join(repo, 'ports', port, 'may-skip'))
 
 
-def no_swap_skips(repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
-	"""The skips a run without a swap area allows (ports/no-swap): every run
-	but the live profile's, whose guest has one."""
-	return _skips(os.path.join(repo, 'ports', 'no-swap'))
+def swap_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The cases of a port that need a swap area, and the reason they skip
+	with where there is none (ports/<X.Y>/needs-swap): every run but the
+	live profile's, whose guest has one."""
+	return _skips(os.path.join(repo, 'ports', port, 'needs-swap'))
 
 
 # What a boot option must look like: one word, as the kernel parses its
