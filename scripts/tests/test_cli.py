@@ -432,3 +432,11 @@ class TargetTest(unittest.TestCase):
 		self.assertTrue(any(a.startswith('--qemu_args=') and a.endswith('-cpu max,pauth-impdef=on')
 				    for a in cmd))
 		self.assertNotIn('-cpu', target.DEFAULT.qemu_args())
+
+
+class MatrixVariantsTest(unittest.TestCase):
+	def test_the_live_column_runs_what_only_a_live_run_can_show(self):
+		self.assertEqual(cli.matrix_variants('7.2', 'live'),
+				 [None, 'node-queue', 'seed-reclaim', 'swapout'])
+		self.assertNotIn('swapout', cli.matrix_variants('7.2', 'default'))
+		self.assertIn('node-queue', cli.matrix_variants('7.2', 'default'))
