@@ -86,6 +86,32 @@ class ConsoleTest(unittest.TestCase):
 		self.assertIn('stopped before its init finished', found[1])
 
 
+class CrashTest(unittest.TestCase):
+	CONSOLE = (f'{live.SWAP} /dev/ram0 partition 65532 0 -1\n'
+		   f'{live.RUNNING} 1 thp_deferred_split_v1\n'
+		   f'{live.BEGIN} 1 thp_deferred_split_v1\n' + V1 + f'{live.END} 1 thp_deferred_split_v1\n'
+		   f'{live.RUNNING} 1 thp_deferred_split_race\n')
+
+	def test_the_run_the_guest_stopped_in_reads_as_a_crash_in_it(self):
+		b = live.parse_console('cgroup2', self.CONSOLE)
+		self.assertEqual(b.stopped_in, (1, 'thp_deferred_split_race'))
+		(suite, text), = live.stopped_results(b, 1, 1)
+		self.assertEqual(suite, 'thp_deferred_split_race')
+		doc = live.merge(b.run(1) + [(suite, text)])
+		self.assertTrue(doc.rstrip().endswith('not ok 2 thp_deferred_split_race'))
+		self.assertIn('    1..1\n', text)
+		self.assertEqual(live.stopped_results(b, 2, 1), [])
+
+	def test_a_crash_is_not_also_an_unfinished_init(self):
+		b = live.parse_console('cgroup2', self.CONSOLE)
+		self.assertEqual(live.problems([b]), ['live boot cgroup2: the guest stopped before its '
+						      'init finished'])
+		b.console = 'BUG: kernel NULL pointer dereference, address: 0\n'
+		self.assertEqual(live.problems([b]), [])
+		done = live.parse_console('cgroup2', self.CONSOLE + f'{live.DONE}\n')
+		self.assertIsNone(done.stopped_in)
+
+
 class MergeTest(unittest.TestCase):
 	def test_suites_are_numbered_in_one_document(self):
 		race = V1.replace('thp_deferred_split_v1', 'thp_deferred_split_race')

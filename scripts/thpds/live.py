@@ -41,7 +41,7 @@ BUSYBOX = '/bin/busybox'
 SWAP_KB = 65536
 # What init prints around each part of its output.
 BEGIN, END, DONE = 'THPDS-RESULTS-BEGIN', 'THPDS-RESULTS-END', 'THPDS-DONE'
-SWAP, STATE = 'THPDS-SWAP', 'THPDS-STATE'
+SWAP, STATE, RUNNING = 'THPDS-SWAP', 'THPDS-STATE', 'THPDS-RUNNING'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +84,7 @@ STATE_PART
 for i in RUNS_LIST; do
 	for s in SUITES_LIST; do
 		if [ -e /sys/kernel/debug/kunit/$s/run ]; then
+			echo "RUNNING_MARK $i $s"
 			echo run > /sys/kernel/debug/kunit/$s/run
 			echo "BEGIN_MARK $i $s"
 			$B cat /sys/kernel/debug/kunit/$s/results
@@ -119,7 +120,8 @@ def init_script(suites: Sequence[str], runs: int = 1, swap: bool = True, setup: 
 		.replace('AFTER_PART', after)
 		.replace('RUNS_LIST', ' '.join(str(i) for i in range(1, runs + 1)))
 		.replace('SUITES_LIST', ' '.join(suites)))
-	text = (text.replace('SWAP_MARK', SWAP).replace('BEGIN_MARK', BEGIN)
+	text = (text.replace('SWAP_MARK', SWAP).replace('RUNNING_MARK', RUNNING)
+		.replace('BEGIN_MARK', BEGIN)
 		.replace('END_MARK', END).replace('DONE_MARK', DONE))
 	return re.sub(r'\n\n+', '\n', text)
 
@@ -159,6 +161,8 @@ class BootOutput:
 	timed_out: bool
 	console: str			# the kernel's console (the first serial port)
 	state: Dict[str, List[str]] = dataclasses.field(default_factory=dict)	# BEFORE, AFTER
+	# the run that was going on when the guest stopped before its end: (run, suite)
+	stopped_in: Optional[Tuple[int, str]] = None
 
 	def run(self, i: int) -> List[Tuple[str, str]]:
 		"""(suite, results) of run @i, in the order they ran."""
@@ -170,6 +174,7 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 	results: Dict[Tuple[int, str], str] = {}
 	state: Dict[str, List[str]] = {}
 	swap = ''
+	running: Optional[Tuple[int, str]] = None
 	current: Optional[Tuple[int, str]] = None
 	collect: Optional[str] = None
 	for raw in text.splitlines():
@@ -177,6 +182,8 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 		m = re.match(rf'{STATE}-(BEFORE|AFTER)-(BEGIN|END)$', line)
 		if line.startswith(SWAP + ' '):
 			swap = line[len(SWAP) + 1:]
+		elif line.startswith(RUNNING + ' ') and len(line.split()) == 3:
+			running = (int(line.split()[1]), line.split()[2])
 		elif m:
 			collect = m.group(1) if m.group(2) == 'BEGIN' else None
 			if collect:
@@ -192,7 +199,9 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 			results[current] += line + '\n'
 		elif collect:
 			state[collect].append(line)
-	return BootOutput(name, results, swap, DONE in text, timed_out, text, state)
+	done = DONE in text
+	stopped_in = running if not done and running and running not in results else None
+	return BootOutput(name, results, swap, done, timed_out, text, state, stopped_in)
 
 
 def merge(results: Sequence[Tuple[str, str]]) -> str:
@@ -296,11 +305,24 @@ def problems(boots: Sequence[BootOutput], swap: bool = True) -> List[str]:
 	for b in boots:
 		if swap and (not b.swap or b.swap.startswith('none')):
 			found.append(f'live boot {b.name}: no swap area ({b.swap or "init said nothing"})')
-		if not b.done and not b.timed_out:
+		# a crash is judged as such (verdict.judge(): the oops, the case it stopped in)
+		if not b.done and not b.timed_out and not console.oops_excerpt(b.console):
 			found.append(f'live boot {b.name}: the guest stopped before its init finished')
 		found += [f'live boot {b.name}: run {i} of {s}: no results'
 			  for (i, s), text in b.results.items() if not text.strip()]
 	return found
+
+
+def stopped_results(b: BootOutput, i: int, cases: int) -> List[Tuple[str, str]]:
+	"""The results file of the suite whose run @i the guest stopped in, as
+	KUnit would have begun it: its plan of @cases cases and no result, which
+	kunit.py parse reads as a crash in it (kunit_run.cases_from_json() puts
+	the crash on its first case without a result)."""
+	if not b.stopped_in or b.stopped_in[0] != i:
+		return []
+	suite = b.stopped_in[1]
+	return [(suite, f'KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: {suite}\n'
+		 f'    1..{max(cases, 1)}\n')]
 
 
 def read_back(tree: str, build_dir: str, out_dir: str, name: str,
@@ -373,6 +395,11 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 	raw = ''.join(f'==== live boot {b.name}\n{b.console}\n' for b in boots)
 	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
 		f.write(raw)
-	return read_back(tree, build_dir, out_dir, 'kunit', [r for b in boots for r in b.run(1)],
+	text = tree_text(tree)
+	declared = declared_cases(text) if text else {}
+	results = [r for b in boots
+		   for r in b.run(1) + stopped_results(b, 1, len(declared.get((b.stopped_in or
+									   (0, ''))[1], ())))]
+	return read_back(tree, build_dir, out_dir, 'kunit', results,
 			 raw, build_log, built and bool(boots), any(b.timed_out for b in boots),
 			 problems(boots), time.monotonic() - start, os.path.join(out_dir, 'console.log'))

@@ -74,9 +74,12 @@ def records(boot: live.BootOutput, base: RunRecord, tree: str, build_dir: str,
 	the boot's, for each."""
 	selected = tuple(s for s in base.selected if s.split('.', 1)[0] in SUITES)
 	found = live.problems([boot], swap=False)
+	cases = sum(1 for s in base.selected
+		    if boot.stopped_in and s.split('.', 1)[0] == boot.stopped_in[1])
 	out = []
 	for i in range(1, RUNS + 1):
-		seen = live.read_back(tree, build_dir, out_dir, f'rerun-{i}', boot.run(i), boot.console,
+		seen = live.read_back(tree, build_dir, out_dir, f'rerun-{i}',
+				      boot.run(i) + live.stopped_results(boot, i, cases), boot.console,
 				      '', True, boot.timed_out, found, 0.0,
 				      os.path.join(out_dir, 'console-rerun.log'))
 		teardown = tuple(seen.teardown_errors) + tuple(state_change(boot) if i == RUNS else ())
