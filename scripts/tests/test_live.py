@@ -162,6 +162,15 @@ class ExpectationTest(unittest.TestCase):
 		app = suite.Applied('6.1', variant=variants.for_port('6.1')['node-queue'])
 		self.assertIn(case, runner.expectation(app).expect_fail)
 
+	def test_a_race_that_may_only_fail_on_a_target_may_still_crash_there(self):
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		for port in ('6.12', '7.2', '6.1'):
+			app = suite.Applied(port, variant=variants.for_port(port)['seed-reclaim'])
+			expect = runner.expectation(app, Target('arm64', '16k'))
+			self.assertNotIn(race, expect.expect_fail)
+			self.assertIn(race, expect.may_fail)
+			self.assertIn(race, expect.may_crash, port)
+
 	def test_a_live_only_variant_is_refused_in_another_profile(self):
 		with self.assertRaises(UsageError) as cm:
 			runner.check_request('7.2', None, 'swapout', DEFAULT)

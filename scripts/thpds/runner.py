@@ -430,9 +430,11 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 		# no swap area: the cases that need one skip, and cannot fail
 		no_swap = suite.swap_skips(applied.port)
 		skips += no_swap
-		fail = frozenset(n for n in fail if not any(fnmatch.fnmatchcase(n, g)
-							    for g, _ in no_swap))
-		crash = crash & fail
+
+		def runs(name: str) -> bool:
+			return not any(fnmatch.fnmatchcase(name, g) for g, _ in no_swap)
+		fail = frozenset(filter(runs, fail))
+		crash = frozenset(filter(runs, crash))
 	return Expectation(fail, crash, skips, exposure=not v and bool(fail), may_fail=may_fail)
 
 
