@@ -59,6 +59,12 @@ def declared_cases(source: str) -> Dict[str, List[str]]:
 	return {suites[v][0]: suites[v][1] for v in order if v in suites}
 
 
+def tree_declared(tree: str) -> Dict[str, List[str]]:
+	"""The cases the suite in the kernel tree at @tree declares ({} for none)."""
+	text = tree_text(tree)
+	return declared_cases(text) if text else {}
+
+
 def repo_declared(port: Optional[str] = None) -> Dict[str, List[str]]:
 	"""The cases the repository's suite declares, or a tree of @port runs."""
 	return declared_cases(repo_text(port))

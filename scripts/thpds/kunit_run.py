@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Set, TextIO
 
 from thpds import console, coverage, kconfig_check
-from thpds.cases import declared_cases, tree_text
+from thpds.cases import tree_declared
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Case, Status
 
@@ -242,17 +242,20 @@ def read_output(tree: str, build_dir: str, out_dir: str, returncode: int,
 		shutil.copyfile(os.path.join(build_dir, 'test.log'), console_path)
 		with open(console_path, errors='replace') as f:
 			console_text = f.read()
-	text = tree_text(tree)
-	declared = declared_cases(text) if text else {}
-	json_data = None
-	if os.path.exists(json_path):
-		with open(json_path) as f:
-			json_data = json.load(f)
-	seen = interpret(log_text, console_text, json_data, declared, returncode)
+	seen = interpret(log_text, console_text, read_json(json_path), tree_declared(tree),
+			 returncode)
 	oops_path = write_oops(out_dir, seen.pop('oops_excerpt'))
 	return RunOutput(log_path=log_path, console_path=console_path if console_text else '',
 			 json_path=json_path, config_sha256=config_sha256(build_dir),
 			 seconds=seconds, oops_path=oops_path, **seen)
+
+
+def read_json(path: str) -> Optional[dict]:
+	"""kunit.py's JSON, or None where it wrote none."""
+	if not os.path.exists(path):
+		return None
+	with open(path) as f:
+		return json.load(f)
 
 
 def write_oops(out_dir: str, excerpt: str) -> str:

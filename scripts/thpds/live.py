@@ -20,7 +20,6 @@ kernel reports are looked for in the whole console of both boots.
 """
 
 import dataclasses
-import json
 import os
 import re
 import stat
@@ -30,7 +29,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from thpds import console, kunit_run
-from thpds.cases import declared_cases, tree_text
+from thpds.cases import tree_declared
 from thpds.errors import UsageError
 from thpds.target import MEMORY_MB, Target
 
@@ -224,7 +223,8 @@ def merge(results: Sequence[Tuple[str, str]]) -> str:
 	return '\n'.join(out) + '\n'
 
 
-def kernel_image(build_dir: str, target: Target) -> str:
+def kernel_image(build_dir: str) -> str:
+	"""The x86_64 kernel kunit.py built (check(): the only target booted here)."""
 	return os.path.join(build_dir, 'arch/x86/boot/bzImage')
 
 
@@ -261,8 +261,8 @@ def boot(name: str, kernel: str, init: str, out_dir: str, timeout: int, target: 
 	if os.path.exists(init_log):
 		os.remove(init_log)
 	cmd = [target.qemu_binary, '-nodefaults', '-nographic', '-serial', 'stdio',
-	       '-serial', f'file:{init_log}', '-no-reboot', '-accel', 'tcg', '-smp', '2', '-m', str(MEMORY_MB[target.page_size]),
-	       '-kernel', kernel, '-initrd', initrd, '-append',
+	       '-serial', f'file:{init_log}', '-no-reboot', '-accel', 'tcg', '-smp', '2',
+	       '-m', str(MEMORY_MB[target.page_size]), '-kernel', kernel, '-initrd', initrd, '-append',
 	       ' '.join(['console=ttyS0', *kunit_run.KERNEL_ARGS, *cmdline])]
 	log_path = os.path.join(out_dir, f'console-{name}.log')
 	timed_out = False
@@ -313,26 +313,30 @@ def problems(boots: Sequence[BootOutput], swap: bool = True) -> List[str]:
 	return found
 
 
-def stopped_results(b: BootOutput, i: int, cases: int) -> List[Tuple[str, str]]:
+def stopped_results(b: BootOutput, i: int,
+		    declared: Dict[str, List[str]]) -> List[Tuple[str, str]]:
 	"""The results file of the suite whose run @i the guest stopped in, as
-	KUnit would have begun it: its plan of @cases cases and no result, which
-	kunit.py parse reads as a crash in it (kunit_run.cases_from_json() puts
-	the crash on its first case without a result)."""
+	KUnit would have begun it: its plan of its @declared cases and no
+	result, which kunit.py parse reads as a crash in it
+	(kunit_run.cases_from_json() puts the crash on its first case without a
+	result)."""
 	if not b.stopped_in or b.stopped_in[0] != i:
 		return []
 	suite = b.stopped_in[1]
 	return [(suite, f'KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: {suite}\n'
-		 f'    1..{max(cases, 1)}\n')]
+		 f'    1..{max(len(declared.get(suite, ())), 1)}\n')]
+
 
 
 def read_back(tree: str, build_dir: str, out_dir: str, name: str,
-	      results: Sequence[Tuple[str, str]], raw: str, build_log: str, built: bool,
-	      timed_out: bool, found: Sequence[str], seconds: float,
+	      results: Sequence[Tuple[str, str]], declared: Dict[str, List[str]], raw: str,
+	      build_log: str, built: bool, timed_out: bool, found: Sequence[str], seconds: float,
 	      console_path: str) -> kunit_run.RunOutput:
 	"""A live run's output, as a kunit.py run's: @results (suite, results file)
 	merged into <name>.ktap, which the tree's kunit.py parse reads into
-	<name>.json; oopses and kernel reports from @raw, the guest's console;
-	@found: what went wrong besides (each fails the verdict)."""
+	<name>.json, judged against the tree's @declared cases; oopses and kernel
+	reports from @raw, the guest's console; @found: what went wrong besides
+	(each fails the verdict)."""
 	doc = merge(results)
 	ktap_path = os.path.join(out_dir, f'{name}.ktap')
 	with open(ktap_path, 'w') as f:
@@ -347,14 +351,8 @@ def read_back(tree: str, build_dir: str, out_dir: str, name: str,
 	log_path = os.path.join(out_dir, f'{name}.log')
 	with open(log_path, 'w') as f:
 		f.write(build_log + parse_log)
-	json_data = None
-	if os.path.exists(json_path):
-		with open(json_path) as f:
-			json_data = json.load(f)
-	text = tree_text(tree)
-	declared = declared_cases(text) if text else {}
-	seen = kunit_run.interpret(build_log + parse_log, doc, json_data, declared,
-				   parsed.returncode if parsed else 1)
+	seen = kunit_run.interpret(build_log + parse_log, doc, kunit_run.read_json(json_path),
+				   declared, parsed.returncode if parsed else 1)
 	seen.pop('oops_excerpt')
 	excerpt = console.oops_excerpt(raw)
 	oops_path = kunit_run.write_oops(out_dir, excerpt)
@@ -362,7 +360,8 @@ def read_back(tree: str, build_dir: str, out_dir: str, name: str,
 		    kernel_reports=console.kernel_reports(raw),
 		    teardown_errors=console.teardown_errors(raw))
 	seen['live_errors'] = list(found)
-	return kunit_run.RunOutput(log_path=log_path, console_path=console_path, json_path=json_path, config_sha256=kunit_run.config_sha256(build_dir),
+	return kunit_run.RunOutput(log_path=log_path, console_path=console_path,
+				   json_path=json_path, config_sha256=kunit_run.config_sha256(build_dir),
 				   seconds=seconds, oops_path=oops_path, **seen)
 
 
@@ -380,7 +379,7 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 		built = True
 		if build:
 			built = kunit_run.build(tree, build_dir, cache, log, jobs, kconfig_add, target) == 0
-		kernel = kernel_image(build_dir, target)
+		kernel = kernel_image(build_dir)
 		built = built and os.path.exists(kernel)
 	with open(log_path, errors='replace') as f:
 		build_log = f.read()
@@ -395,11 +394,8 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 	raw = ''.join(f'==== live boot {b.name}\n{b.console}\n' for b in boots)
 	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
 		f.write(raw)
-	text = tree_text(tree)
-	declared = declared_cases(text) if text else {}
-	results = [r for b in boots
-		   for r in b.run(1) + stopped_results(b, 1, len(declared.get((b.stopped_in or
-									   (0, ''))[1], ())))]
-	return read_back(tree, build_dir, out_dir, 'kunit', results,
+	declared = tree_declared(tree)
+	results = [r for b in boots for r in b.run(1) + stopped_results(b, 1, declared)]
+	return read_back(tree, build_dir, out_dir, 'kunit', results, declared,
 			 raw, build_log, built and bool(boots), any(b.timed_out for b in boots),
 			 problems(boots), time.monotonic() - start, os.path.join(out_dir, 'console.log'))

@@ -18,7 +18,7 @@ import dataclasses
 import os
 from typing import List
 
-from thpds import live
+from thpds import cases, live, runner
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET
 from thpds.verdict import RunRecord
@@ -74,31 +74,26 @@ def records(boot: live.BootOutput, base: RunRecord, tree: str, build_dir: str,
 	the boot's, for each."""
 	selected = tuple(s for s in base.selected if s.split('.', 1)[0] in SUITES)
 	found = live.problems([boot], swap=False)
-	cases = sum(1 for s in base.selected
-		    if boot.stopped_in and s.split('.', 1)[0] == boot.stopped_in[1])
+	declared = cases.tree_declared(tree)
 	out = []
 	for i in range(1, RUNS + 1):
 		seen = live.read_back(tree, build_dir, out_dir, f'rerun-{i}',
-				      boot.run(i) + live.stopped_results(boot, i, cases), boot.console,
-				      '', True, boot.timed_out, found, 0.0,
+				      boot.run(i) + live.stopped_results(boot, i, declared), declared,
+				      boot.console, '', True, boot.timed_out, found, seconds,
 				      os.path.join(out_dir, 'console-rerun.log'))
-		teardown = tuple(seen.teardown_errors) + tuple(state_change(boot) if i == RUNS else ())
-		out.append(dataclasses.replace(
-			base, selected=selected, cases=tuple(seen.cases), built=seen.built,
-			kunit_returncode=seen.returncode, timed_out=seen.timed_out, oops=seen.oops,
-			teardown_errors=teardown, kernel_reports=tuple(seen.kernel_reports),
-			failed_checks=tuple(seen.failed_checks), parse_errors=tuple(seen.parse_errors),
-			unskippable=tuple(seen.unskippable), live_errors=tuple(seen.live_errors),
-			failures=tuple(sorted(seen.failures.items())), log=seen.log_path,
-			seconds=round(seconds, 1),
-			variant=f'{base.variant} rerun {i}'))
+		fields = runner.output_fields(seen)
+		fields['teardown_errors'] += tuple(state_change(boot) if i == RUNS else ())
+		# the build's compiler warnings: this kernel's, from the debug run
+		fields['suite_warnings'] = base.suite_warnings
+		out.append(dataclasses.replace(base, selected=selected,
+					       variant=f'{base.variant} rerun {i}', **fields))
 	return out
 
 
 def boot(build_dir: str, out_dir: str, timeout: int) -> live.BootOutput:
 	"""Boot the built debug kernel with the rerun initramfs."""
 	live.check(DEFAULT_TARGET)
-	kernel = live.kernel_image(build_dir, DEFAULT_TARGET)
+	kernel = live.kernel_image(build_dir)
 	if not os.path.exists(kernel):
 		raise UsageError(f'no kernel at {kernel}: build the debug profile first '
 				 '(thp-ds run --profile debug)')

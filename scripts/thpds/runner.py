@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from thpds import (cases, debian_source, fit, kconfig_check, kunit_run, live, lock, sources,
 		   suite, tree, variants)
@@ -391,19 +391,24 @@ def write_json_atomically(path: str, data) -> None:
 	os.replace(tmp, path)
 
 
-def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Expectation,
-		**meta: str) -> RunRecord:
-	"""The record of a run: what kunit.py and the guest showed, and what was
-	expected; meta names the tree, variant and settings."""
-	return RunRecord(
-		selected=selected, cases=tuple(out.cases), expect=expect, built=out.built,
+def output_fields(out: kunit_run.RunOutput) -> Dict[str, Any]:
+	"""The fields of a RunRecord that say what kunit.py and the guest showed."""
+	return dict(
+		cases=tuple(out.cases), built=out.built,
 		kunit_returncode=out.returncode, timed_out=out.timed_out, oops=out.oops,
 		suite_warnings=tuple(out.suite_warnings), teardown_errors=tuple(out.teardown_errors),
 		kernel_reports=tuple(out.kernel_reports), failed_checks=tuple(out.failed_checks),
 		parse_errors=tuple(out.parse_errors), unskippable=tuple(out.unskippable),
 		live_errors=tuple(out.live_errors),
 		config_sha256=out.config_sha256, failures=tuple(sorted(out.failures.items())),
-		seconds=round(out.seconds, 1), log=out.log_path, **meta)
+		seconds=round(out.seconds, 1), log=out.log_path)
+
+
+def make_record(out: kunit_run.RunOutput, selected: Tuple[str, ...], expect: Expectation,
+		**meta: str) -> RunRecord:
+	"""The record of a run: what kunit.py and the guest showed, and what was
+	expected; meta names the tree, variant and settings."""
+	return RunRecord(selected=selected, expect=expect, **output_fields(out), **meta)
 
 
 def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,

@@ -14,7 +14,8 @@ that target it may also pass (arm64-16k and arm64-64k: the race frees one
 before its free); if it is May-Crash, it may still crash there.
 'Profile: live' says that the variant's path is reached only in a run of
 that profile (the cgroup-v1 swap-out needs the live profile's swap area):
-the variant runs only there.  The reason goes in the message.  verdict.judge() holds a run to that declaration:
+the variant runs only there.  The reason goes in the message.
+verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
 """
