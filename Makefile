@@ -14,6 +14,7 @@ obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_lock.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_reclaim.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_split.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_offline.o
+obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_numa.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_swapout.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_TEST) += tests/thp_deferred_split_charge_move.o
 obj-$(CONFIG_THP_DEFERRED_SPLIT_KUNIT_RACE) += tests/thp_deferred_split_race.o

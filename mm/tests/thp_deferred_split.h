@@ -291,6 +291,9 @@ void thp_ds_test_migrate_lock(struct kunit *test);
 /* thp_deferred_split_offline.c */
 void thp_ds_test_memcg_offline(struct kunit *test);
 
+/* thp_deferred_split_numa.c */
+void thp_ds_test_numa_free(struct kunit *test);
+
 /* thp_deferred_split_swapout.c */
 extern struct kunit_suite thp_ds_v1_suite;
 void thp_ds_test_swapout(struct kunit *test);

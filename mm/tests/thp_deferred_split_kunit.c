@@ -822,6 +822,7 @@ static struct kunit_case thp_ds_test_cases[] = {
 	KUNIT_CASE(thp_ds_test_migrate),
 	KUNIT_CASE(thp_ds_test_migrate_lock),
 	KUNIT_CASE(thp_ds_test_memcg_offline),
+	KUNIT_CASE(thp_ds_test_numa_free),
 	{}
 };
 

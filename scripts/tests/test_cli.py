@@ -400,11 +400,39 @@ if __name__ == '__main__':
 
 class TargetTest(unittest.TestCase):
 	def test_names_round_trip_and_bad_ones_are_refused(self):
-		for name in ('x86_64', 'arm64-4k', 'arm64-16k', 'arm64-64k'):
+		for name in ('x86_64', 'x86_64-numa', 'arm64-4k', 'arm64-16k', 'arm64-64k'):
 			self.assertEqual(target.from_name(name).name, name)
-		for bad in ('x86_64-64k', 'arm64-8k', 'riscv', 'um'):
+		for bad in ('x86_64-64k', 'arm64-8k', 'riscv', 'um', 'arm64-numa'):
 			with self.assertRaises(UsageError):
 				target.from_name(bad)
+
+	def test_the_numa_target_boots_a_cpu_and_half_the_memory_per_node(self):
+		where = target.parse('x86_64', None, numa=True)
+		self.assertEqual(where, target.NUMA)
+		self.assertFalse(where.default)
+		self.assertIn('CONFIG_NUMA=y', where.kconfig())
+		self.assertIn('CONFIG_X86_64_ACPI_NUMA=y', where.kconfig())
+		args = where.qemu_args().split()
+		self.assertEqual(args[:4], ['-smp', '2,sockets=2,cores=1,threads=1', '-m', '2048'])
+		self.assertIn('node,nodeid=1,cpus=1,memdev=m1', args)
+		self.assertIn('memory-backend-ram,id=m0,size=1024M', args)
+		self.assertEqual(target.DEFAULT.kconfig(), ())
+		with self.assertRaisesRegex(UsageError, 'x86_64 only'):
+			target.parse('arm64', '4k', numa=True)
+
+	def test_a_variant_confined_to_the_numa_target_is_refused_elsewhere(self):
+		runner.check_request('7.2', None, 'cpu-node', target.NUMA)
+		with self.assertRaisesRegex(UsageError, 'only on x86_64-numa.*--numa'):
+			runner.check_request('7.2', None, 'cpu-node', target.DEFAULT)
+
+	def test_matrix_columns_of_a_boot_option_and_of_the_numa_target(self):
+		self.assertEqual(cli.matrix_variants('7.2', 'default', ('cgroup_disable=memory',)),
+				 [None, 'seed-reclaim'])
+		self.assertEqual(cli.matrix_variants('6.1', 'default', ('cgroup.memory=nokmem',)),
+				 [None, 'backported', 'seed-reclaim'])
+		self.assertNotIn('cpu-node', cli.matrix_variants('7.2', 'default'))
+		self.assertIn('cpu-node', cli.matrix_variants('7.2', 'default', (), target.NUMA))
+		self.assertNotIn('swapout', cli.matrix_variants('7.2', 'default', (), target.NUMA))
 
 	def test_a_page_size_the_tree_does_not_offer_is_refused_with_the_reason(self):
 		with tempfile.TemporaryDirectory() as t:

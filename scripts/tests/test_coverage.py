@@ -72,7 +72,7 @@ class SitesTest(unittest.TestCase):
 		self.assertEqual({s.file for s in sites} - {NAME}, {
 			f'thp_deferred_split_{n}.c' for n in ('cgroup', 'check', 'free', 'lock',
 							     'reclaim', 'split', 'offline', 'race',
-							     'swapout', 'charge_move')} - {
+							     'swapout', 'charge_move', 'numa')} - {
 			'thp_deferred_split_cgroup.c'})
 		kinds = {s.kind for s in sites}
 		self.assertEqual(kinds, {'check', 'precondition', 'cleanup', 'self-test'})

@@ -13,7 +13,7 @@ class DeclarationTest(unittest.TestCase):
 		want = {'5.10': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.1': ['migrate', 'node-queue', 'seed-reclaim', 'shrink-batch', 'zap-batch'],
 			'6.12': sorted(every + ['charge-move', 'shrink-batch', 'swapout', 'zap-batch']),
-			'7.2': sorted(every + ['shrink-batch', 'swapout', 'zap-batch'])}
+			'7.2': sorted(every + ['cpu-node', 'shrink-batch', 'swapout', 'zap-batch'])}
 		self.assertEqual(sorted(want), sorted(suite.ports()))
 		for port in suite.ports():
 			self.assertEqual(sorted(variants.for_port(port)), want[port], port)
@@ -152,3 +152,20 @@ class ProfileTest(unittest.TestCase):
 			with self.assertRaises(suite.SuiteError) as cm:
 				variants.parse(path, '6.12')
 			self.assertIn('Profile: swap', str(cm.exception))
+
+	def test_a_variant_may_name_only_a_known_target_and_boot_options(self):
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, 'x.patch')
+			for head, error in (('Target: arm64-numa', 'Target: arm64-numa'),
+					    ('Unreached-With: a b', "'a b' is not a boot option")):
+				with open(path, 'w') as f:
+					f.write(f'Subject: [PATCH] UNPATCHED: x\n\n{head}\n'
+						'Expect-Fail: s.a\n---\n')
+				with self.assertRaises(suite.SuiteError) as cm:
+					variants.parse(path, '7.2')
+				self.assertIn(error, str(cm.exception))
+
+	def test_the_cpu_node_variant_runs_on_the_numa_target_only(self):
+		self.assertEqual(variants.for_port('7.2')['cpu-node'].target, 'x86_64-numa')
+		self.assertEqual(variants.targets_of('cpu-node'), {'x86_64-numa'})
+		self.assertEqual(variants.targets_of('seed-reclaim'), frozenset())

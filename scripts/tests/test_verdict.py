@@ -279,6 +279,32 @@ class RecordTest(unittest.TestCase):
 			exp = runner.expectation(applied, boot=boot)
 			self.assertEqual(judge(dataclasses.replace(rec, expect=exp)).ok, ok, boot)
 
+	def test_a_declared_failure_may_skip_where_a_boot_option_takes_its_path(self):
+		skipped = 'PMD-order THP is not enabled (boot with transparent_hugepage=madvise)'
+		exp = Expectation(frozenset({'s.a'}),
+				  may_skip=(('*', 'PMD-order THP is not enabled'),))
+		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'seed-reclaim', ('s.a', 's.b'),
+				(Case('s.a.order-9', Status.SKIP, skipped),
+				 Case('s.a.order-2', Status.FAIL), Case('s.b', Status.PASS)),
+				expect=exp)
+		v = judge(rec)
+		self.assertTrue(v.ok, (v.reasons, failed(v)))
+		self.assertEqual(v.tally(), (2, 0, 1))
+		# a skip for another reason is still a miss
+		other = dataclasses.replace(rec, cases=(Case('s.a.order-9', Status.SKIP, 'no'),
+							 *rec.cases[1:]))
+		self.assertIn('MISSED', failed(judge(other))['s.a.order-9'])
+
+	def test_a_variant_run_whose_declared_failures_all_skipped_caught_nothing(self):
+		skipped = 'PMD-order THP is not enabled'
+		exp = Expectation(frozenset({'s.a'}), may_skip=(('*', skipped),))
+		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'seed-reclaim', ('s.a', 's.b'),
+				(Case('s.a', Status.SKIP, skipped), Case('s.b', Status.PASS)),
+				expect=exp)
+		v = judge(rec)
+		self.assertFalse(v.ok)
+		self.assertIn('every declared failure skipped', ' '.join(v.reasons))
+
 	def test_a_hand_made_case_list(self):
 		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),
 				(Case('s.a', Status.PASS),))

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 import unittest
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from thpds import (cache, cases, debian_source, diagnose, host, lock, matrix, patches, report,
 		   rerun, runner, suite, target, variants)
@@ -40,7 +40,8 @@ EXIT_CODES = """exit status:
 
 
 def chosen_target(args: argparse.Namespace) -> target.Target:
-	return target.parse(getattr(args, 'arch', 'x86_64'), getattr(args, 'page_size', None))
+	return target.parse(getattr(args, 'arch', 'x86_64'), getattr(args, 'page_size', None),
+			    getattr(args, 'numa', False))
 
 
 def positive(text: str) -> int:
@@ -153,6 +154,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 	targets = [target.from_name(name) for name in args.targets]
 	host.ensure(args.install_deps, [p for t in targets for p in t.packages()]
 		    + [p for name in args.profiles for p in host.profile_packages(name)])
+	suite.check_boot([o for o in args.boots if o != DEFAULT_BOOT])
 	records, refused = [], []
 	for profile in args.profiles:
 		for where in targets:
@@ -164,11 +166,15 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 					      flush=True)
 					refused.append(f'{spec} {where.name} {profile}: {why_not}')
 					continue
-				for variant in matrix_variants(runner.port_of(t), profile):
-					run = runner.run_tree(spec, args.timeout, variant=variant,
-							      target=where, profile=profile)
-					report.show(run.record, judge(run.record))
-					records.append(run.record)
+				for option in args.boots:
+					boot = () if option == DEFAULT_BOOT else (option,)
+					for variant in matrix_variants(runner.port_of(t), profile, boot,
+								       where):
+						run = runner.run_tree(spec, args.timeout, variant=variant,
+								      target=where, profile=profile,
+								      boot=boot)
+						report.show(run.record, judge(run.record))
+						records.append(run.record)
 	os.makedirs(args.out, exist_ok=True)
 	if args.merge:
 		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
@@ -186,13 +192,29 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 PROFILE_VARIANTS = ('seed-reclaim',)
 
 
-def matrix_variants(port: str, profile: str) -> List[Optional[str]]:
-	"""The runs of a port's tree in a matrix of @profile, in order: None (as
-	shipped), backported where the port has backports, then its variants."""
+# matrix --boots: the column of the tool's own boot, and the boot options
+# that change the deferred split queue's paths or take them away: without
+# the memory controller (kdump kernels), without kmem accounting (7.x's
+# queue is then per node), and THP enabled always or never (the suite's
+# PMD-size cases then skip, the mTHP ones still run).
+DEFAULT_BOOT = 'default'
+BOOT_COLUMNS = ('cgroup_disable=memory', 'cgroup.memory=nokmem',
+		'transparent_hugepage=always', 'transparent_hugepage=never')
+
+
+def matrix_variants(port: str, profile: str, boot: Sequence[str] = (),
+		    where: target.Target = target.DEFAULT) -> List[Optional[str]]:
+	"""The runs of a port's tree in a matrix of @profile booted with @boot on
+	@where, in order: None (as shipped), backported where the port has
+	backports, then its variants (with a boot option, the seed's reclaim bug
+	only; those confined to a target, on that target only)."""
 	backported = [variants.BACKPORTED] if suite.port_backports(port) else []
 	mine = variants.for_port(port)
-	if profile == 'default':
-		names = [n for n, v in mine.items() if not v.profile]
+	if boot:
+		names = [n for n in PROFILE_VARIANTS if n in mine and not mine[n].profile]
+	elif profile == 'default':
+		names = [n for n, v in mine.items() if not v.profile
+			 and v.target in ('', where.name)]
 	else:
 		# and those that declare a failure only a live run can show
 		needs_swap = [g for g, _ in suite.swap_skips(port)]
@@ -345,6 +367,9 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 		       'booted in qemu-system-aarch64); each has a build directory of its own')
 	p.add_argument('--page-size', choices=target.PAGE_SIZES,
 		       help='arm64 only: 4k (default), 16k or 64k pages (CONFIG_ARM64_*K_PAGES)')
+	p.add_argument('--numa', action='store_true',
+		       help='x86_64 only: boot two NUMA nodes, a CPU and half the memory each '
+		       '(CONFIG_NUMA with ACPI, QEMU -numa); a build directory of its own')
 
 
 def add_install_option(p: argparse.ArgumentParser) -> None:
@@ -429,15 +454,21 @@ def parser() -> argparse.ArgumentParser:
 	m.add_argument('--out', default=os.path.join(suite.REPO, 'docs', 'results'),
 		       help='output directory (default: docs/results of this repository)')
 	m.add_argument('--targets', nargs='+', default=['x86_64'],
-		       help='x86_64, arm64-4k, arm64-16k, arm64-64k (default: %(default)s)')
+		       help='x86_64, x86_64-numa, arm64-4k, arm64-16k, arm64-64k (default: '
+		       '%(default)s)')
 	m.add_argument('--profiles', nargs='+', default=['default'],
 		       choices=sorted(runner.PROFILES),
 		       help='build profiles to run each tree in (default: %(default)s); live: '
 		       'shipped, backported, seed-reclaim and the variants only the live '
 		       'profile reaches, on the trees whose KUnit can run a suite after boot')
+	m.add_argument('--boots', nargs='+', default=[DEFAULT_BOOT], metavar='OPTION',
+		       help='kernel command-line options to boot each tree with, one column each '
+		       f'({DEFAULT_BOOT!r}: the tool\'s own boot only; default: %(default)s); '
+		       'with an option, as shipped, backported and seed-reclaim run.  The boot '
+		       f'columns: {" ".join(BOOT_COLUMNS)}')
 	m.add_argument('--merge', action='store_true',
 		       help="keep the runs of the existing matrix.json whose tree and setting "
-		       '(target, profile) this matrix does not run (add a tree without '
+		       '(target, profile, boot) this matrix does not run (add a tree without '
 		       're-running every target); proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
 	add_install_option(m)

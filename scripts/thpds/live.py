@@ -243,8 +243,9 @@ def tree_refusal(tree: str) -> str:
 
 
 def check(target: Target) -> None:
-	if target.arch != 'x86_64':
-		raise UsageError(f'the live profile boots x86_64 only for now, not {target.name}')
+	if not target.default:
+		raise UsageError(f'the live profile boots x86_64 of one node only for now, not '
+				 f'{target.name}')
 	if not os.path.exists(BUSYBOX):
 		raise UsageError('the live profile needs busybox-static (apt-get install '
 				 'busybox-static, or --install-deps)')

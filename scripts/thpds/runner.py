@@ -419,11 +419,18 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	they speak for the tree (@declared: declared_tree()), else none; with
 	the backports, none.  Skips only where the port, or a boot option
 	(@boot: ports/boot-options), allows them, and for want of a swap area
-	(ports/<X.Y>/needs-swap) in every run but a live one, where those cases
-	are not expected to fail either."""
+	(ports/<X.Y>/needs-swap) in every run but a live one, and for want of
+	a second NUMA node (ports/needs-numa) on every target but x86_64-numa,
+	where those cases are not expected to fail either.
+
+	A boot option a variant declares Unreached-With leaves nothing to
+	fail; under another, a declared failure may skip where the option
+	allows (its path is gone; judge() wants one declared failure seen)."""
 	v = applied.variant
 	may_fail = frozenset()
-	if v:
+	if v and v.unreached_with & set(boot):
+		fail, crash = frozenset(), frozenset()
+	elif v:
 		fail, may_fail = v.on(target.name)
 		crash = v.may_crash
 	elif applied.backported or not declared:
@@ -431,13 +438,15 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
 	skips = suite.port_skips(applied.port) + suite.boot_skips(boot)
-	if profile not in LIVE_PROFILES:
-		# no swap area: the cases that need one skip, and cannot fail
-		no_swap = suite.swap_skips(applied.port)
-		skips += no_swap
+	# no swap area, one NUMA node: the cases that need them skip, and
+	# cannot fail
+	absent = () if profile in LIVE_PROFILES else suite.swap_skips(applied.port)
+	absent += () if target.numa else suite.numa_skips()
+	if absent:
+		skips += absent
 
 		def runs(name: str) -> bool:
-			return not any(fnmatch.fnmatchcase(name, g) for g, _ in no_swap)
+			return not any(fnmatch.fnmatchcase(name, g) for g, _ in absent)
 		fail = frozenset(filter(runs, fail))
 		crash = frozenset(filter(runs, crash))
 	return Expectation(fail, crash, skips, exposure=not v and bool(fail), may_fail=may_fail)
@@ -484,9 +493,6 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 	no kunit.py, no port fits it, a page size it cannot build)."""
 	cases.select(cases.repo_declared(), filter_glob)
 	suite.check_boot(boot)
-	if boot and variant and variant != variants.BACKPORTED:
-		raise UsageError(f'--unpatched {variant} with --boot: a variant declares what fails '
-				 'with the default boot only')
 	if variant and variant not in (variants.SHIPPED, variants.BACKPORTED):
 		known = variants.known_names()
 		if variant not in known:
@@ -497,6 +503,12 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 			raise UsageError(f'--unpatched {variant}: its path is reached only in a run of the '
 					 f'{" or ".join(sorted(needs))} profile (--profile '
 					 f'{sorted(needs)[0]}): the variant declares what fails there')
+		places = variants.targets_of(variant)
+		if places and target.name not in places:
+			raise UsageError(f'--unpatched {variant}: its path is reached only on '
+					 f'{" or ".join(sorted(places))} (the variant declares what '
+					 'fails there)'
+					 + ('; run it with --numa' if 'x86_64-numa' in places else ''))
 	if profile in LIVE_PROFILES:
 		live.check(target)
 	if is_path(spec):

@@ -190,6 +190,12 @@ def swap_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	return _skips(os.path.join(repo, 'ports', port, 'needs-swap'))
 
 
+def numa_skips(repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The cases that need two NUMA nodes, and the reason they skip with on
+	one (ports/needs-numa): every target but x86_64-numa."""
+	return _skips(os.path.join(repo, 'ports', 'needs-numa'))
+
+
 # What a boot option must look like: one word, as the kernel parses its
 # command line (no quoting through kunit.py's --kernel_args).
 BOOT_OPTION = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.,:=@\-]*)?$')

@@ -4,6 +4,9 @@ arm64, the page size.
 x86_64 (4K pages) is the default. arm64 is cross-built with Debian's
 aarch64-linux-gnu toolchain and booted in qemu-system-aarch64 (TCG), with
 4K, 16K or 64K pages chosen in the configuration (CONFIG_ARM64_*K_PAGES).
+x86_64-numa is x86_64 with two NUMA nodes, one CPU and half the memory
+each, as QEMU describes them in the ACPI SRAT (CONFIG_NUMA, and ACPI and
+PCI, without which x86_64 reads no SRAT and boots one node).
 Each target has a build directory and results of its own, so switching
 targets never invalidates another's build.
 """
@@ -29,10 +32,16 @@ PACKAGES: Dict[str, Tuple[str, ...]] = {
 }
 
 
+# x86_64-numa: what the kernel needs to read QEMU's NUMA nodes, and the nodes.
+NUMA_KCONFIG = ('CONFIG_NUMA=y', 'CONFIG_ACPI=y', 'CONFIG_PCI=y', 'CONFIG_X86_64_ACPI_NUMA=y')
+NUMA_NODES = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
 	arch: str = 'x86_64'
 	page_size: str = '4k'
+	numa: bool = False		# x86_64 only: two nodes, a CPU and memory each
 
 	@property
 	def page_kb(self) -> int:
@@ -40,12 +49,14 @@ class Target:
 
 	@property
 	def name(self) -> str:
-		"""'x86_64' (the default, named as before), else 'arm64-4k' etc."""
-		return self.arch if self.arch == 'x86_64' else f'{self.arch}-{self.page_size}'
+		"""'x86_64' (the default, named as before), 'x86_64-numa', else 'arm64-4k' etc."""
+		if self.arch == 'x86_64':
+			return 'x86_64-numa' if self.numa else 'x86_64'
+		return f'{self.arch}-{self.page_size}'
 
 	@property
 	def default(self) -> bool:
-		return self.arch == 'x86_64'
+		return self.arch == 'x86_64' and not self.numa
 
 	def kunit_args(self) -> Tuple[str, ...]:
 		if self.arch == 'arm64':
@@ -55,7 +66,7 @@ class Target:
 	def kconfig(self) -> Tuple[str, ...]:
 		if self.arch == 'arm64':
 			return (f'CONFIG_ARM64_{self.page_size[:-1]}K_PAGES=y',)
-		return ()
+		return NUMA_KCONFIG if self.numa else ()
 
 	def refusal(self, tree: str) -> str:
 		"""Why @tree cannot be built for this target ('' when nothing says so
@@ -76,7 +87,17 @@ class Target:
 	def qemu_args(self) -> str:
 		# Two CPUs: the lock-discipline and race cases work on one while
 		# the other holds a lock.
-		args = f'-smp 2 -m {MEMORY_MB[self.page_size]}'
+		memory = MEMORY_MB[self.page_size]
+		args = f'-smp 2 -m {memory}'
+		if self.numa:
+			# one CPU and an equal share of memory per node; a socket
+			# per CPU, or the kernel warns that a cache's CPUs span
+			# two nodes (topology_sane())
+			args = f'-smp {NUMA_NODES},sockets={NUMA_NODES},cores=1,threads=1 -m {memory}'
+			share = memory // NUMA_NODES
+			for n in range(NUMA_NODES):
+				args += (f' -object memory-backend-ram,id=m{n},size={share}M'
+					 f' -numa node,nodeid={n},cpus={n},memdev=m{n}')
 		if self.arch == 'arm64':
 			# The same CPU whatever kunit.py the tree carries (QEMU takes
 			# the last -cpu): 6.1's asks for a Cortex-A57, which has no 16K
@@ -104,10 +125,11 @@ class Target:
 
 
 DEFAULT = Target()
+NUMA = Target(numa=True)
 
 
-def parse(arch: str, page_size: Optional[str]) -> Target:
-	"""The target of --arch and --page-size, or a usage error that says why not."""
+def parse(arch: str, page_size: Optional[str], numa: bool = False) -> Target:
+	"""The target of --arch, --page-size and --numa, or a usage error that says why not."""
 	if arch in ('um', 'uml'):
 		raise UsageError(f'--arch {arch}: the suite needs transparent huge pages, which UML '
 				 '(arch/um) cannot build (it does not select '
@@ -117,7 +139,9 @@ def parse(arch: str, page_size: Optional[str]) -> Target:
 	if arch == 'x86_64':
 		if page_size not in (None, '4k'):
 			raise UsageError(f'--page-size {page_size}: x86_64 has 4K pages only')
-		return DEFAULT
+		return NUMA if numa else DEFAULT
+	if numa:
+		raise UsageError('--numa: two NUMA nodes are booted on x86_64 only')
 	page_size = page_size or '4k'
 	if page_size not in PAGE_SIZES:
 		raise UsageError(f'--page-size {page_size}: arm64 offers {", ".join(PAGE_SIZES)}')
@@ -125,6 +149,8 @@ def parse(arch: str, page_size: Optional[str]) -> Target:
 
 
 def from_name(name: str) -> Target:
-	"""The target a Target.name names ('x86_64', 'arm64-64k')."""
-	arch, _, page_size = name.partition('-')
-	return parse(arch, page_size or None)
+	"""The target a Target.name names ('x86_64', 'x86_64-numa', 'arm64-64k')."""
+	arch, _, rest = name.partition('-')
+	if rest == 'numa':
+		return parse(arch, None, numa=True)
+	return parse(arch, rest or None)

@@ -14,7 +14,16 @@ that target it may also pass (arm64-16k and arm64-64k: the race frees one
 before its free); if it is May-Crash, it may still crash there.
 'Profile: live' says that the variant's path is reached only in a run of
 that profile (the cgroup-v1 swap-out needs the live profile's swap area):
-the variant runs only there.  The reason goes in the message.
+the variant runs only there.  'Target: x86_64-numa' likewise confines a
+variant to the target whose runs reach its path (a lookup by the
+freeing CPU's node differs from the folio's only on two nodes).
+'Unreached-With: <boot option>' says that a
+kernel booted with that option never takes the variant's path (without
+the memory controller there is no memcg to clear before the unqueue): a
+run with it must pass like the tree as shipped.  With any other boot
+option the declaration holds, except for the cases the option takes away
+(ports/boot-options), which may then skip or fail.  The reason goes in
+the message.
 verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
 starts failing (the suite no longer localises the bug) both fail the run.
@@ -37,6 +46,9 @@ RACE_SUITE = 'thp_deferred_split_race'
 # What 'Profile:' may name: the profiles whose runs reach a path the
 # default run cannot ('' is any profile).
 PROFILES = ('', 'live')
+# What 'Target:' may name: the targets whose runs reach a path no other
+# target's can ('' is any target).
+TARGETS = ('', 'x86_64-numa')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +66,10 @@ class Variant:
 	forms: Tuple[str, ...] = ()
 	# the only build profile whose runs reach its path ('' for any)
 	profile: str = ''
+	# boot options under which the kernel never takes its path
+	unreached_with: frozenset = frozenset()
+	# the only target whose runs reach its path ('' for any)
+	target: str = ''
 
 	@property
 	def patches(self) -> Tuple[str, ...]:
@@ -89,6 +105,15 @@ def parse(path: str, port: str) -> Variant:
 				       + ', '.join(p for p in PROFILES if p))
 	if not expect:
 		raise suite.SuiteError(f'{path}: declares no Expect-Fail case')
+	confined = ' '.join(sorted(declared('Target')))
+	if confined not in TARGETS:
+		raise suite.SuiteError(f'{path}: Target: {confined}: a variant may name one of: '
+				       + ', '.join(t for t in TARGETS if t))
+	unreached = declared('Unreached-With')
+	for option in sorted(unreached):
+		if not suite.BOOT_OPTION.match(option):
+			raise suite.SuiteError(f'{path}: Unreached-With: {option!r} is not a boot option '
+					       '(one word, name or name=value)')
 	if not crash <= expect:
 		raise suite.SuiteError(f'{path}: May-Crash names cases it does not declare to fail: '
 				       + ', '.join(sorted(crash - expect)))
@@ -101,7 +126,7 @@ def parse(path: str, port: str) -> Variant:
 					       'it declares to fail: ' + ', '.join(sorted(names)))
 	return Variant(name, port, path, title, expect, crash, may_fail,
 		       tuple(sorted((w, frozenset(n)) for w, n in per_target.items())),
-		       profile=profile)
+		       profile=profile, unreached_with=unreached, target=confined)
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
@@ -124,8 +149,10 @@ def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
 		others = [os.path.join(d, q) for q in names if q != p and q.startswith(name + '.')]
 		for other in others:
 			o = parse(other, port)
-			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on, o.profile) != \
-			   (v.expect_fail, v.may_crash, v.may_fail, v.may_fail_on, v.profile):
+			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on, o.profile,
+			    o.unreached_with, o.target) != (v.expect_fail, v.may_crash, v.may_fail,
+							    v.may_fail_on, v.profile,
+							    v.unreached_with, v.target):
 				raise suite.SuiteError(f'{other}: declares other cases than {p}: every '
 						       'form of a variant must declare the same')
 		found[name] = dataclasses.replace(v, forms=tuple(others))
@@ -152,3 +179,10 @@ def profiles_of(name: str, repo: str = suite.REPO) -> frozenset:
 	empty where it runs in every profile."""
 	return frozenset(v.profile for port in suite.ports(repo)
 			 for n, v in for_port(port, repo).items() if n == name and v.profile)
+
+
+def targets_of(name: str, repo: str = suite.REPO) -> frozenset:
+	"""The targets a variant of that name is confined to, in any port ('Target:');
+	empty where it runs on every target."""
+	return frozenset(v.target for port in suite.ports(repo)
+			 for n, v in for_port(port, repo).items() if n == name and v.target)

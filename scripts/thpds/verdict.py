@@ -260,6 +260,9 @@ def _judge_case(case: Case, expect: Expectation, oops: str, variant: bool,
 
 	reason = f' ({case.reason})' if case.reason else ''
 	if expect.declares_fail(case.name):
+		if case.status == Status.SKIP and expect.allows_skip(case.name, case.reason):
+			return j(Outcome.SKIPPED, f'skipped{reason}, as the port or the boot option '
+				 'allows: its path is not there to break')
 		if case.status == Status.FAIL:
 			return j(Outcome.PASSED, 'failed: the tree lacks the fix, as the port declares'
 				 if expect.exposure else 'failed, as the variant declares')
@@ -340,6 +343,10 @@ def judge(rec: RunRecord) -> Verdict:
 		reasons.append(f'kunit.py exited {rec.kunit_returncode} without a failing case')
 	if not any(j.outcome == Outcome.PASSED for j in judgements):
 		reasons.append('no case passed: the run proves nothing')
+	declared = [j for j in judgements if rec.expect.declares_fail(j.name)]
+	if declared and all(j.outcome == Outcome.SKIPPED for j in declared):
+		reasons.append('every declared failure skipped: the run caught nothing (a boot '
+			       'option that takes the path away is declared Unreached-With)')
 	for w in rec.suite_warnings:
 		reasons.append(f'compiler warning in the suite: {w}')
 	for e in rec.teardown_errors:
