@@ -185,7 +185,7 @@ class CheckCountTest(unittest.TestCase):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
 				rc = cli.main(['check', '--trees', '6.12', '--no-series', '--targets', 'x86_64',
-						 '--live'])
+						 '--numa', '--rt', '--boots', '--live'])
 		# 5 tooling tests + 21 shipped cases + 21 variant cases, each judged once
 		self.assertEqual(out.getvalue().splitlines()[-1], '47 passed, 0 failed')
 		self.assertEqual(rc, 0)
@@ -200,7 +200,7 @@ class CheckCountTest(unittest.TestCase):
 			out, err = io.StringIO(), io.StringIO()
 			with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
 				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--no-series',
-					       '--targets', 'x86_64', '--live'])
+					       '--targets', 'x86_64', '--numa', '--rt', '--boots', '--live'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '1 passed, 1 failed')
 		self.assertEqual(rc, 1)
 
@@ -219,7 +219,7 @@ class CheckCountTest(unittest.TestCase):
 			out = io.StringIO()
 			with contextlib.redirect_stdout(out):
 				rc = cli.main(['check', '--trees', '6.12', '--variant', '', '--targets', 'x86_64',
-					       '--live'])
+					       '--numa', '--rt', '--boots', '--live'])
 		self.assertEqual(out.getvalue().splitlines()[-1], '26 passed, 1 failed')
 		self.assertIn('series of 6.12: 4 passed, 1 failed', out.getvalue())
 		self.assertEqual(rc, 1)
@@ -231,20 +231,28 @@ class CheckCountTest(unittest.TestCase):
 		calls = []
 		record = recordings.load('6.12-shipped')[1]
 
-		def run(spec, t, variant=None, target=None, profile='default'):
+		def run(spec, t, variant=None, target=None, profile='default', boot=()):
 			calls.append((spec, variant, target.name) + ((profile,) if profile != 'default'
-								     else ()))
+								     else ()) + tuple(boot))
 			return mock.Mock(record=record, applied=suite.Applied(spec))
 		with mock.patch.object(runner, 'run_tree', side_effect=run), \
 		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
 		     mock.patch.object(host, 'ensure'):
 			with contextlib.redirect_stdout(io.StringIO()):
 				cli.main(['check', '--trees', '6.12', '7.2', '--no-series', '--variant', 'put',
-					  '--targets', 'x86_64', 'arm64-4k', '--live', '7.2'])
-		# the live profile last: the tree as shipped, then the variants only it reaches
+					  '--targets', 'x86_64', 'arm64-4k', '--live', '7.2',
+					  '--numa', '7.2', '--rt', '6.12',
+					  '--boots', 'cgroup_disable=memory'])
+		# then each boot option, two NUMA nodes and PREEMPT_RT; the live profile
+		# last: the tree as shipped, then the variants only it (or NUMA) reaches
 		self.assertEqual(calls, [('6.12', None, 'x86_64'), ('6.12', 'put', 'x86_64'),
 					 ('7.2', None, 'x86_64'), ('6.12', None, 'arm64-4k'),
-					 ('6.12', 'put', 'arm64-4k'), ('7.2', None, 'x86_64', 'live'),
+					 ('6.12', 'put', 'arm64-4k'),
+					 ('6.12', None, 'x86_64', 'cgroup_disable=memory'),
+					 ('6.12', 'put', 'x86_64', 'cgroup_disable=memory'),
+					 ('7.2', None, 'x86_64-numa'), ('7.2', 'cpu-node', 'x86_64-numa'),
+					 ('6.12', None, 'x86_64', 'rt'), ('6.12', 'put', 'x86_64', 'rt'),
+					 ('7.2', None, 'x86_64', 'live'),
 					 ('7.2', 'swapout', 'x86_64', 'live')])
 
 
@@ -420,6 +428,18 @@ class TargetTest(unittest.TestCase):
 		with self.assertRaisesRegex(UsageError, 'x86_64 only'):
 			target.parse('arm64', '4k', numa=True)
 
+	def test_preempt_rt_is_refused_where_the_architecture_cannot_build_it(self):
+		with tempfile.TemporaryDirectory() as t:
+			os.makedirs(os.path.join(t, 'arch/x86'))
+			with open(os.path.join(t, 'arch/x86/Kconfig'), 'w') as f:
+				f.write('config X86_64\n\tselect ARCH_SUPPORTS_INT128\n')
+			self.assertIn('does not select ARCH_SUPPORTS_RT',
+				      runner.rt_refusal(t, target.DEFAULT))
+			with open(os.path.join(t, 'arch/x86/Kconfig'), 'a') as f:
+				f.write('\tselect ARCH_SUPPORTS_RT\n')
+			self.assertEqual(runner.rt_refusal(t, target.DEFAULT), '')
+			self.assertIn('cannot read', runner.rt_refusal(t, target.Target('arm64', '4k')))
+
 	def test_a_variant_confined_to_the_numa_target_is_refused_elsewhere(self):
 		runner.check_request('7.2', None, 'cpu-node', target.NUMA)
 		with self.assertRaisesRegex(UsageError, 'only on x86_64-numa.*--numa'):
@@ -433,6 +453,8 @@ class TargetTest(unittest.TestCase):
 		self.assertNotIn('cpu-node', cli.matrix_variants('7.2', 'default'))
 		self.assertIn('cpu-node', cli.matrix_variants('7.2', 'default', (), target.NUMA))
 		self.assertNotIn('swapout', cli.matrix_variants('7.2', 'default', (), target.NUMA))
+		self.assertEqual(cli.matrix_variants('7.2', 'default', ('cgroup.memory=nokmem',),
+						     target.NUMA), [None, 'cpu-node', 'seed-reclaim'])
 
 	def test_a_page_size_the_tree_does_not_offer_is_refused_with_the_reason(self):
 		with tempfile.TemporaryDirectory() as t:

@@ -90,6 +90,34 @@ class BootTest(unittest.TestCase):
 			runner.check_request('6.12', None, None, DEFAULT, ('panic=0',))
 		runner.check_request('6.12', None, None, DEFAULT, ('cgroup_disable=memory',))
 
+	def test_a_boot_option_a_variant_does_not_reach_leaves_nothing_to_fail(self):
+		import dataclasses
+		from thpds import runner, variants
+		seed = variants.for_port('6.12')['seed-reclaim']
+		unreached = dataclasses.replace(seed, unreached_with=frozenset({'cgroup_disable=memory'}))
+		exp = runner.expectation(suite.Applied('6.12', unreached), boot=('cgroup_disable=memory',))
+		self.assertEqual((exp.expect_fail, exp.may_crash, exp.may_fail),
+				 (frozenset(), frozenset(), frozenset()))
+		self.assertFalse(exp.exposure)
+		# another option: the declaration holds, and the option's skips are allowed
+		exp = runner.expectation(suite.Applied('6.12', unreached),
+					 boot=('transparent_hugepage=never',))
+		self.assertEqual(exp.expect_fail, seed.expect_fail)
+		self.assertIn(('*', 'PMD-order THP is not enabled'), exp.may_skip)
+
+	def test_the_numa_case_may_skip_and_cannot_fail_on_one_node_only(self):
+		from thpds import runner, target, variants
+		numa = 'thp_deferred_split.thp_ds_test_numa_free'
+		put = suite.Applied('7.2', variants.for_port('7.2')['put'])
+		one = runner.expectation(put)
+		self.assertNotIn(numa, one.expect_fail)
+		self.assertTrue(one.allows_skip(numa, 'needs two NUMA nodes with CPUs and memory'))
+		two = runner.expectation(put, target.NUMA)
+		self.assertIn(numa, two.expect_fail)
+		self.assertFalse(two.allows_skip(numa, 'needs two NUMA nodes with CPUs and memory'))
+		shipped = runner.expectation(suite.Applied('7.2'), target.NUMA)
+		self.assertFalse(shipped.allows_skip(numa, 'needs two NUMA nodes'))
+
 	def test_the_ports_mthp_sizes_are_enabled_at_boot_for_the_page_size(self):
 		self.assertEqual(suite.port_thp_anon('7.2', 4),
 				 ('thp_anon=16K,64K:madvise;2048K:inherit',))

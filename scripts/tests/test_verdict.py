@@ -304,6 +304,10 @@ class RecordTest(unittest.TestCase):
 		v = judge(rec)
 		self.assertFalse(v.ok)
 		self.assertIn('every declared failure skipped', ' '.join(v.reasons))
+		# an exposure the boot option takes away: not exposed in that boot
+		exposed = dataclasses.replace(rec, variant='shipped',
+					      expect=dataclasses.replace(exp, exposure=True))
+		self.assertTrue(judge(exposed).ok, judge(exposed).reasons)
 
 	def test_a_hand_made_case_list(self):
 		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),

@@ -32,6 +32,11 @@ CHECK_TARGETS = ('x86_64', 'arm64-4k')
 CHECK_VARIANT = 'seed-reclaim'
 # The trees check runs in the live profile (a swap area) too.
 CHECK_LIVE = ('7.2',)
+# The trees check runs on two NUMA nodes too, and in the PREEMPT_RT profile.
+CHECK_NUMA = ('7.2',)
+CHECK_RT = ('7.2',)
+# The boot options check boots the first tree with, one at a time.
+CHECK_BOOTS = ('cgroup_disable=memory', 'transparent_hugepage=never')
 EXIT_CODES = """exit status:
   0  the verdict is PASS (every selected case as expected)
   1  the verdict is FAIL
@@ -87,6 +92,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 	every selected case counted once and judged against what its run
 	expects of it (a variant's declared cases must fail)."""
 	others = [target.from_name(name) for name in args.targets if name != 'x86_64']
+	suite.check_boot(args.boots)
 	host.ensure(args.install_deps, [p for t in others for p in t.packages()]
 		    + (list(host.profile_packages('live')) if args.live else []))
 	result = unit_tests()
@@ -95,23 +101,35 @@ def cmd_check(args: argparse.Namespace) -> int:
 	passed = result.testsRun - failed - skipped
 	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
 	default = 'default'
-	jobs = [(spec, None, target.DEFAULT, default) for spec in args.trees]
+	first = args.trees[0]
+	jobs = [(spec, None, target.DEFAULT, default, ()) for spec in args.trees]
 	if args.variant:
-		jobs.insert(1, (args.trees[0], args.variant, target.DEFAULT, default))
+		jobs.insert(1, (first, args.variant, target.DEFAULT, default, ()))
 	# each other target: the first tree as shipped and with the variant
 	for where in others:
-		jobs += [(args.trees[0], None, where, default)] + \
-			([(args.trees[0], args.variant, where, default)] if args.variant else [])
+		jobs += [(first, None, where, default, ())] + \
+			([(first, args.variant, where, default, ())] if args.variant else [])
+	# the first tree booted with each option: as shipped and with the variant
+	for option in args.boots:
+		jobs += [(first, None, target.DEFAULT, default, (option,))] + \
+			([(first, args.variant, target.DEFAULT, default, (option,))]
+			 if args.variant else [])
+	# two NUMA nodes: as shipped, then (below) the variants only they reach
+	jobs += [(spec, None, target.NUMA, default, ()) for spec in args.numa]
+	# PREEMPT_RT: as shipped and with the variant
+	for spec in args.rt:
+		jobs += [(spec, None, target.DEFAULT, 'rt', ())] + \
+			([(spec, args.variant, target.DEFAULT, 'rt', ())] if args.variant else [])
 	# the live profile: as shipped, then (below) the variants only it reaches
-	jobs += [(spec, None, target.DEFAULT, 'live') for spec in args.live]
+	jobs += [(spec, None, target.DEFAULT, 'live', ()) for spec in args.live]
 	while jobs:
-		spec, variant, where, profile = jobs.pop(0)
+		spec, variant, where, profile, boot = jobs.pop(0)
 		setting = ' '.join(([] if where.default else [where.name])
-				   + ([] if profile == default else [profile]))
+				   + ([] if profile == default else [profile]) + list(boot))
 		label = f'{spec} {setting + " " if setting else ""}{variant or variants.SHIPPED}'
 		try:
 			run = runner.run_tree(spec, args.timeout, variant=variant, target=where,
-					      profile=profile)
+					      profile=profile, boot=boot)
 		except ThpDsError as e:
 			print(f'thp-ds: {label}: {e}', file=sys.stderr)
 			failed += 1
@@ -119,11 +137,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 			continue
 		if variant is None and suite.port_backports(run.applied.port):
 			# an exposed tree: right after it, the same tree with its backports
-			jobs.insert(0, (spec, variants.BACKPORTED, where, profile))
-		if variant is None and profile != default:
-			jobs[0:0] = [(spec, name, where, profile) for name, v in
+			jobs.insert(0, (spec, variants.BACKPORTED, where, profile, boot))
+		if variant is None and not boot and (profile != default or not where.default):
+			# the variants confined to this profile or target
+			jobs[0:0] = [(spec, name, where, profile, boot) for name, v in
 				     sorted(variants.for_port(run.applied.port).items())
-				     if v.profile == profile]
+				     if (v.profile or default, v.target or where.name) ==
+				     (profile, where.name) and (v.profile or v.target)]
 		verdict = judge(run.record)
 		report.show(run.record, verdict)
 		p, f, s = verdict.tally()
@@ -207,17 +227,20 @@ def matrix_variants(port: str, profile: str, boot: Sequence[str] = (),
 	"""The runs of a port's tree in a matrix of @profile booted with @boot on
 	@where, in order: None (as shipped), backported where the port has
 	backports, then its variants (with a boot option, the seed's reclaim bug
-	only; those confined to a target, on that target only)."""
+	and those confined to @where; those confined to a target, on that target
+	only)."""
 	backported = [variants.BACKPORTED] if suite.port_backports(port) else []
 	mine = variants.for_port(port)
 	if boot:
-		names = [n for n in PROFILE_VARIANTS if n in mine and not mine[n].profile]
+		names = [n for n, v in mine.items() if not v.profile
+			 and (n in PROFILE_VARIANTS or v.target == where.name != '')]
 	elif profile == 'default':
 		names = [n for n, v in mine.items() if not v.profile
 			 and v.target in ('', where.name)]
 	else:
 		# and those that declare a failure only a live run can show
-		needs_swap = [g for g, _ in suite.swap_skips(port)]
+		needs_swap = [g for g, _ in suite.swap_skips(port)] \
+			if profile in runner.LIVE_PROFILES else []
 		names = [n for n, v in mine.items() if v.profile == profile or n in PROFILE_VARIANTS
 			 or any(fnmatch.fnmatchcase(c, g) for c in v.expect_fail for g in needs_swap)]
 	return [None] + backported + sorted(names)
@@ -423,6 +446,15 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--live', nargs='*', default=list(CHECK_LIVE),
 		       help='trees to run in the live profile too (a swap area): as shipped and '
 		       'with each variant only that profile reaches (default: %(default)s)')
+	c.add_argument('--numa', nargs='*', default=list(CHECK_NUMA),
+		       help='trees to run on two NUMA nodes too (x86_64-numa): as shipped and '
+		       'with each variant only that target reaches (default: %(default)s)')
+	c.add_argument('--rt', nargs='*', default=list(CHECK_RT),
+		       help='trees to run in the PREEMPT_RT profile too: as shipped and with the '
+		       'variant (default: %(default)s)')
+	c.add_argument('--boots', nargs='*', default=list(CHECK_BOOTS), metavar='OPTION',
+		       help='boot options to boot the first tree with, one run each, as shipped '
+		       'and with the variant (default: %(default)s)')
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)

@@ -379,6 +379,9 @@ PROFILES: Dict[str, Sequence[str]] = {
 	# system up, and a RAM disk for it to swap to.
 	'live': ('CONFIG_DEBUG_FS=y', 'CONFIG_KUNIT_DEBUGFS=y', 'CONFIG_BLK_DEV_INITRD=y',
 		 'CONFIG_BLK_DEV=y', 'CONFIG_BLK_DEV_RAM=y', 'CONFIG_SWAP=y'),
+	# The real-time preemption model (mainline since v6.12 on x86_64):
+	# spinlock_t becomes a sleeping lock, and the queue locks with it.
+	'rt': ('CONFIG_EXPERT=y', 'CONFIG_PREEMPT_RT=y'),
 }
 # Profiles whose runs boot a live system (live.py) instead of kunit.py's.
 LIVE_PROFILES = ('live',)
@@ -437,7 +440,8 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 		fail, crash = frozenset(), frozenset()
 	else:
 		fail, crash = frozenset(suite.port_exposures(applied.port)), frozenset()
-	skips = suite.port_skips(applied.port) + suite.boot_skips(boot)
+	skips = suite.port_skips(applied.port) + suite.boot_skips(boot) + \
+		suite.profile_skips(profile)
 	# no swap area, one NUMA node: the cases that need them skip, and
 	# cannot fail
 	absent = () if profile in LIVE_PROFILES else suite.swap_skips(applied.port)
@@ -475,8 +479,25 @@ def tool_boot(port: str, target: Target = DEFAULT_TARGET) -> Tuple[str, ...]:
 	return suite.port_thp_anon(port, target.page_kb)
 
 
+def rt_refusal(path: str, target: Target) -> str:
+	"""Why the tree at @path cannot build PREEMPT_RT for @target ('' when it
+	can): its architecture does not select ARCH_SUPPORTS_RT (x86_64 and
+	arm64 do from v6.12; before, PREEMPT_RT was a patch set out of tree)."""
+	kconfig = os.path.join(path, 'arch', target.arch.replace('x86_64', 'x86'), 'Kconfig')
+	try:
+		with open(kconfig, errors='replace') as f:
+			if re.search(r'^\s*select ARCH_SUPPORTS_RT\b', f.read(), re.M):
+				return ''
+	except OSError as e:
+		return f'cannot read {kconfig}: {e.strerror}'
+	return (f'its {target.arch} architecture does not select ARCH_SUPPORTS_RT, so PREEMPT_RT '
+		'cannot be built (mainline since v6.12)')
+
+
 def profile_refusal(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET) -> str:
 	"""Why the prepared tree @t cannot run @profile on @target ('' when it can)."""
+	if profile == 'rt':
+		return rt_refusal(t.path, target)
 	if profile not in LIVE_PROFILES:
 		return ''
 	try:

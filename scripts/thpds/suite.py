@@ -190,6 +190,27 @@ def swap_skips(port: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	return _skips(os.path.join(repo, 'ports', port, 'needs-swap'))
 
 
+def _keyed_skips(path: str, key: str, wanted: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+	"""The (case glob, reason substring) pairs of a file of '<key>: case-glob:
+	reason' lines whose key is one of @wanted."""
+	found = []
+	for line in declarations(path):
+		name, sep, rest = line.partition(': ')
+		glob, sep2, reason = rest.partition(': ')
+		if not sep or not sep2 or not reason.strip():
+			raise SuiteError(f'{path}: expected "{key}: case-glob: reason", got {line!r}')
+		if name.strip() in wanted:
+			found.append((glob.strip(), reason.strip()))
+	return tuple(found)
+
+
+def profile_skips(profile: str, repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
+	"""The skips a build profile allows: (case glob, reason substring), from
+	ports/profile-skips 'profile: case-glob: reason' lines (the lock probes
+	under PREEMPT_RT).  A profile it does not list allows none."""
+	return _keyed_skips(os.path.join(repo, 'ports', 'profile-skips'), 'profile', (profile,))
+
+
 def numa_skips(repo: str = REPO) -> Tuple[Tuple[str, str], ...]:
 	"""The cases that need two NUMA nodes, and the reason they skip with on
 	one (ports/needs-numa): every target but x86_64-numa."""
@@ -248,16 +269,7 @@ def boot_skips(options: Sequence[str], repo: str = REPO) -> Tuple[Tuple[str, str
 	memcg cases under cgroup_disable=memory).  An option it does not list
 	allows no skip: every case must still pass.
 	"""
-	path = os.path.join(repo, 'ports', 'boot-options')
-	found = []
-	for line in declarations(path):
-		option, sep, rest = line.partition(': ')
-		glob, sep2, reason = rest.partition(': ')
-		if not sep or not sep2 or not reason.strip():
-			raise SuiteError(f'{path}: expected "option: case-glob: reason", got {line!r}')
-		if option.strip() in options:
-			found.append((glob.strip(), reason.strip()))
-	return tuple(found)
+	return _keyed_skips(os.path.join(repo, 'ports', 'boot-options'), 'option', options)
 
 
 def port_backports(port: str, repo: str = REPO) -> List[str]:
