@@ -431,12 +431,20 @@ class TargetTest(unittest.TestCase):
 	def test_preempt_rt_is_refused_where_the_architecture_cannot_build_it(self):
 		with tempfile.TemporaryDirectory() as t:
 			os.makedirs(os.path.join(t, 'arch/x86'))
+			os.makedirs(os.path.join(t, 'mm'))
 			with open(os.path.join(t, 'arch/x86/Kconfig'), 'w') as f:
 				f.write('config X86_64\n\tselect ARCH_SUPPORTS_INT128\n')
+			thp = ('menuconfig TRANSPARENT_HUGEPAGE\n\tbool "Transparent Hugepage Support"\n'
+			       '\tdepends on HAVE_ARCH_TRANSPARENT_HUGEPAGE%s\n\tselect COMPACTION\n')
+			with open(os.path.join(t, 'mm/Kconfig'), 'w') as f:
+				f.write(thp % ' && !PREEMPT_RT')
 			self.assertIn('does not select ARCH_SUPPORTS_RT',
 				      runner.rt_refusal(t, target.DEFAULT))
 			with open(os.path.join(t, 'arch/x86/Kconfig'), 'a') as f:
 				f.write('\tselect ARCH_SUPPORTS_RT\n')
+			self.assertIn('a PREEMPT_RT kernel has no THP', runner.rt_refusal(t, target.DEFAULT))
+			with open(os.path.join(t, 'mm/Kconfig'), 'w') as f:
+				f.write(thp % '')
 			self.assertEqual(runner.rt_refusal(t, target.DEFAULT), '')
 			self.assertIn('cannot read', runner.rt_refusal(t, target.Target('arm64', '4k')))
 

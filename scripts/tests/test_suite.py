@@ -105,6 +105,20 @@ class BootTest(unittest.TestCase):
 		self.assertEqual(exp.expect_fail, seed.expect_fail)
 		self.assertIn(('*', 'PMD-order THP is not enabled'), exp.may_skip)
 
+	def test_a_boot_option_a_variant_declares_cases_for_replaces_its_declaration(self):
+		import dataclasses
+		from thpds import runner, variants
+		seed = variants.for_port('7.2')['seed-reclaim']
+		reclaim = 'thp_deferred_split.thp_ds_test_free_reclaim'
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		v = dataclasses.replace(seed, unreached_with=frozenset(), fail_with=(
+			('cgroup.memory=nokmem', frozenset({reclaim, race})),))
+		exp = runner.expectation(suite.Applied('7.2', v), boot=('cgroup.memory=nokmem',))
+		self.assertEqual(exp.expect_fail, {reclaim, race})
+		self.assertEqual(exp.may_crash, {race})
+		self.assertEqual(runner.expectation(suite.Applied('7.2', v)).expect_fail,
+				 seed.expect_fail)
+
 	def test_the_numa_case_may_skip_and_cannot_fail_on_one_node_only(self):
 		from thpds import runner, target, variants
 		numa = 'thp_deferred_split.thp_ds_test_numa_free'

@@ -157,7 +157,9 @@ class ProfileTest(unittest.TestCase):
 		with tempfile.TemporaryDirectory() as d:
 			path = os.path.join(d, 'x.patch')
 			for head, error in (('Target: arm64-numa', 'Target: arm64-numa'),
-					    ('Unreached-With: a b', "'a b' is not a boot option")):
+					    ('Unreached-With: a b', "'a b' is not a boot option"),
+					    ('Unreached-With: x=1\nExpect-Fail-With: x=1 s.a',
+					     'both Unreached-With and Expect-Fail-With for x=1')):
 				with open(path, 'w') as f:
 					f.write(f'Subject: [PATCH] UNPATCHED: x\n\n{head}\n'
 						'Expect-Fail: s.a\n---\n')

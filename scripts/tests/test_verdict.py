@@ -253,6 +253,18 @@ class RecordTest(unittest.TestCase):
 		self.assertTrue(exp.declares_fail(f'{RECLAIM}.order 4'))
 		self.assertFalse(exp.declares_fail(f'{RECLAIM}_lock'))
 
+	def test_a_declaration_of_one_parameter_holds_the_others_to_pass(self):
+		exp = Expectation(frozenset({f'{RECLAIM}.order 9'}))
+		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'seed-reclaim', (RECLAIM,),
+				(Case(f'{RECLAIM}.order 9', Status.FAIL),
+				 Case(f'{RECLAIM}.order 4', Status.PASS)), expect=exp)
+		v = judge(rec)
+		self.assertTrue(v.ok, (v.reasons, failed(v)))
+		self.assertTrue(v.variant)
+		other = dataclasses.replace(rec, cases=(Case(f'{RECLAIM}.order 9', Status.FAIL),
+							 Case(f'{RECLAIM}.order 4', Status.FAIL)))
+		self.assertEqual(failed(judge(other)), {f'{RECLAIM}.order 4': 'UNEXPECTED: failed'})
+
 	def test_a_run_from_a_cached_tree_says_so(self):
 		from thpds import report
 		_, rec = recordings.load('6.12-shipped', offline='apt-get update failed')

@@ -427,12 +427,14 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	where those cases are not expected to fail either.
 
 	A boot option a variant declares Unreached-With leaves nothing to
-	fail; under another, a declared failure may skip where the option
-	allows (its path is gone; judge() wants one declared failure seen)."""
+	fail, one it declares Expect-Fail-With the cases it names; under
+	another, a declared failure may skip where the option allows (its path
+	is gone; judge() wants one declared failure seen)."""
 	v = applied.variant
 	may_fail = frozenset()
-	if v and v.unreached_with & set(boot):
-		fail, crash = frozenset(), frozenset()
+	if v and v.booted(boot) is not None:
+		fail = v.booted(boot)
+		crash = v.may_crash & fail
 	elif v:
 		fail, may_fail = v.on(target.name)
 		crash = v.may_crash
@@ -479,19 +481,35 @@ def tool_boot(port: str, target: Target = DEFAULT_TARGET) -> Tuple[str, ...]:
 	return suite.port_thp_anon(port, target.page_kb)
 
 
+# mm/Kconfig's THP entry, up to its dependencies.
+THP_KCONFIG = re.compile(r'^(?:menu)?config TRANSPARENT_HUGEPAGE\n(?:\t.*\n)*?\tdepends on (.*)$',
+			 re.M)
+
+
 def rt_refusal(path: str, target: Target) -> str:
-	"""Why the tree at @path cannot build PREEMPT_RT for @target ('' when it
-	can): its architecture does not select ARCH_SUPPORTS_RT (x86_64 and
-	arm64 do from v6.12; before, PREEMPT_RT was a patch set out of tree)."""
-	kconfig = os.path.join(path, 'arch', target.arch.replace('x86_64', 'x86'), 'Kconfig')
+	"""Why the tree at @path cannot build the suite under PREEMPT_RT for
+	@target ('' when it can): its architecture does not select
+	ARCH_SUPPORTS_RT (x86_64 and arm64 do from v6.12; before, PREEMPT_RT
+	was a patch set out of tree), or its THP depends on !PREEMPT_RT (every
+	tree up to 7.3 at least: a real-time kernel has no THP, so no deferred
+	split queue, and the bug class does not exist there)."""
+	arch = os.path.join(path, 'arch', target.arch.replace('x86_64', 'x86'), 'Kconfig')
+	mm = os.path.join(path, 'mm', 'Kconfig')
 	try:
-		with open(kconfig, errors='replace') as f:
-			if re.search(r'^\s*select ARCH_SUPPORTS_RT\b', f.read(), re.M):
-				return ''
+		with open(arch, errors='replace') as f:
+			supported = re.search(r'^\s*select ARCH_SUPPORTS_RT\b', f.read(), re.M)
+		with open(mm, errors='replace') as f:
+			thp = THP_KCONFIG.search(f.read())
 	except OSError as e:
-		return f'cannot read {kconfig}: {e.strerror}'
-	return (f'its {target.arch} architecture does not select ARCH_SUPPORTS_RT, so PREEMPT_RT '
-		'cannot be built (mainline since v6.12)')
+		return f'cannot read {e.filename}: {e.strerror}'
+	if not supported:
+		return (f'its {target.arch} architecture does not select ARCH_SUPPORTS_RT, so '
+			'PREEMPT_RT cannot be built (mainline since v6.12)')
+	if thp and re.search(r'!\s*PREEMPT_RT\b', thp.group(1)):
+		return ('its mm/Kconfig has TRANSPARENT_HUGEPAGE depend on !PREEMPT_RT: a '
+			'PREEMPT_RT kernel has no THP, so no deferred split queue and nothing '
+			'for the suite to test')
+	return ''
 
 
 def profile_refusal(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET) -> str:

@@ -20,9 +20,13 @@ freeing CPU's node differs from the folio's only on two nodes).
 'Unreached-With: <boot option>' says that a
 kernel booted with that option never takes the variant's path (without
 the memory controller there is no memcg to clear before the unqueue): a
-run with it must pass like the tree as shipped.  With any other boot
-option the declaration holds, except for the cases the option takes away
-(ports/boot-options), which may then skip or fail.  The reason goes in
+run with it must pass like the tree as shipped.  'Expect-Fail-With:
+<boot option> <suite.case>' lines replace the Expect-Fail lines for a
+kernel booted with that option, where the bug shows in other cases (with
+cgroup.memory=nokmem 7.2's queue is per node, and only the kernel's own
+warning of an unqueue after the uncharge, once per boot, is left).  With
+any other boot option the declaration holds, except that a declared
+failure may skip where ports/boot-options allows it.  The reason goes in
 the message.
 verdict.judge() holds a run to that declaration:
 a case that stops failing (the bug is no longer caught) and a case that
@@ -32,7 +36,7 @@ starts failing (the suite no longer localises the bug) both fail the run.
 import dataclasses
 import os
 import re
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from thpds import suite
 
@@ -68,6 +72,8 @@ class Variant:
 	profile: str = ''
 	# boot options under which the kernel never takes its path
 	unreached_with: frozenset = frozenset()
+	# boot option -> the cases that fail instead of expect_fail when booted with it
+	fail_with: Tuple[Tuple[str, frozenset], ...] = ()
 	# the only target whose runs reach its path ('' for any)
 	target: str = ''
 
@@ -75,6 +81,15 @@ class Variant:
 	def patches(self) -> Tuple[str, ...]:
 		"""Every form of the variant, the first to try first."""
 		return (self.patch,) + self.forms
+
+	def booted(self, boot) -> Optional[frozenset]:
+		"""The cases that must fail when the kernel boots with the options
+		@boot, where the variant declares them for one of the options
+		(empty: Unreached-With); None where it declares nothing for them."""
+		if self.unreached_with & set(boot):
+			return frozenset()
+		found = [cases for option, cases in self.fail_with if option in boot]
+		return frozenset().union(*found) if found else None
 
 	def on(self, target: str) -> Tuple[frozenset, frozenset]:
 		"""(expect_fail, may_fail) on @target ('x86_64', 'arm64-64k')."""
@@ -110,10 +125,17 @@ def parse(path: str, port: str) -> Variant:
 		raise suite.SuiteError(f'{path}: Target: {confined}: a variant may name one of: '
 				       + ', '.join(t for t in TARGETS if t))
 	unreached = declared('Unreached-With')
-	for option in sorted(unreached):
+	fail_with: Dict[str, set] = {}
+	for entry in declared('Expect-Fail-With'):
+		option, _, case = entry.partition(' ')
+		fail_with.setdefault(option, set()).add(case.strip())
+	for option in sorted(unreached | set(fail_with)):
 		if not suite.BOOT_OPTION.match(option):
-			raise suite.SuiteError(f'{path}: Unreached-With: {option!r} is not a boot option '
-					       '(one word, name or name=value)')
+			raise suite.SuiteError(f'{path}: Unreached-With/Expect-Fail-With: {option!r} is '
+					       'not a boot option (one word, name or name=value)')
+	if unreached & set(fail_with):
+		raise suite.SuiteError(f'{path}: both Unreached-With and Expect-Fail-With for '
+				       + ', '.join(sorted(unreached & set(fail_with))))
 	if not crash <= expect:
 		raise suite.SuiteError(f'{path}: May-Crash names cases it does not declare to fail: '
 				       + ', '.join(sorted(crash - expect)))
@@ -126,7 +148,8 @@ def parse(path: str, port: str) -> Variant:
 					       'it declares to fail: ' + ', '.join(sorted(names)))
 	return Variant(name, port, path, title, expect, crash, may_fail,
 		       tuple(sorted((w, frozenset(n)) for w, n in per_target.items())),
-		       profile=profile, unreached_with=unreached, target=confined)
+		       profile=profile, unreached_with=unreached, target=confined,
+		       fail_with=tuple(sorted((o, frozenset(c)) for o, c in fail_with.items())))
 
 
 def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
@@ -150,9 +173,9 @@ def for_port(port: str, repo: str = suite.REPO) -> Dict[str, Variant]:
 		for other in others:
 			o = parse(other, port)
 			if (o.expect_fail, o.may_crash, o.may_fail, o.may_fail_on, o.profile,
-			    o.unreached_with, o.target) != (v.expect_fail, v.may_crash, v.may_fail,
-							    v.may_fail_on, v.profile,
-							    v.unreached_with, v.target):
+			    o.unreached_with, o.target, o.fail_with) != \
+			   (v.expect_fail, v.may_crash, v.may_fail, v.may_fail_on, v.profile,
+			    v.unreached_with, v.target, v.fail_with):
 				raise suite.SuiteError(f'{other}: declares other cases than {p}: every '
 						       'form of a variant must declare the same')
 		found[name] = dataclasses.replace(v, forms=tuple(others))

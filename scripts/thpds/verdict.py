@@ -310,7 +310,10 @@ def judge(rec: RunRecord) -> Verdict:
 	# judged against the declaration only when the run selected a declared
 	# case (one that must fail, or one a race may fail: May-Fail, May-Fail-On):
 	# a --filter that leaves them all out is a plain run
-	must_fail = any(rec.expect.declares_fail(name) for name in rec.selected)
+	# (a declaration may name one parameter of a selected case)
+	must_fail = any(rec.expect.declares_fail(name) or
+			any(n.startswith(name + '.') for n in rec.expect.expect_fail)
+			for name in rec.selected)
 	variant = must_fail or any(rec.expect.allows_fail(name) for name in rec.selected)
 	judgements = []
 	for case in rec.cases:
