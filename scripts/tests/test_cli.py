@@ -133,6 +133,24 @@ class ExitCodeTest(unittest.TestCase):
 			self.assertEqual(rc, 2, argv)
 			self.assertIn('must be 1 or more', err)
 
+	def test_repeat_boots_every_run_with_the_options_into_a_directory_of_their_own(self):
+		calls = []
+		record = recordings.load('6.12-shipped')[1]
+
+		def run(*args, **kw):
+			calls.append((kw['boot'], kw['out_name'], kw['mode']))
+			return mock.Mock(record=record)
+		with mock.patch.object(runner, 'run_tree', side_effect=run), \
+		     mock.patch.object(host, 'ensure'):
+			rc, _, _ = self.run_cli('repeat', '--count', '2', '--boot', 'cgroup.memory=nokmem')
+		self.assertEqual(calls, [(['cgroup.memory=nokmem'], 'repeat-shipped+cgroup.memory=nokmem/1',
+					  'run'),
+					 (['cgroup.memory=nokmem'], 'repeat-shipped+cgroup.memory=nokmem/2',
+					  'exec')])
+		rc, _, err = self.run_cli('repeat', '--boot', 'panic=0')
+		self.assertEqual(rc, 2)
+		self.assertIn('boots with its own', err)
+
 	def test_a_filter_that_selects_nothing_names_the_cases(self):
 		with mock.patch.object(host, 'ensure') as ensure:
 			rc, _, err = self.run_cli('run', '--filter', 'thp_deferred_split.nosuch*')

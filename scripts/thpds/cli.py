@@ -253,15 +253,16 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 	Exits 0 only when every run produced a verdict and every verdict
 	passed (as shipped: all pass; on a variant: caught as declared)."""
 	cases.select(cases.repo_declared(), args.filter)
+	suite.check_boot(args.boot)
 	where = chosen_target(args)
 	host.ensure(args.install_deps, where.packages())
 	records = []
+	name = '+'.join((chosen_variant(args) or variants.SHIPPED, *args.boot))
 	for i in range(args.count):
-		variant = chosen_variant(args)
-		run = runner.run_tree(args.tree, args.timeout, args.filter, variant=variant,
-				      profile=args.profile, mode='run' if i == 0 else 'exec',
-				      out_name=f'repeat-{variant or variants.SHIPPED}/{i + 1}',
-				      target=where)
+		run = runner.run_tree(args.tree, args.timeout, args.filter,
+				      variant=chosen_variant(args), profile=args.profile,
+				      mode='run' if i == 0 else 'exec',
+				      out_name=f'repeat-{name}/{i + 1}', target=where, boot=args.boot)
 		rec = run.record
 		records.append(rec)
 		print(f'[thp-ds] run {i + 1}/{args.count}: {matrix.repeat_outcome(rec)}', flush=True)
@@ -385,6 +386,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 	add_refresh_option(p)
 
 
+def add_boot_option(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--boot', metavar='OPTION', action='append', default=[],
+		       help='boot the kernel with this command-line option too, e.g. '
+		       'cgroup_disable=memory, cgroup.memory=nokmem, transparent_hugepage=never '
+		       '(repeatable); results go to <variant>+<options>; every case must pass '
+		       'except the skips ports/boot-options allows for the option (a variant: '
+		       'its declaration for the option, docs/configurations.md)')
+
+
 def add_target_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--arch', default='x86_64',
 		       help='x86_64 (default) or arm64 (cross-built with aarch64-linux-gnu-, '
@@ -427,11 +437,7 @@ def parser() -> argparse.ArgumentParser:
 	r.add_argument('--accel', choices=('tcg', 'auto'), default='tcg',
 		       help="tcg (default): QEMU's emulator only, the same on every host; auto: "
 		       'whatever kunit.py asks for (newer ones try KVM first)')
-	r.add_argument('--boot', metavar='OPTION', action='append', default=[],
-		       help='boot the kernel with this command-line option too, e.g. '
-		       'cgroup_disable=memory, cgroup.memory=nokmem, transparent_hugepage=always '
-		       '(repeatable); results go to <variant>+<options>; every case must pass '
-		       'except the skips ports/boot-options allows for the option')
+	add_boot_option(r)
 	r.set_defaults(func=cmd_run)
 
 	c = sub.add_parser('check', help="the project's tests: tooling unit tests, then the "
@@ -512,6 +518,7 @@ def parser() -> argparse.ArgumentParser:
 			    'each run\'s verdict, DEBUG_LIST reports and oopses')
 	add_run_options(rp)
 	add_target_options(rp)
+	add_boot_option(rp)
 	rp.add_argument('--filter', default=None,
 			help='kunit.py filter glob (default: every case)')
 	rp.add_argument('--count', type=positive, default=20)
