@@ -345,7 +345,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 	for port in suite.ports():
 		found = variants.for_port(port)
 		names = [n + (f' ({v.profile} profile only)' if v.profile else '')
-			 for n, v in sorted(found.items())]
+			 + (f' ({v.target} only)' if v.target else '') for n, v in sorted(found.items())]
 		print(f'port {port}: unpatched variants: {", ".join(names) or "none"}')
 		for name, why in suite.port_exposures(port).items():
 			print(f'port {port}: exposed as shipped: {name}: {why}')
