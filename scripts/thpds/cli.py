@@ -103,24 +103,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
 	default = 'default'
 	first = args.trees[0]
-	jobs = [(spec, None, target.DEFAULT, default, ()) for spec in args.trees]
-	if args.variant:
-		jobs.insert(1, (first, args.variant, target.DEFAULT, default, ()))
+
+	def shipped_and_variant(spec, where=target.DEFAULT, profile=default, boot=()):
+		"""A tree as shipped, then with the variant (where one is asked for)."""
+		return [(spec, v, where, profile, boot)
+			for v in [None] + ([args.variant] if args.variant else [])]
+	jobs = shipped_and_variant(first) + \
+		[(spec, None, target.DEFAULT, default, ()) for spec in args.trees[1:]]
 	# each other target: the first tree as shipped and with the variant
 	for where in others:
-		jobs += [(first, None, where, default, ())] + \
-			([(first, args.variant, where, default, ())] if args.variant else [])
+		jobs += shipped_and_variant(first, where)
 	# the first tree booted with each option: as shipped and with the variant
 	for option in args.boots:
-		jobs += [(first, None, target.DEFAULT, default, (option,))] + \
-			([(first, args.variant, target.DEFAULT, default, (option,))]
-			 if args.variant else [])
+		jobs += shipped_and_variant(first, boot=(option,))
 	# two NUMA nodes: as shipped, then (below) the variants only they reach
 	jobs += [(spec, None, target.NUMA, default, ()) for spec in args.numa]
 	# PREEMPT_RT: as shipped and with the variant
 	for spec in args.rt:
-		jobs += [(spec, None, target.DEFAULT, 'rt', ())] + \
-			([(spec, args.variant, target.DEFAULT, 'rt', ())] if args.variant else [])
+		jobs += shipped_and_variant(spec, profile='rt')
 	# the live profile: as shipped, then (below) the variants only it reaches
 	jobs += [(spec, None, target.DEFAULT, 'live', ()) for spec in args.live]
 	while jobs:
@@ -143,8 +143,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 			# the variants confined to this profile or target
 			jobs[0:0] = [(spec, name, where, profile, boot) for name, v in
 				     sorted(variants.for_port(run.applied.port).items())
-				     if (v.profile or default, v.target or where.name) ==
-				     (profile, where.name) and (v.profile or v.target)]
+				     if v.confined_to(profile, where.name)]
 		verdict = judge(run.record)
 		report.show(run.record, verdict)
 		p, f, s = verdict.tally()

@@ -432,8 +432,9 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	is gone; judge() wants one declared failure seen)."""
 	v = applied.variant
 	may_fail = frozenset()
-	if v and v.booted(boot) is not None:
-		fail = v.booted(boot)
+	booted = v.booted(boot) if v else None
+	if booted is not None:
+		fail = booted
 		crash = v.may_crash & fail
 	elif v:
 		fail, may_fail = v.on(target.name)

@@ -87,13 +87,13 @@ class Target:
 	def qemu_args(self) -> str:
 		# Two CPUs: the lock-discipline and race cases work on one while
 		# the other holds a lock.
+		# On two nodes: one CPU and an equal share of memory per node,
+		# and a socket per CPU, or the kernel warns that a cache's CPUs
+		# span two nodes (topology_sane()).
 		memory = MEMORY_MB[self.page_size]
-		args = f'-smp 2 -m {memory}'
+		smp = f'{NUMA_NODES},sockets={NUMA_NODES},cores=1,threads=1' if self.numa else '2'
+		args = f'-smp {smp} -m {memory}'
 		if self.numa:
-			# one CPU and an equal share of memory per node; a socket
-			# per CPU, or the kernel warns that a cache's CPUs span
-			# two nodes (topology_sane())
-			args = f'-smp {NUMA_NODES},sockets={NUMA_NODES},cores=1,threads=1 -m {memory}'
 			share = memory // NUMA_NODES
 			for n in range(NUMA_NODES):
 				args += (f' -object memory-backend-ram,id=m{n},size={share}M'

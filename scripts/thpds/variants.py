@@ -82,6 +82,12 @@ class Variant:
 		"""Every form of the variant, the first to try first."""
 		return (self.patch,) + self.forms
 
+	def confined_to(self, profile: str, target: str) -> bool:
+		"""Whether the variant is confined to a profile or a target, and a run
+		of @profile ('default' for none) on @target is where it runs."""
+		return bool(self.profile or self.target) and \
+			(self.profile or 'default') == profile and self.target in ('', target)
+
 	def booted(self, boot) -> Optional[frozenset]:
 		"""The cases that must fail when the kernel boots with the options
 		@boot, where the variant declares them for one of the options
@@ -197,15 +203,20 @@ def known_names(repo: str = suite.REPO) -> Dict[str, list]:
 	return found
 
 
+def _confined(name: str, field: str, repo: str) -> frozenset:
+	"""What a variant of that name is confined to in any port (its @field:
+	'profile' or 'target'); empty where it is confined to nothing."""
+	return frozenset(getattr(v, field) for port in suite.ports(repo)
+			 for n, v in for_port(port, repo).items() if n == name and getattr(v, field))
+
+
 def profiles_of(name: str, repo: str = suite.REPO) -> frozenset:
 	"""The profiles a variant of that name is confined to, in any port ('Profile:');
 	empty where it runs in every profile."""
-	return frozenset(v.profile for port in suite.ports(repo)
-			 for n, v in for_port(port, repo).items() if n == name and v.profile)
+	return _confined(name, 'profile', repo)
 
 
 def targets_of(name: str, repo: str = suite.REPO) -> frozenset:
 	"""The targets a variant of that name is confined to, in any port ('Target:');
 	empty where it runs on every target."""
-	return frozenset(v.target for port in suite.ports(repo)
-			 for n, v in for_port(port, repo).items() if n == name and v.target)
+	return _confined(name, 'target', repo)
