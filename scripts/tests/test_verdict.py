@@ -320,6 +320,7 @@ class RecordTest(unittest.TestCase):
 		exposed = dataclasses.replace(rec, variant='shipped',
 					      expect=dataclasses.replace(exp, exposure=True))
 		self.assertTrue(judge(exposed).ok, judge(exposed).reasons)
+		self.assertIn('not exposed in this boot', judge(exposed).summary())
 
 	def test_a_hand_made_case_list(self):
 		rec = RunRecord('t', 'o', 'v', 'k', 'p', 'shipped', ('s.a',),

@@ -233,6 +233,12 @@ class Verdict:
 		if self.variant:
 			caught = sum(1 for j in self.judgements if j.outcome == Outcome.PASSED
 				     and j.status in (Status.FAIL, Status.ERROR))
+			if self.exposure and self.ok and not caught:
+				# a boot option took the exposed paths away (the judge
+				# let every declared exposure skip)
+				return (f'{word}: not exposed in this boot (every declared exposure '
+					f'skipped; {passed} other cases passed, {failed} wrong, '
+					f'{skipped} skipped)')
 			if self.exposure:
 				return (f'{word}: {"exposed" if self.ok else "NOT"} as declared '
 					f'({caught} declared exposures failed, {passed - caught} other '
