@@ -266,6 +266,7 @@ struct thp_ds_op {
 	bool done_ok;			/* the operation did what the case needs */
 };
 
+struct task_struct *thp_ds_start_on(int cpu, int (*fn)(void *), void *data, const char *name);
 struct task_struct *thp_ds_start_elsewhere(int (*fn)(void *), void *data, const char *name);
 void thp_ds_need_two_cpus(struct kunit *test);
 struct thp_ds_op *thp_ds_op_new(struct kunit *test, void (*fn)(struct thp_ds_op *op),

@@ -17,6 +17,18 @@
 
 #include "thp_deferred_split.h"
 
+/* Start @fn in a kthread bound to @cpu; it ends by itself (nobody kthread_stop()s it). */
+struct task_struct *thp_ds_start_on(int cpu, int (*fn)(void *), void *data, const char *name)
+{
+	struct task_struct *task = kthread_create(fn, data, "%s/%d", name, cpu);
+
+	if (IS_ERR(task))
+		return task;
+	kthread_bind(task, cpu);
+	wake_up_process(task);
+	return task;
+}
+
 /*
  * Start @fn in a kthread bound to a CPU other than the caller's.  The
  * caller is pinned with migrate_disable() first (and unpins when done), so
@@ -28,16 +40,10 @@ struct task_struct *thp_ds_start_elsewhere(int (*fn)(void *), void *data,
 					   const char *name)
 {
 	int cpu = cpumask_any_but(cpu_online_mask, smp_processor_id());
-	struct task_struct *task;
 
 	if (cpu >= nr_cpu_ids)
 		return ERR_PTR(-ENODEV);
-	task = kthread_create(fn, data, "%s", name);
-	if (IS_ERR(task))
-		return task;
-	kthread_bind(task, cpu);
-	wake_up_process(task);
-	return task;
+	return thp_ds_start_on(cpu, fn, data, name);
 }
 
 void thp_ds_need_two_cpus(struct kunit *test)

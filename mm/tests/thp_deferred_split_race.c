@@ -9,7 +9,9 @@
  */
 
 #include <kunit/test.h>
+#include <linux/atomic.h>
 #include <linux/completion.h>
+#include <linux/cpumask.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -30,19 +32,22 @@
 					THP_DS_RACE_BATCH_MAX)
 
 /*
- * The other side of the race: the shrinker scanning the case memcg's queue.
- * Refcounted and holding its own reference on the memcg, so that however
- * the case ends (an assertion in its loop included), the scanner never
- * runs on a freed memcg or frees what the case still reads; the case stops
- * it and waits for it (bounded) in a deferred action.
+ * The other side of the race: the shrinker scanning the case memcg's
+ * queue, from every other online CPU (as kswapd and direct reclaimers
+ * scan it at once on a larger machine).  Refcounted and holding its own
+ * reference on the memcg, so that however the case ends (an assertion in
+ * its loop included), no scanner runs on a freed memcg or frees what the
+ * case still reads; the case stops them and waits for them (bounded) in a
+ * deferred action.
  */
 struct thp_ds_scanner {
 	struct mem_cgroup *memcg;
 	int nid;
 	bool stop;
-	unsigned long scans;
+	atomic_long_t scans;
+	atomic_t running;		/* scanner threads, and one for their starter */
 	refcount_t ref;
-	struct completion done;
+	struct completion done;		/* every scanner has ended */
 };
 
 static void thp_ds_scanner_put(struct thp_ds_scanner *sc)
@@ -61,15 +66,45 @@ static int thp_ds_scanner_fn(void *data)
 
 	while (!READ_ONCE(sc->stop) && time_before(jiffies, deadline)) {
 		thp_ds_shrink(sc->memcg, sc->nid);
-		WRITE_ONCE(sc->scans, sc->scans + 1);
+		atomic_long_inc(&sc->scans);
 		cond_resched();
 	}
-	complete_all(&sc->done);
+	if (atomic_dec_and_test(&sc->running))
+		complete_all(&sc->done);
 	thp_ds_scanner_put(sc);
 	return 0;
 }
 
-/* Deferred action: stop the scanner and wait for it (bounded), then let go of it. */
+/*
+ * Start a scanner on every online CPU but the caller's; returns how many
+ * started.  The starter's own count in @sc->running keeps @sc->done from
+ * completing before the last has started.
+ */
+static int thp_ds_start_scanners(struct thp_ds_scanner *sc)
+{
+	struct task_struct *task;
+	int cpu, started = 0;
+
+	atomic_set(&sc->running, 1);
+	for_each_online_cpu(cpu) {
+		if (cpu == raw_smp_processor_id())
+			continue;
+		refcount_inc(&sc->ref);
+		atomic_inc(&sc->running);
+		task = thp_ds_start_on(cpu, thp_ds_scanner_fn, sc, "thp_ds_scanner");
+		if (IS_ERR(task)) {
+			atomic_dec(&sc->running);
+			refcount_dec(&sc->ref);
+			continue;
+		}
+		started++;
+	}
+	if (atomic_dec_and_test(&sc->running))
+		complete_all(&sc->done);
+	return started;
+}
+
+/* Deferred action: stop the scanners and wait for them (bounded), then let go of them. */
 static void thp_ds_scanner_stop(void *data)
 {
 	struct thp_ds_scanner *sc = data;
@@ -82,7 +117,7 @@ static void thp_ds_scanner_stop(void *data)
 /*
  * The kswapd crash, as a race: reclaim frees batches of queued THPs through
  * move_folios_to_lru() on this CPU while the deferred split shrinker scans
- * the same memcg queue on the other.  If the free unlinks a folio under
+ * the same memcg queue on each of the others.  If the free unlinks a folio under
  * another lock than the memcg queue's, the scan's list operations and the
  * free's collide; with CONFIG_DEBUG_LIST the kernel reports the corruption
  * (a warning, which the case's warning check catches), and the checker
@@ -99,10 +134,9 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	unsigned long frees = 0, scans, deadline;
 	struct thp_ds_node_base *node = NULL;
 	struct thp_ds_scanner *sc;
-	struct task_struct *task;
 	struct thp_ds_queue mq;
+	int i, scanners;
 	bool stopped;
-	int i;
 
 	thp_ds_need_two_cpus(test);
 	sc = kzalloc_obj(*sc, GFP_KERNEL);
@@ -120,13 +154,10 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	 * and assert): this case's thread ends with the case.
 	 */
 	set_cpus_allowed_ptr(current, cpumask_of(raw_smp_processor_id()));
-	refcount_inc(&sc->ref);		/* the scanner's */
-	task = thp_ds_start_elsewhere(thp_ds_scanner_fn, sc, "thp_ds_scanner");
-	if (IS_ERR(task)) {
-		refcount_dec(&sc->ref);
+	scanners = thp_ds_start_scanners(sc);
+	if (!scanners) {
 		thp_ds_scanner_put(sc);
-		kunit_skip(test, "cannot start the scanner thread: %ld (no verdict)",
-			   PTR_ERR(task));
+		kunit_skip(test, "cannot start a scanner thread (no verdict)");
 	}
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_scanner_stop, sc));
 
@@ -157,7 +188,7 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	}
 	WRITE_ONCE(sc->stop, true);
 	stopped = wait_for_completion_timeout(&sc->done, msecs_to_jiffies(THP_DS_WAIT_MS));
-	scans = READ_ONCE(sc->scans);
+	scans = atomic_long_read(&sc->scans);
 	kunit_release_action(test, thp_ds_scanner_stop, sc);
 	if (!stopped)
 		kunit_skip(test, "the scanner did not stop within %d ms (no verdict)",
@@ -165,8 +196,8 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	kunit_release_action(test, thp_ds_leave, ctx);
 	lru_add_drain_all();
 
-	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans in %d ms\n",
-		   frees, scans, THP_DS_RACE_MS);
+	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans on %d CPUs in %d ms\n",
+		   frees, scans, scanners, THP_DS_RACE_MS);
 	if (!frees || !scans)
 		kunit_skip(test, "no race: %lu frees, %lu scans (no verdict)", frees, scans);
 	thp_ds_check_own_queue(test, &mq);

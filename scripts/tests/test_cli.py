@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import types
 import unittest
 from unittest import mock
 
@@ -445,6 +446,24 @@ class TargetTest(unittest.TestCase):
 		self.assertEqual(target.DEFAULT.kconfig(), ())
 		with self.assertRaisesRegex(UsageError, 'x86_64 only'):
 			target.parse('arm64', '4k', numa=True)
+
+	def test_more_cpus_boot_the_same_build_with_results_of_their_own(self):
+		from thpds import runner
+		where = target.from_name('x86_64-smp4')
+		self.assertEqual((where.name, where.cpus, where.build_name), ('x86_64-smp4', 4, 'x86_64'))
+		self.assertEqual(where.qemu_args().split()[:2], ['-smp', '4'])
+		self.assertEqual(where.kconfig(), target.DEFAULT.kconfig())
+		self.assertEqual(target.from_name('arm64-16k-smp4').name, 'arm64-16k-smp4')
+		tree = types.SimpleNamespace(path='/trees/debian-7.2')
+		with mock.patch.object(runner, 'cache_dir', return_value='/c'):
+			build, results = runner.run_dirs(tree, 'default', where)
+			self.assertEqual(build, runner.run_dirs(tree, 'default')[0])
+			self.assertEqual(results, '/c/results/debian-7.2-x86_64-smp4')
+			self.assertEqual(runner.run_dirs(tree, 'default', target.from_name('arm64-4k-smp4')),
+					 ('/c/build/debian-7.2-arm64-4k', '/c/results/debian-7.2-arm64-4k-smp4'))
+		for bad in ('x86_64-smp1', 'x86_64-smp9', 'x86_64-numa-smp4'):
+			with self.assertRaises(UsageError):
+				target.from_name(bad)
 
 	def test_preempt_rt_is_refused_where_the_architecture_cannot_build_it(self):
 		with tempfile.TemporaryDirectory() as t:

@@ -27,7 +27,7 @@ CHECK_TREES = ('6.12', '7.2', '6.1', '7.3')
 # minutes on 2 cores, which CI's budget leaves to this documented command).
 MATRIX_TREES = ('6.12', '7.2', '6.1', '5.10', '7.3')
 # Beyond x86_64, what `check` (and so CI) runs the first tree on.
-CHECK_TARGETS = ('x86_64', 'arm64-4k')
+CHECK_TARGETS = ('x86_64', 'arm64-4k', 'x86_64-smp4')
 # The variant .ci/run proves is caught on the default tree.
 CHECK_VARIANT = 'seed-reclaim'
 # The trees check runs in the live profile (a swap area) too.
@@ -47,7 +47,7 @@ EXIT_CODES = """exit status:
 
 def chosen_target(args: argparse.Namespace) -> target.Target:
 	return target.parse(getattr(args, 'arch', 'x86_64'), getattr(args, 'page_size', None),
-			    getattr(args, 'numa', False))
+			    getattr(args, 'numa', False), getattr(args, 'cpus', target.CPUS))
 
 
 def positive(text: str) -> int:
@@ -403,6 +403,10 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--numa', action='store_true',
 		       help='x86_64 only: boot two NUMA nodes, a CPU and half the memory each '
 		       '(CONFIG_NUMA with ACPI, QEMU -numa); a build directory of its own')
+	p.add_argument('--cpus', type=int, default=target.CPUS,
+		       help=f'CPUs the guest boots with ({target.CPUS} to {target.MAX_CPUS}, default '
+		       '%(default)s); the race then scans the queue from every CPU but the '
+		       'freeing one.  The same build: results of their own (x86_64-smp4)')
 
 
 def add_install_option(p: argparse.ArgumentParser) -> None:
@@ -492,7 +496,8 @@ def parser() -> argparse.ArgumentParser:
 	m.add_argument('--out', default=os.path.join(suite.REPO, 'docs', 'results'),
 		       help='output directory (default: docs/results of this repository)')
 	m.add_argument('--targets', nargs='+', default=['x86_64'],
-		       help='x86_64, x86_64-numa, arm64-4k, arm64-16k, arm64-64k (default: '
+		       help='x86_64, x86_64-numa, arm64-4k, arm64-16k, arm64-64k, and any of them '
+		       'but x86_64-numa with -smpN for N CPUs, e.g. x86_64-smp4 (default: '
 		       '%(default)s)')
 	m.add_argument('--profiles', nargs='+', default=['default'],
 		       choices=sorted(runner.PROFILES),

@@ -462,14 +462,15 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 def run_dirs(t: tree.Tree, profile: str,
 	     target: Target = DEFAULT_TARGET) -> Tuple[str, str]:
 	"""The build directory of @t's @profile on @target, and the directory its
-	results go under (x86_64's keep their names from before arm64)."""
-	name = os.path.basename(t.path)
-	if not target.default:
-		name = f'{name}-{target.name}'
-	if profile != 'default':
-		name = f'{name}-{profile}'
-	return (os.path.join(cache_dir(), 'build', name),
-		os.path.join(cache_dir(), 'results', name))
+	results go under (x86_64's keep their names from before arm64).  A
+	target that differs only in its CPUs boots the same build."""
+	def named(suffix: str) -> str:
+		name = os.path.basename(t.path) + (f'-{suffix}' if suffix else '')
+		return f'{name}-{profile}' if profile != 'default' else name
+	build = '' if target.builds_default else target.build_name
+	results = '' if target.default else target.name
+	return (os.path.join(cache_dir(), 'build', named(build)),
+		os.path.join(cache_dir(), 'results', named(results)))
 
 
 JUDGED = {True: JUDGED_DECLARED, False: JUDGED_OWN}

@@ -7,8 +7,11 @@ aarch64-linux-gnu toolchain and booted in qemu-system-aarch64 (TCG), with
 x86_64-numa is x86_64 with two NUMA nodes, one CPU and half the memory
 each, as QEMU describes them in the ACPI SRAT (CONFIG_NUMA, and ACPI and
 PCI, without which x86_64 reads no SRAT and boots one node).
-Each target has a build directory and results of its own, so switching
-targets never invalidates another's build.
+A guest has two CPUs; '-smpN' (x86_64-smp4, arm64-4k-smp4) boots N, for
+the race, whose shrinker then scans from every CPU but the freeing one.
+Each target has results of its own, and a build directory of its own
+except that the number of CPUs is a boot setting: x86_64-smp4 boots
+x86_64's kernel.  So switching targets never invalidates another's build.
 """
 
 import dataclasses
@@ -36,27 +39,44 @@ PACKAGES: Dict[str, Tuple[str, ...]] = {
 NUMA_KCONFIG = ('CONFIG_NUMA=y', 'CONFIG_ACPI=y', 'CONFIG_PCI=y', 'CONFIG_X86_64_ACPI_NUMA=y')
 NUMA_NODES = 2
 
+# CPUs a guest boots with: two by default (the lock-discipline and race
+# cases work on one while the other holds a lock), up to MAX_CPUS.
+CPUS = 2
+MAX_CPUS = 8
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
 	arch: str = 'x86_64'
 	page_size: str = '4k'
 	numa: bool = False		# x86_64 only: two nodes, a CPU and memory each
+	cpus: int = CPUS		# a boot setting: the build is the same
 
 	@property
 	def page_kb(self) -> int:
 		return int(self.page_size[:-1])
 
 	@property
-	def name(self) -> str:
-		"""'x86_64' (the default, named as before), 'x86_64-numa', else 'arm64-4k' etc."""
+	def build_name(self) -> str:
+		"""What the kernel is built for: 'x86_64' (the default, named as
+		before), 'x86_64-numa', else 'arm64-4k' etc."""
 		if self.arch == 'x86_64':
 			return 'x86_64-numa' if self.numa else 'x86_64'
 		return f'{self.arch}-{self.page_size}'
 
 	@property
-	def default(self) -> bool:
+	def name(self) -> str:
+		"""build_name, and '-smpN' where the guest boots N CPUs, not two."""
+		return self.build_name + ('' if self.cpus == CPUS else f'-smp{self.cpus}')
+
+	@property
+	def builds_default(self) -> bool:
+		"""Whether its kernel is the default target's (x86_64, any CPUs)."""
 		return self.arch == 'x86_64' and not self.numa
+
+	@property
+	def default(self) -> bool:
+		return self.builds_default and self.cpus == CPUS
 
 	def kunit_args(self) -> Tuple[str, ...]:
 		if self.arch == 'arm64':
@@ -85,13 +105,14 @@ class Target:
 			f'(it offers: {", ".join(n + "k" for n in offered) or "no page size option"})')
 
 	def qemu_args(self) -> str:
-		# Two CPUs: the lock-discipline and race cases work on one while
-		# the other holds a lock.
+		# CPUS by default: the lock-discipline and race cases work on one
+		# while the other holds a lock.
 		# On two nodes: one CPU and an equal share of memory per node,
 		# and a socket per CPU, or the kernel warns that a cache's CPUs
 		# span two nodes (topology_sane()).
 		memory = MEMORY_MB[self.page_size]
-		smp = f'{NUMA_NODES},sockets={NUMA_NODES},cores=1,threads=1' if self.numa else '2'
+		smp = f'{NUMA_NODES},sockets={NUMA_NODES},cores=1,threads=1' if self.numa else \
+			str(self.cpus)
 		args = f'-smp {smp} -m {memory}'
 		if self.numa:
 			share = memory // NUMA_NODES
@@ -128,8 +149,19 @@ DEFAULT = Target()
 NUMA = Target(numa=True)
 
 
-def parse(arch: str, page_size: Optional[str], numa: bool = False) -> Target:
-	"""The target of --arch, --page-size and --numa, or a usage error that says why not."""
+def parse(arch: str, page_size: Optional[str], numa: bool = False,
+	  cpus: int = CPUS) -> Target:
+	"""The target of --arch, --page-size, --numa and --cpus, or a usage error
+	that says why not."""
+	if not CPUS <= cpus <= MAX_CPUS:
+		raise UsageError(f'--cpus {cpus}: from {CPUS} to {MAX_CPUS} (the cases need two; '
+				 'the host runs every CPU of the guest)')
+	if numa and cpus != CPUS:
+		raise UsageError(f'--cpus {cpus} with --numa: x86_64-numa boots one CPU per node')
+	return dataclasses.replace(_parse(arch, page_size, numa), cpus=cpus)
+
+
+def _parse(arch: str, page_size: Optional[str], numa: bool) -> Target:
 	if arch in ('um', 'uml'):
 		raise UsageError(f'--arch {arch}: the suite needs transparent huge pages, which UML '
 				 '(arch/um) cannot build (it does not select '
@@ -149,8 +181,13 @@ def parse(arch: str, page_size: Optional[str], numa: bool = False) -> Target:
 
 
 def from_name(name: str) -> Target:
-	"""The target a Target.name names ('x86_64', 'x86_64-numa', 'arm64-64k')."""
+	"""The target a Target.name names ('x86_64', 'x86_64-numa', 'arm64-64k',
+	'x86_64-smp4')."""
+	cpus = CPUS
+	smp = re.fullmatch(r'(.*)-smp(\d+)', name)
+	if smp:
+		name, cpus = smp.group(1), int(smp.group(2))
 	arch, _, rest = name.partition('-')
 	if rest == 'numa':
-		return parse(arch, None, numa=True)
-	return parse(arch, rest or None)
+		return parse(arch, None, numa=True, cpus=cpus)
+	return parse(arch, rest or None, cpus=cpus)
