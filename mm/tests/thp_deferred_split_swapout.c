@@ -27,21 +27,23 @@ static unsigned long *thp_ds_vm_events(struct kunit *test)
 
 /*
  * cgroup-v1 swap-out of a queued THP, by reclaim.  The THP is queued by its
- * fault, as possibly underused, and reclaimed while it is mapped whole with
- * reclaim_pages(), as MADV_PAGEOUT does: shrink_folio_list() adds it to the
- * swap cache whole, unmaps it and writes it out (this THP of zeroes only
- * marks its entries in the swap area's zero map), and __remove_mapping()
- * moves its memory+swap charge to the swap entries and clears its memcg
- * with interrupts off (mem_cgroup_swapout(), since v6.13
- * __memcg1_swapout()); shrink_folio_list() then frees it.  The folio must
- * leave its memcg's queue before its memcg is cleared: if not, the free
- * looks the queue up from no memcg, unlinks the folio under the node
- * queue's lock and decrements the node queue's counter (it wraps below
- * zero), while the memcg queue's counter keeps counting a freed folio: the
- * crash's state, reached as kswapd reached it.  Needs a swap area, which a
- * KUnit run at boot does not have: the case skips there, saying so.
- * commit f8f931bba0f9 ("mm/thp: fix deferred split unqueue naming and
- * locking").
+ * fault, as possibly underused, or where the fault does not queue it, by
+ * the kernel's enqueue, as a THP mapped whole here and partly unmapped in
+ * a forked mm is.  It is made cold (MADV_COLD: the reclaim_pages() of
+ * older kernels keeps a folio referenced since its fault) and reclaimed
+ * while it is mapped whole with reclaim_pages(), as MADV_PAGEOUT does:
+ * shrink_folio_list() adds it to the swap cache whole, unmaps it and
+ * writes it out, and __remove_mapping() moves its memory+swap charge to
+ * the swap entries and clears its memcg with interrupts off
+ * (mem_cgroup_swapout(), since v6.13 __memcg1_swapout()); the folio is
+ * then freed.  The folio must leave its memcg's queue before its memcg is
+ * cleared: if not, the free looks the queue up from no memcg, unlinks the
+ * folio under the node queue's lock and decrements the node queue's
+ * counter (it wraps below zero), while the memcg queue's counter keeps
+ * counting a freed folio: the crash's state, reached as kswapd reached it.
+ * Needs a swap area, which a KUnit run at boot does not have: the case
+ * skips there, saying so.  commit f8f931bba0f9 ("mm/thp: fix deferred
+ * split unqueue naming and locking").
  */
 void thp_ds_test_swapout(struct kunit *test)
 {
@@ -55,7 +57,10 @@ void thp_ds_test_swapout(struct kunit *test)
 	if (!total_swap_pages)
 		kunit_skip(test, "no swap area: reclaim cannot swap the THP out");
 	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
+	if (list_empty(thp_ds_deferred_list(folio)))
+		thp_ds_queue_mapped(folio);
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
+	KUNIT_ASSERT_EQ(test, 0, do_madvise(current->mm, addr, HPAGE_PMD_SIZE, MADV_COLD));
 	swap = thp_ds_memcg_swap(ctx->memcg);
 	before = thp_ds_vm_events(test);
 	lru_add_drain_all();

@@ -31,7 +31,7 @@ CHECK_TARGETS = ('x86_64', 'arm64-4k', 'x86_64-smp4')
 # The variant .ci/run proves is caught on the default tree.
 CHECK_VARIANT = 'seed-reclaim'
 # The trees check runs in the live profile (a swap area) too.
-CHECK_LIVE = ('7.2',)
+CHECK_LIVE = ('7.2', '6.1')
 # The trees check runs on two NUMA nodes too, and in the PREEMPT_RT profile
 # (none: up to 7.3 at least, THP depends on !PREEMPT_RT, docs/configurations.md).
 CHECK_NUMA = ('7.2',)

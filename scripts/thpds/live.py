@@ -56,6 +56,8 @@ class Boot:
 # could corrupt the kernel before the runs that are judged).  A debugfs run
 # then runs every case (the ports' KUnit patch clears the marks).
 REGISTER_ONLY = ('kunit.filter=module=thp_ds_none', 'kunit.filter_action=skip')
+# Before attribute filters: a glob that selects no suite (boot runs none).
+NO_SUITE = 'thp_ds_none'
 
 BOOTS = (
 	Boot('cgroup-v1', 'thp_deferred_split_v1', ('thp_deferred_split_v1',)),
@@ -228,18 +230,37 @@ def kernel_image(build_dir: str) -> str:
 	return os.path.join(build_dir, 'arch/x86/boot/bzImage')
 
 
-def tree_refusal(tree: str) -> str:
+def _adds_run_file(patch: str) -> bool:
+	"""Whether the text of @patch gives KUnit's debugfs a run file."""
+	return 'lib/kunit/debugfs.c' in patch and '+#define KUNIT_DEBUGFS_RUN' in patch
+
+
+def tree_refusal(tree: str, patches: Sequence[str] = ()) -> str:
 	"""Why @tree's KUnit cannot run a suite again on a booted system ('' when
-	it can): its debugfs has a run file from v6.7 on."""
+	it can): its debugfs has a run file from v6.7 on, or one of its port's
+	@patches (texts) adds one (ports/6.1/patches)."""
 	try:
 		with open(os.path.join(tree, 'lib/kunit/debugfs.c'), errors='replace') as f:
 			text = f.read()
 	except OSError:
 		return 'its KUnit has no debugfs (lib/kunit/debugfs.c)'
-	if 'KUNIT_DEBUGFS_RUN' not in text:
-		return ("its KUnit's debugfs has no run file (KUnit v6.7 and later): a suite runs "
-			'only at boot there, before a swap area can exist')
+	if 'KUNIT_DEBUGFS_RUN' not in text and not any(map(_adds_run_file, patches)):
+		return ("its KUnit's debugfs has no run file (KUnit v6.7 and later), and its "
+			'port adds none: a suite runs only at boot there, before a swap area can '
+			'exist')
 	return ''
+
+
+def registers_only(tree: str) -> bool:
+	"""Whether @tree's KUnit can keep every case of a suite at boot and mark it
+	skipped (attribute filters with filter_action=skip, v6.6 and later).
+	Where it cannot, boot selects no suite at all (NO_SUITE), and the
+	port's run-file patch gives every suite its debugfs files anyway."""
+	try:
+		with open(os.path.join(tree, 'lib/kunit/executor.c'), errors='replace') as f:
+			return 'filter_action' in f.read()
+	except OSError:
+		return False
 
 
 def check(target: Target) -> None:
@@ -385,13 +406,15 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 	with open(log_path, errors='replace') as f:
 		build_log = f.read()
 	boots: List[BootOutput] = []
+	marks = registers_only(tree)
 	if built:
 		for b in boots_for(selected):
 			print(f'[thp-ds] live boot {b.name}: {", ".join(b.suites)} again after swapon',
 			      flush=True)
+			at_boot = (f'kunit.filter_glob={b.boot_glob}', *REGISTER_ONLY) if marks else \
+				(f'kunit.filter_glob={NO_SUITE}',)
 			boots.append(boot(b.name, kernel, init_script(b.suites), out_dir, timeout, target,
-					  (f'kunit.filter_glob={b.boot_glob}', *REGISTER_ONLY, 'brd.rd_nr=1',
-					   f'brd.rd_size={SWAP_KB}', *cmdline)))
+					  (*at_boot, 'brd.rd_nr=1', f'brd.rd_size={SWAP_KB}', *cmdline)))
 	raw = ''.join(f'==== live boot {b.name}\n{b.console}\n' for b in boots)
 	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
 		f.write(raw)

@@ -524,7 +524,11 @@ def profile_refusal(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET)
 		live.check(target)
 	except UsageError as e:
 		return str(e)
-	return live.tree_refusal(t.path)
+	patches = []
+	for path in suite.port_patches(port_of(t)):
+		with open(path, errors='replace') as f:
+			patches.append(f.read())
+	return live.tree_refusal(t.path, patches)
 
 
 def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
