@@ -13,7 +13,6 @@
 
 #include "thp_deferred_split.h"
 
-#if THP_DS_SWAPOUT_RECLAIMS
 /* The VM event counters (/proc/vmstat's), summed over the CPUs. */
 static unsigned long *thp_ds_vm_events(struct kunit *test)
 {
@@ -90,91 +89,6 @@ void thp_ds_test_swapout(struct kunit *test)
 	thp_ds_check_node(test, node);
 	vm_munmap(addr, HPAGE_PMD_SIZE);	/* frees its swap entries */
 }
-#else
-/* Undo thp_ds_swap_map() once the case's swap charge is given back. */
-static void thp_ds_swap_unmap_action(void *unused)
-{
-	thp_ds_swap_unmap();
-}
-
-/*
- * cgroup-v1 swap-out of a queued THP.  Reclaim's __remove_mapping()
- * freezes the folio's refcount and calls mem_cgroup_swapout() with
- * interrupts off; that moves the memory+swap charge to the swap entry and
- * clears the folio's memcg, and the folio is freed afterwards.  The folio
- * must leave its memcg's queue before its memcg is cleared: if not, the
- * free looks the queue up from no memcg, unlinks the folio under the node
- * queue's lock and decrements the node queue's counter (it wraps below
- * zero), while the memcg queue's counter keeps counting a freed folio:
- * the crash's state.  The case does the swap-out step itself, as reclaim
- * does, on a swap type that no swap area uses (it needs only the type's
- * swap_cgroup map, so there is no I/O and no device).  commit f8f931bba0f9
- * ("mm/thp: fix deferred split unqueue naming and locking"), whose
- * swap-out hunk 6.1.y and 5.10.y never received.
- */
-void thp_ds_test_swapout(struct kunit *test)
-{
-	struct thp_ds_ctx *ctx = test->priv;
-	unsigned int nr = HPAGE_PMD_NR;
-	struct thp_ds_node_base *node;
-	const char *why_not;
-	struct thp_ds_queue mq;
-	struct folio *folio;
-	unsigned long addr, memcg_data, pfn;
-	bool linked;
-	LIST_HEAD(list);
-	int err;
-
-	why_not = thp_ds_swapout_unsupported();
-	if (why_not)
-		kunit_skip(test, "%s", why_not);
-	err = thp_ds_swap_map(nr);
-	if (err)
-		kunit_skip(test, "cannot give swap type %d a swap_cgroup map: %d",
-			   THP_DS_SWAP_TYPE, err);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_swap_unmap_action, NULL));
-
-	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
-	thp_ds_unmap_all(test, addr, folio);
-	kunit_release_action(test, thp_ds_leave, ctx);
-	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);
-	lru_add_drain_all();
-	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
-	list_del_init(thp_ds_folio_lru(folio));
-	if (!folio_ref_freeze(folio, 1)) {
-		folio_putback_lru(folio);
-		kunit_skip(test, "another reference kept the THP from being frozen (no verdict)");
-	}
-
-	local_irq_disable();
-	thp_ds_swapout(folio);
-	local_irq_enable();
-
-	memcg_data = thp_ds_folio_memcg_data(folio);
-	thp_ds_check_queue(test, &mq, 0, thp_ds_deferred_list(folio), &linked);
-	pfn = folio_pfn(folio);
-
-	/* nothing may stop before this: the swap charge and the folio are given back */
-	thp_ds_swap_uncharge(nr);
-	folio_ref_unfreeze(folio, 1);
-	folio_put(folio);		/* the free after the swap-out */
-
-	if (memcg_data)
-		kunit_skip(test,
-			   "mem_cgroup_swapout() left the folio charged: memory+swap accounting is off (no verdict)");
-	KUNIT_EXPECT_FALSE_MSG(test, linked,
-			       "mem_cgroup_swapout() cleared the memcg of folio pfn %#lx while it was still linked on %s: its free then unlinks it under %s's lock and counts it off there",
-			       pfn, mq.name, node->q.name);
-
-	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the swapped-out THP was freed");
-	THP_DS_EXPECT_NODE_LEN(test, node,
-			       "(the THP was never on it: was it unqueued from here?)");
-	thp_ds_check_own_queue(test, &mq);
-	thp_ds_check_node(test, node);
-	vm_munmap(addr, HPAGE_PMD_SIZE);
-}
-
-#endif
 
 /*
  * The paths that exist only with cgroup v1 (memory+swap accounting) need

@@ -145,13 +145,11 @@ class JudgeTest(unittest.TestCase):
 class ExpectationTest(unittest.TestCase):
 	def test_a_missing_swap_area_is_allowed_except_in_a_live_run(self):
 		skip = ('thp_deferred_split_v1.thp_ds_test_swapout', 'no swap area')
-		for port in ('6.12', '7.2', '6.1'):
+		for port in suite.ports():
 			self.assertIn(skip, suite.swap_skips(port))
 			app = suite.Applied(port)
 			self.assertIn(skip, runner.expectation(app).may_skip)
 			self.assertNotIn(skip, runner.expectation(app, profile='live').may_skip)
-		# 5.10 re-enacts the swap-out: it needs no swap area there
-		self.assertEqual(suite.swap_skips('5.10'), ())
 
 	def test_a_case_that_needs_swap_is_expected_to_fail_only_in_a_live_run(self):
 		case = 'thp_deferred_split_v1.thp_ds_test_swapout'
@@ -160,12 +158,11 @@ class ExpectationTest(unittest.TestCase):
 		app = suite.Applied('6.12', variant=v)
 		self.assertNotIn(case, runner.expectation(app).expect_fail)
 		self.assertIn(case, runner.expectation(app, profile='live').expect_fail)
-		app = suite.Applied('5.10', variant=variants.for_port('5.10')['node-queue'])
-		self.assertIn(case, runner.expectation(app).expect_fail)
-		# 6.1 as shipped: its swap-out exposure shows only in a live run
-		app = suite.Applied('6.1')
-		self.assertNotIn(case, runner.expectation(app).expect_fail)
-		self.assertIn(case, runner.expectation(app, profile='live').expect_fail)
+		# 6.1 and 5.10 as shipped: their swap-out exposure shows only in a live run
+		for port in ('6.1', '5.10'):
+			app = suite.Applied(port)
+			self.assertNotIn(case, runner.expectation(app).expect_fail)
+			self.assertIn(case, runner.expectation(app, profile='live').expect_fail)
 
 	def test_a_race_that_may_only_fail_on_a_target_may_still_crash_there(self):
 		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'

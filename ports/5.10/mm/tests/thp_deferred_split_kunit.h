@@ -43,7 +43,6 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/swap.h>
-#include <linux/swap_cgroup.h>
 #include <linux/swapops.h>
 
 /* 7.x's typed allocation helper, which the suite uses as the newest tree asks. */
@@ -519,49 +518,13 @@ static inline int thp_ds_split_folio(struct folio *folio)
 }
 
 /*
- * KUnit here cannot run a suite on a booted system, where a swap area can
- * exist (its debugfs has no run file before v6.7): the cgroup-v1 swap-out
- * case takes the swap-out step itself (thp_ds_swapout()) instead of
- * having reclaim swap the THP out.
+ * The cgroup-v1 swap-out case runs in a live run only (a swap area), where
+ * this tree's KUnit runs a suite again from debugfs (patches/0002, 0003).
  */
-#define THP_DS_SWAPOUT_RECLAIMS	0
-
-/*
- * cgroup-v1 swap-out, driven without a swap device: mem_cgroup_swapout()
- * records the memory+swap charge in the swap_cgroup map of the entry's
- * swap type, and that map is all it needs.  The case uses the last swap
- * type, which no swap area uses unless MAX_SWAPFILES of them are active.
- */
-#define THP_DS_SWAP_TYPE	(MAX_SWAPFILES - 1)
-
-static inline const char *thp_ds_swapout_unsupported(void)
+/* Memory+swap charge held by @memcg's swapped-out pages (MEMCG_SWAP). */
+static inline unsigned long thp_ds_memcg_swap(struct mem_cgroup *memcg)
 {
-	return NULL;
-}
-
-/* Give the unused swap type a swap_cgroup map of @nr entries (-EBUSY: it is in use). */
-static inline int thp_ds_swap_map(unsigned long nr)
-{
-	if (swp_swap_info(swp_entry(THP_DS_SWAP_TYPE, 0)))
-		return -EBUSY;
-	return swap_cgroup_swapon(THP_DS_SWAP_TYPE, nr);
-}
-
-static inline void thp_ds_swap_unmap(void)
-{
-	swap_cgroup_swapoff(THP_DS_SWAP_TYPE);
-}
-
-/* __remove_mapping()'s step: refcount frozen, interrupts off. */
-static inline void thp_ds_swapout(struct folio *folio)
-{
-	mem_cgroup_swapout(thp_ds_page(folio), swp_entry(THP_DS_SWAP_TYPE, 0));
-}
-
-/* Give back the memory+swap charge recorded at the swap entry. */
-static inline void thp_ds_swap_uncharge(unsigned int nr)
-{
-	mem_cgroup_uncharge_swap(swp_entry(THP_DS_SWAP_TYPE, 0), nr);
+	return memcg_page_state(memcg, MEMCG_SWAP);
 }
 
 /*

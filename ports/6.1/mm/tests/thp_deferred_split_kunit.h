@@ -266,13 +266,9 @@ static inline int thp_ds_split_folio(struct folio *folio)
 }
 
 /*
- * The cgroup-v1 swap-out case swaps its THP out by reclaim, into a real
- * swap area; a KUnit run at boot has none, and the case then skips.  This
- * tree's KUnit runs a suite again from debugfs with patches/0002 and 0003
- * (the live profile).
+ * The cgroup-v1 swap-out case runs in a live run only (a swap area), where
+ * this tree's KUnit runs a suite again from debugfs (patches/0002, 0003).
  */
-#define THP_DS_SWAPOUT_RECLAIMS	1
-
 /* Memory+swap charge held by @memcg's swapped-out pages (MEMCG_SWAP). */
 static inline unsigned long thp_ds_memcg_swap(struct mem_cgroup *memcg)
 {

@@ -200,12 +200,6 @@ static inline int thp_ds_split_folio(struct folio *folio)
 	return split_folio(folio);
 }
 
-/*
- * The cgroup-v1 swap-out case swaps its THP out by reclaim, into a real
- * swap area; a KUnit run at boot has none, and the case then skips.
- */
-#define THP_DS_SWAPOUT_RECLAIMS	1
-
 /* Memory+swap charge held by @memcg's swapped-out pages (MEMCG_SWAP). */
 static inline unsigned long thp_ds_memcg_swap(struct mem_cgroup *memcg)
 {
