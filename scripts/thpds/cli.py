@@ -16,10 +16,10 @@ import traceback
 import unittest
 from typing import List, Optional, Sequence
 
-from thpds import (cache, cases, debian_source, diagnose, host, lock, matrix, patches, report,
-		   rerun, runner, suite, target, variants)
+from thpds import (cache, cases, debian_source, diagnose, document, host, junit, lock, matrix,
+		   patches, report, rerun, runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
-from thpds.verdict import judge
+from thpds.verdict import RunRecord, judge
 
 DEFAULT_TREE = '6.12'
 CHECK_TREES = ('6.12', '7.2', '6.1', '7.3')
@@ -66,9 +66,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 			      chosen_variant(args), args.profile, target=where, boot=args.boot)
 	verdict = judge(run.record)
 	report.show(run.record, verdict)
+	write_exports(args, [run.record], single=True)
 	print(f'[thp-ds] wall clock {time.monotonic() - start:.1f} s, of which kunit.py '
 	      f'(build and boot) {run.record.seconds} s', flush=True)
 	return verdict.exit_code
+
+
+def write_exports(args: argparse.Namespace, records: List[RunRecord],
+		  single: bool = False) -> None:
+	"""--json FILE and --junit FILE: the result documents of @records (one
+	document, not a list, for a @single run) and their JUnit XML."""
+	if getattr(args, 'json', None):
+		docs = [document.document(r) for r in records]
+		document.write(args.json, docs[0] if single and len(docs) == 1 else docs)
+		print(f'[thp-ds] wrote {args.json} ({document.SCHEMA})', flush=True)
+	if getattr(args, 'junit', None):
+		junit.write(args.junit, records)
+		print(f'[thp-ds] wrote {args.junit} (JUnit XML)', flush=True)
 
 
 def chosen_variant(args: argparse.Namespace) -> Optional[str]:
@@ -95,12 +109,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 	others = [target.from_name(name) for name in args.targets if name != 'x86_64']
 	suite.check_boot(args.boots)
 	host.ensure(args.install_deps, [p for t in others for p in t.packages()]
-		    + (list(host.profile_packages('live')) if args.live else []))
+		    + (list(host.profile_packages('live')) if args.live else [])
+		    + list(host.CHECK_PACKAGES))
 	result = unit_tests()
 	failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 	skipped = len(result.skipped)
 	passed = result.testsRun - failed - skipped
 	lines = [f'tooling unit tests: {passed} passed, {failed} failed, {skipped} skipped']
+	records: List[RunRecord] = []
 	default = 'default'
 	first = args.trees[0]
 
@@ -146,6 +162,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 				     if v.confined_to(profile, where.name)]
 		verdict = judge(run.record)
 		report.show(run.record, verdict)
+		records.append(run.record)
 		p, f, s = verdict.tally()
 		passed, failed, skipped = passed + p, failed + f, skipped + s
 		lines.append(f'{label} ({run.record.origin} {run.record.version}, port '
@@ -158,6 +175,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 			p, f, more = 0, 1, [f'series of {args.trees[0]}: no verdict: {first_line(e)}']
 		passed, failed = passed + p, failed + f
 		lines += more
+	write_exports(args, records)
 	print('\n[thp-ds] summary')
 	for line in lines:
 		print('[thp-ds]   ' + line)
@@ -200,6 +218,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
 	matrix.write(args.out, records, with_proof=not args.merge)
 	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
+	write_exports(args, records)
 	for line in refused:
 		print(f'[thp-ds] not run: {line}')
 	return 0 if all(judge(r).ok for r in records) else 1
@@ -269,6 +288,7 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 			break
 	text = matrix.render_repeat(records)
 	print(text)
+	write_exports(args, records)
 	if args.out:
 		os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
 		with open(args.out, 'w') as f:
@@ -296,7 +316,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 	booted = rerun.boot(build_dir, out_dir, args.timeout)
 	for i, rec in enumerate(rerun.records(booted, built.record, built.tree.path, build_dir,
 					       out_dir, time.monotonic() - start), 1):
-		runner.write_json_atomically(os.path.join(out_dir, f'result-{i}.json'), rec.to_json())
+		document.write(os.path.join(out_dir, f'result-{i}.json'), document.document(rec))
 		verdicts.append(judge(rec))
 		report.show(rec, verdicts[-1])
 	for line in booted.state.get('BEFORE', []):
@@ -330,6 +350,28 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 	t = runner.prepare(args.tree)
 	print(f'{t.meta["origin"]} {t.meta["version"]} at {t.path}')
 	return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+	"""The result documents and JUnit XML of runs already recorded: their
+	result.json files, a matrix.json, or directories of runs.  Exits 0 when
+	every run's verdict is PASS, 1 otherwise, as matrix does."""
+	if not (args.json or args.junit):
+		raise UsageError('export: give --json FILE, --junit FILE or both')
+	records: List[RunRecord] = []
+	for path in args.inputs:
+		if not os.path.exists(path):
+			raise UsageError(f'export: {path}: no such file or directory')
+		try:
+			found = document.load(path)
+		except (ValueError, KeyError, TypeError, AttributeError) as e:
+			raise UsageError(f'export: {path}: not a thp-ds result ({type(e).__name__}: '
+					 f'{first_line(e)})')
+		if not found:
+			raise UsageError(f'export: {path}: no result.json under it')
+		records += found
+	write_exports(args, records)
+	return 0 if all(judge(r).ok for r in records) else 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -409,6 +451,15 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 		       'freeing one.  The same build: results of their own (x86_64-smp4)')
 
 
+def add_export_options(p: argparse.ArgumentParser, what: str) -> None:
+	p.add_argument('--json', metavar='FILE',
+		       help=f'also write {what} as result documents (docs/json.md, schema '
+		       f'{document.SCHEMA})')
+	p.add_argument('--junit', metavar='FILE',
+		       help=f'also write {what} as JUnit XML (one testsuite per run, one testcase '
+		       'per case; docs/json.md)')
+
+
 def add_install_option(p: argparse.ArgumentParser) -> None:
 	p.add_argument('--install-deps', action='store_true',
 		       help='install missing host packages with apt-get (as root, or through sudo)')
@@ -441,6 +492,7 @@ def parser() -> argparse.ArgumentParser:
 		       help="tcg (default): QEMU's emulator only, the same on every host; auto: "
 		       'whatever kunit.py asks for (newer ones try KVM first)')
 	add_boot_option(r)
+	add_export_options(r, 'the run')
 	r.set_defaults(func=cmd_run)
 
 	c = sub.add_parser('check', help="the project's tests: tooling unit tests, then the "
@@ -468,6 +520,7 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
+	add_export_options(c, 'every kernel run')
 	add_install_option(c)
 	add_lock_option(c)
 	c.set_defaults(func=cmd_check)
@@ -514,6 +567,7 @@ def parser() -> argparse.ArgumentParser:
 		       '(target, profile, boot) this matrix does not run (add a tree without '
 		       're-running every target); proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
+	add_export_options(m, 'every run')
 	add_install_option(m)
 	add_lock_option(m)
 	m.set_defaults(func=cmd_matrix)
@@ -527,6 +581,7 @@ def parser() -> argparse.ArgumentParser:
 			help='kunit.py filter glob (default: every case)')
 	rp.add_argument('--count', type=positive, default=20)
 	rp.add_argument('--out', help='also write the table here (markdown)')
+	add_export_options(rp, 'every run')
 	rp.set_defaults(func=cmd_repeat)
 
 	rr = sub.add_parser('rerun', help='run the suites again from KUnit\'s debugfs on the '
@@ -537,6 +592,14 @@ def parser() -> argparse.ArgumentParser:
 	add_lock_option(rr)
 	add_refresh_option(rr)
 	rr.set_defaults(func=cmd_rerun)
+
+	e = sub.add_parser('export', help='result documents (JSON) and JUnit XML of recorded runs: '
+			   'result.json files, matrix.json, or directories of runs')
+	e.add_argument('inputs', nargs='+', metavar='RESULT',
+		       help='a result.json, a matrix.json, or a directory searched for result.json '
+		       '(e.g. ~/.cache/thp-ds/results)')
+	add_export_options(e, 'the runs')
+	e.set_defaults(func=cmd_export)
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
 	f.add_argument('--tree', default=DEFAULT_TREE)
@@ -571,8 +634,10 @@ def first_line(e: BaseException) -> str:
 
 
 def locks_cache(args: argparse.Namespace) -> bool:
-	"""Every command touches trees, builds, debs or apt state, except a
-	'cache' that only reports."""
+	"""Every command touches trees, builds, debs or apt state, except
+	'export' (it reads results) and a 'cache' that only reports."""
+	if args.command == 'export':
+		return False
 	return args.command != 'cache' or cache.prunes(args)
 
 

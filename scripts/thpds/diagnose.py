@@ -80,23 +80,26 @@ def first_message(rec: RunRecord, case: str) -> str:
 	return next((text for name, text in rec.failures if function(name) == case), '')
 
 
-def diagnose(rec: RunRecord, repo: str = suite.REPO) -> List[str]:
-	"""Lines naming the known fixes a failing run lacks, then what no known
-	fix explains.  Empty for a run with no failed case, and for a run judged
-	against declarations (a variant, or a declared tree: its failures are
-	the declarations' business)."""
-	if rec.judged != JUDGED_OWN:
-		return []
+@dataclasses.dataclass(frozen=True)
+class Finding:
+	"""A known fix a run's failures show it lacks."""
+	fix: str				# as ports/known-fixes names it
+	cases: Tuple[str, ...]			# the failed case functions it explains
+	backport: str				# ports/<X.Y>/<file>.patch that closes it, or ''
+	closing: str				# in words: the backport, or why there is none
+
+
+def findings(rec: RunRecord, repo: str = suite.REPO) -> Tuple[List[Finding], List[str]]:
+	"""The known fixes whose every case failed in @rec, and the failed case
+	functions none of them explains, whoever judges the run."""
 	failed = failed_functions(rec)
 	if not failed:
-		return []
+		return [], []
 	matches = [k for k in known_fixes(repo) if k.fails <= set(failed)]
 	# a fix whose cases another match covers as well adds nothing
 	matches = [k for k in matches if not any(k.fails < o.fails for o in matches)]
-	lines = []
+	found = []
 	for k in matches:
-		seen = '; '.join(f'{c.split(".", 1)[1]}: {first_message(rec, c) or "failed"}'
-				 for c in sorted(k.fails, key=failed.index))
 		patch = k.backport(rec.port)
 		if patch:
 			closing = f'closed by ports/{rec.port}/{patch}'
@@ -105,9 +108,25 @@ def diagnose(rec: RunRecord, repo: str = suite.REPO) -> List[str]:
 				   + ', '.join(f'ports/{p}/{b}' for p, b in k.backports) + ')')
 		else:
 			closing = 'no port ships a backport of it'
-		lines.append(f'exposed: lacks {k.fix}; {closing}. The suite saw: {seen}')
+		found.append(Finding(k.fix, tuple(sorted(k.fails, key=failed.index)),
+				     f'ports/{rec.port}/{patch}' if patch else '', closing))
 	explained = set().union(*(k.fails | k.also for k in matches)) if matches else set()
-	rest = [c for c in failed if c not in explained]
+	return found, [c for c in failed if c not in explained]
+
+
+def diagnose(rec: RunRecord, repo: str = suite.REPO) -> List[str]:
+	"""Lines naming the known fixes a failing run lacks, then what no known
+	fix explains.  Empty for a run with no failed case, and for a run judged
+	against declarations (a variant, or a declared tree: its failures are
+	the declarations' business)."""
+	if rec.judged != JUDGED_OWN:
+		return []
+	found, rest = findings(rec, repo)
+	lines = []
+	for f in found:
+		seen = '; '.join(f'{c.split(".", 1)[1]}: {first_message(rec, c) or "failed"}'
+				 for c in f.cases)
+		lines.append(f'exposed: lacks {f.fix}; {f.closing}. The suite saw: {seen}')
 	if rest:
 		lines.append('no known fix explains: ' + '; '.join(
 			f'{c}: {first_message(rec, c) or "failed"}' for c in rest))

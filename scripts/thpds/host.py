@@ -22,7 +22,12 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'xz-utils': '/usr/bin/xz', 'git': '/usr/bin/git', 'python3': '/usr/bin/python3',
 	      'busybox-static': '/bin/busybox',
 	      'gcc-aarch64-linux-gnu': '/usr/bin/aarch64-linux-gnu-gcc',
-	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64'}
+	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64',
+	      'python3-jsonschema': '/usr/lib/python3/dist-packages/jsonschema/__init__.py',
+	      'libxml2-utils': '/usr/bin/xmllint'}
+# Needed by the project's tests only (check): the validators of the result
+# schema (JSON Schema) and of the JUnit XML (XML Schema, xmllint).
+CHECK_PACKAGES = ('python3-jsonschema', 'libxml2-utils')
 # Needed by the live systems only (rerun, the live profile): their initramfs.
 RERUN_PACKAGES = ('busybox-static',)
 

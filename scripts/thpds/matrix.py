@@ -10,7 +10,7 @@ import re
 import subprocess
 from typing import Callable, Dict, List, Optional
 
-from thpds import cases, coverage, proof, sources, suite
+from thpds import cases, coverage, document, proof, sources, suite
 from thpds.verdict import RunRecord, Status, judge
 
 
@@ -133,11 +133,12 @@ def render_markdown(records: List[RunRecord]) -> str:
 
 
 def render_json(records: List[RunRecord]) -> str:
+	"""Each run's result document (document.py), as result.json has it
+	but for the log's path, which names the machine that ran it."""
 	rows = []
 	for r in records:
-		row = r.to_json()
-		row.pop('log', None)	# a path on the machine that ran it
-		row['verdict'] = run_verdict(r)
+		row = document.document(r)
+		row.pop('log', None)
 		rows.append(row)
 	return json.dumps(rows, indent=1) + '\n'
 

@@ -9,7 +9,6 @@ place (see tree.py), so each switch rebuilds incrementally.
 import dataclasses
 import fnmatch
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -17,8 +16,8 @@ import subprocess
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from thpds import (cases, debian_source, fit, kconfig_check, kunit_run, live, lock, sources,
-		   suite, tree, variants)
+from thpds import (cases, debian_source, document, fit, kconfig_check, kunit_run, live, lock,
+		   sources, suite, tree, variants)
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import JUDGED_DECLARED, JUDGED_OWN, Expectation, RunRecord
@@ -387,13 +386,6 @@ PROFILES: Dict[str, Sequence[str]] = {
 LIVE_PROFILES = ('live',)
 
 
-def write_json_atomically(path: str, data) -> None:
-	tmp = path + '.tmp'
-	with open(tmp, 'w') as f:
-		json.dump(data, f, indent=1)
-	os.replace(tmp, path)
-
-
 def output_fields(out: kunit_run.RunOutput) -> Dict[str, Any]:
 	"""The fields of a RunRecord that say what kunit.py and the guest showed."""
 	return dict(
@@ -637,5 +629,5 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel, arch=target.name,
 		profile=profile, boot=tuple(boot), date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
-	write_json_atomically(os.path.join(out_dir, 'result.json'), record.to_json())
+	document.write(os.path.join(out_dir, 'result.json'), document.document(record))
 	return TreeRun(record, out, applied, t)

@@ -125,6 +125,7 @@ class RunRecord:
 	arch: str = 'x86_64'			# x86_64, or arm64-<page size>
 	profile: str = 'default'
 	boot: Tuple[str, ...] = ()		# kernel options added to the tool's own
+	kconfig_add: Tuple[str, ...] = ()	# CONFIG_X=v the user added (--kconfig-add)
 	date: str = ''
 	seconds: float = 0.0
 	log: str = ''
@@ -139,7 +140,8 @@ class RunRecord:
 				 'exposure': self.expect.exposure,
 				 'may_fail': sorted(self.expect.may_fail)}
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors',
+			    'kconfig_add'):
 			out[key] = list(getattr(self, key))
 		out['failures'] = dict(self.failures)
 		return out
@@ -157,7 +159,8 @@ class RunRecord:
 					   bool(exp.get('exposure', False)),
 					   frozenset(exp.get('may_fail', ())))
 		for key in ('selected', 'suite_warnings', 'teardown_errors', 'kernel_reports',
-			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors'):
+			    'failed_checks', 'parse_errors', 'unskippable', 'boot', 'live_errors',
+			    'kconfig_add'):
 			kw[key] = tuple(data.get(key, ()))
 		kw['failures'] = tuple(sorted((data.get('failures') or {}).items()))
 		return cls(**kw)
@@ -165,10 +168,11 @@ class RunRecord:
 	@property
 	def setting(self) -> str:
 		"""Where the run differs from a default one: target (other than
-		x86_64), profile (other than default), boot options; '' for none."""
+		x86_64), profile (other than default), boot options, added Kconfig;
+		'' for none."""
 		parts = [] if self.arch == 'x86_64' else [self.arch]
 		parts += [] if self.profile == 'default' else [self.profile]
-		return ' '.join(parts + list(self.boot))
+		return ' '.join(parts + list(self.boot) + list(self.kconfig_add))
 
 	@property
 	def label(self) -> str:
