@@ -250,7 +250,7 @@ class CheckCountTest(unittest.TestCase):
 		calls = []
 		record = recordings.load('6.12-shipped')[1]
 
-		def run(spec, t, variant=None, target=None, profile='default', boot=()):
+		def run(spec, t, variant=None, target=None, profile='default', boot=(), jobs=None):
 			calls.append((spec, variant, target.name) + ((profile,) if profile != 'default'
 								     else ()) + tuple(boot))
 			return mock.Mock(record=record, applied=suite.Applied(spec))

@@ -19,9 +19,10 @@ import subprocess
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+from unittest import mock
 
 from tests import recordings
-from thpds import cli, document, junit, report, suite
+from thpds import cli, document, host, junit, report, runner, suite
 from thpds.errors import UsageError
 from thpds.verdict import Outcome, RunRecord, judge
 
@@ -250,6 +251,25 @@ class ExportTest(unittest.TestCase):
 		self.assertEqual([d['variant'] for d in docs], ['seed-reclaim', 'shipped'])
 		self.assertEqual(code, 0 if all(d['verdict']['result'] == 'PASS' for d in docs) else 1)
 		self.assertEqual(len(ET.parse(xml).getroot().findall('testsuite')), 2)
+
+	def test_check_writes_every_kernel_run(self):
+		_, rec = recordings.load('6.12-shipped')
+		fake_tests = mock.Mock(testsRun=1, failures=[], errors=[], skipped=[],
+				       unexpectedSuccesses=[])
+		xml, out = os.path.join(self.dir, 'check.xml'), os.path.join(self.dir, 'check.json')
+		with mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(self.dir, 'cache')}), \
+		     mock.patch.object(runner, 'run_tree',
+				       return_value=mock.Mock(record=rec, applied=suite.Applied('6.12'))), \
+		     mock.patch.object(cli, 'unit_tests', return_value=fake_tests), \
+		     mock.patch.object(host, 'ensure'), \
+		     contextlib.redirect_stdout(io.StringIO()):
+			code = cli.main(['check', '--trees', '6.12', '7.2', '--no-series', '--variant', '',
+					 '--targets', 'x86_64', '--live', '--numa', '--boots',
+					 '--junit', xml, '--json', out])
+		self.assertEqual(code, 0)
+		self.assertEqual(len(ET.parse(xml).getroot().findall('testsuite')), 2)
+		with open(out) as f:
+			self.assertEqual([d['verdict']['result'] for d in json.load(f)], ['PASS', 'PASS'])
 
 	def test_bad_input_is_one_line_and_2(self):
 		junk = os.path.join(self.dir, 'junk.json')

@@ -16,8 +16,8 @@ import traceback
 import unittest
 from typing import List, Optional, Sequence
 
-from thpds import (cache, cases, debian_source, diagnose, document, host, junit, lock, matrix,
-		   patches, report, rerun, runner, suite, target, variants)
+from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, junit, lock,
+		   matrix, patches, report, rerun, runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import RunRecord, judge
 
@@ -38,6 +38,16 @@ CHECK_NUMA = ('7.2',)
 CHECK_RT = ()
 # The boot options check boots the first tree with, one at a time.
 CHECK_BOOTS = ('cgroup_disable=memory', 'transparent_hugepage=never')
+ORACLE_CODES = """exit status (git bisect run's):
+  0    the revision's verdict is PASS (good)
+  1    its verdict is FAIL (bad)
+  125  it cannot be judged (no port fits, it does not build): git skips it
+  255  interrupted, or the tool failed: git bisect run stops"""
+BISECT_CODES = """exit status:
+  0  the first bad commit was found (printed with its subject)
+  1  no single commit: the ends are not good and bad, or only skipped ones are left
+  2  usage error: not a git tree, a revision it does not have, good not before bad
+  3  the infrastructure failed (git, download, build of an end): no answer"""
 EXIT_CODES = """exit status:
   0  the verdict is PASS (every selected case as expected)
   1  the verdict is FAIL
@@ -63,7 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 	cases.select(cases.repo_declared(), args.filter)	# a bad filter fails before any work
 	host.ensure(args.install_deps, (*where.packages(), *host.profile_packages(args.profile)))
 	run = runner.run_tree(args.tree, args.timeout, args.filter, args.accel,
-			      chosen_variant(args), args.profile, target=where, boot=args.boot)
+			      chosen_variant(args), args.profile, target=where, boot=args.boot,
+			      kconfig=args.kconfig_add, jobs=args.jobs)
 	verdict = judge(run.record)
 	report.show(run.record, verdict)
 	write_exports(args, [run.record], single=True)
@@ -146,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 		label = f'{spec} {setting + " " if setting else ""}{variant or variants.SHIPPED}'
 		try:
 			run = runner.run_tree(spec, args.timeout, variant=variant, target=where,
-					      profile=profile, boot=boot)
+					      profile=profile, boot=boot, jobs=args.jobs)
 		except ThpDsError as e:
 			print(f'thp-ds: {label}: {e}', file=sys.stderr)
 			failed += 1
@@ -210,7 +221,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 								       where):
 						run = runner.run_tree(spec, args.timeout, variant=variant,
 								      target=where, profile=profile,
-								      boot=boot)
+								      boot=boot, jobs=args.jobs)
 						report.show(run.record, judge(run.record))
 						records.append(run.record)
 	os.makedirs(args.out, exist_ok=True)
@@ -280,7 +291,8 @@ def cmd_repeat(args: argparse.Namespace) -> int:
 		run = runner.run_tree(args.tree, args.timeout, args.filter,
 				      variant=chosen_variant(args), profile=args.profile,
 				      mode='run' if i == 0 else 'exec',
-				      out_name=f'repeat-{name}/{i + 1}', target=where, boot=args.boot)
+				      out_name=f'repeat-{name}/{i + 1}', target=where, boot=args.boot,
+				      kconfig=args.kconfig_add, jobs=args.jobs)
 		rec = run.record
 		records.append(rec)
 		print(f'[thp-ds] run {i + 1}/{args.count}: {matrix.repeat_outcome(rec)}', flush=True)
@@ -350,6 +362,68 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 	t = runner.prepare(args.tree)
 	print(f'{t.meta["origin"]} {t.meta["version"]} at {t.path}')
 	return 0
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+	"""One revision judged for git bisect run: 0 PASS, 1 FAIL, 125 when it
+	cannot be judged (no port fits, no build, no verdict), 255 (stop the
+	bisection) when interrupted or the tool itself fails."""
+	try:
+		where = chosen_target(args)
+		run = runner.run_tree(args.tree, args.timeout, args.filter, args.accel,
+				      profile=args.profile, target=where, boot=args.boot,
+				      kconfig=args.kconfig_add, jobs=args.jobs)
+		verdict = judge(run.record)
+		report.show(run.record, verdict)
+		ok = None if verdict.infrastructure else verdict.ok
+	except ThpDsError as e:
+		print(f'thp-ds: cannot judge this revision: {first_line(e)}', file=sys.stderr)
+		ok = None
+	status = bisect.oracle_status(ok)
+	print(f'[thp-ds] oracle: {bisect.WORDS[status]}, exit {status}', flush=True)
+	return status
+
+
+def oracle_command(args: argparse.Namespace, ws: str) -> List[str]:
+	"""The argv git bisect run runs at each step: thp-ds oracle on the
+	clone @ws with this bisect's options, under this process's lock, with
+	the cache and home it would not find in git's environment."""
+	cmd = ['env', f'HOME={os.path.expanduser("~")}', f'THP_DS_CACHE={runner.cache_dir()}',
+	       *(f'{k}={v}' for k, v in lock.handed_down(runner.cache_dir()).items()),
+	       sys.executable, os.path.join(suite.REPO, 'scripts', 'thp-ds'), 'oracle',
+	       '--tree', ws, '--timeout', str(args.timeout), '--accel', args.accel,
+	       '--profile', args.profile, '--arch', args.arch, '--cpus', str(args.cpus)]
+	cmd += ['--filter', args.filter] if args.filter else []
+	cmd += ['--page-size', args.page_size] if args.page_size else []
+	cmd += ['--numa'] if args.numa else []
+	cmd += ['--jobs', str(args.jobs)] if args.jobs else []
+	for option in args.boot:
+		cmd += ['--boot', option]
+	for option in args.kconfig_add:
+		cmd += ['--kconfig-add', option]
+	return cmd
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+	"""The first commit of a user's git tree whose verdict is FAIL."""
+	src = runner.check_user_tree(args.tree)
+	good = bisect.revision(src, args.good, 'good')
+	bad = bisect.revision(src, args.bad, 'bad')
+	bisect.check_range(src, good, bad)
+	where = chosen_target(args)
+	runner.check_request(src, args.filter, None, where, args.boot, args.profile,
+			     args.kconfig_add)
+	host.ensure(args.install_deps, (*where.packages(), *host.profile_packages(args.profile)))
+	ws = os.path.join(runner.cache_dir(), 'bisect', runner.user_tree_name(src))
+	print(f'[thp-ds] bisecting {src} from {good[:12]} (good) to {bad[:12]} (bad) in a clone '
+	      f'at {ws}; each revision is judged on its own results', flush=True)
+	outcome = bisect.run(src, good, bad, ws, oracle_command(args, ws),
+			     say=lambda text: print(f'[thp-ds] {text}', flush=True))
+	print('[thp-ds] revisions judged:')
+	for step in outcome.steps:
+		print(f'[thp-ds]   {step["commit"][:12]} {step["verdict"]}: {step["subject"]}')
+	print(f'[thp-ds] {outcome.message}', flush=True)
+	return 0 if outcome.first_bad else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -422,9 +496,36 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 		       help='debug: add KASAN, lockdep, DEBUG_OBJECTS and friends; live: boot a '
 		       'live system with a swap area and run the suites there from KUnit\'s '
 		       'debugfs (x86_64, KUnit 6.7+); each in a build directory of its own')
+	add_build_options(p)
 	add_install_option(p)
 	add_lock_option(p)
 	add_refresh_option(p)
+
+
+def add_build_options(p: argparse.ArgumentParser) -> None:
+	p.add_argument('--kconfig-add', metavar='CONFIG_X=V', action='append', default=[],
+		       help='add this option to the kernel the suite builds (repeatable), on top '
+		       "of the suite's mm/tests/.kunitconfig; built in a directory of its own, "
+		       'recorded with the run.  One that takes away what the suite, the target or '
+		       'the profile sets is refused with the reason, as is one the tree\'s '
+		       'Kconfig drops')
+	p.add_argument('--jobs', type=positive, default=None,
+		       help='parallel build jobs (default: the number of CPUs)')
+
+
+def add_oracle_options(p: argparse.ArgumentParser) -> None:
+	"""What bisect and oracle take: a user's tree and how to run it."""
+	p.add_argument('--tree', required=True, metavar='PATH',
+		       help='your kernel tree, a git work tree (copied, never modified)')
+	p.add_argument('--filter', help='judge only these cases (a kunit.py filter glob)')
+	p.add_argument('--timeout', type=positive, default=300)
+	p.add_argument('--profile', choices=sorted(runner.PROFILES), default='default')
+	p.add_argument('--accel', choices=('tcg', 'auto'), default='tcg')
+	add_target_options(p)
+	add_boot_option(p)
+	add_build_options(p)
+	add_install_option(p)
+	add_lock_option(p)
 
 
 def add_boot_option(p: argparse.ArgumentParser) -> None:
@@ -520,6 +621,8 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
+	c.add_argument('--jobs', type=positive, default=None,
+		       help='parallel build jobs (default: the number of CPUs)')
 	add_export_options(c, 'every kernel run')
 	add_install_option(c)
 	add_lock_option(c)
@@ -567,6 +670,8 @@ def parser() -> argparse.ArgumentParser:
 		       '(target, profile, boot) this matrix does not run (add a tree without '
 		       're-running every target); proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
+	m.add_argument('--jobs', type=positive, default=None,
+		       help='parallel build jobs (default: the number of CPUs)')
 	add_export_options(m, 'every run')
 	add_install_option(m)
 	add_lock_option(m)
@@ -592,6 +697,23 @@ def parser() -> argparse.ArgumentParser:
 	add_lock_option(rr)
 	add_refresh_option(rr)
 	rr.set_defaults(func=cmd_rerun)
+
+	b = sub.add_parser('bisect', help='the first commit of your git tree the suite fails on: '
+			   'git bisect run with the suite as its test, in a clone (your tree is '
+			   'never written)', epilog=BISECT_CODES,
+			   formatter_class=argparse.RawDescriptionHelpFormatter)
+	add_oracle_options(b)
+	b.add_argument('--good', required=True, metavar='REV',
+		       help='a revision the suite passes on')
+	b.add_argument('--bad', required=True, metavar='REV',
+		       help='a later revision the suite fails on')
+	b.set_defaults(func=cmd_bisect)
+
+	o = sub.add_parser('oracle', help='judge one revision for git bisect run: exit 0 PASS, '
+			   '1 FAIL, 125 cannot be judged; e.g. git bisect run thp-ds oracle --tree .',
+			   epilog=ORACLE_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+	add_oracle_options(o)
+	o.set_defaults(func=cmd_oracle)
 
 	e = sub.add_parser('export', help='result documents (JSON) and JUnit XML of recorded runs: '
 			   'result.json files, matrix.json, or directories of runs')
@@ -650,6 +772,20 @@ def _terminate(signum: int, frame) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+	words = sys.argv[1:] if argv is None else argv
+	if words[:1] != ['oracle']:
+		return _main(argv)
+	# git bisect run counts 1-127 but 125 as "bad": anything that is not a
+	# verdict (bad usage, a busy cache, an interruption, a bug in the tool)
+	# must stop the bisection instead (255)
+	try:
+		status = _main(argv)
+	except SystemExit as e:		# argparse
+		status = e.code if isinstance(e.code, int) else 2
+	return status if status in (bisect.GOOD, bisect.BAD, bisect.SKIP) else bisect.ABORT
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
 	args = parser().parse_args(argv)	# argparse itself exits 2 on bad usage
 	# Python dies at once on SIGTERM, skipping the cleanups that stop
 	# kunit.py's make and QEMU (which run in a session of their own).

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Set, TextIO
 
-from thpds import console, coverage, kconfig_check
+from thpds import console, coverage, kconfig_check, progress
 from thpds.cases import tree_declared
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import Case, Status
@@ -305,7 +305,8 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int = 300,
 			    filter_glob, mode, kconfig_add, target, boot)
 	start = time.monotonic()
 	with open(os.path.join(out_dir, 'kunit.log'), 'w') as log:
-		returncode = _stream(cmd, tree, cache, log, target if accel == 'tcg' else None)
+		returncode = _stream(cmd, tree, cache, log, target if accel == 'tcg' else None,
+				     progress.BuildWatch(cache, os.path.basename(tree), build_dir))
 	return read_output(tree, build_dir, out_dir, returncode, time.monotonic() - start)
 
 
@@ -315,14 +316,18 @@ def build(tree: str, build_dir: str, cache: str, log: TextIO, jobs: Optional[int
 	os.makedirs(build_dir, exist_ok=True)
 	cmd = kunit_command(tree, build_dir, '', 0, jobs or os.cpu_count() or 1, None, 'build',
 			    kconfig_add, target)
-	return _stream(cmd, tree, cache, log, None)
+	return _stream(cmd, tree, cache, log, None,
+		       progress.BuildWatch(cache, os.path.basename(tree), build_dir))
 
 
 def _stream(cmd: List[str], tree: str, cache: str, log: TextIO,
-	    tcg: Optional[Target]) -> int:
+	    tcg: Optional[Target], watch: Optional[progress.BuildWatch] = None) -> int:
 	"""Run a kunit.py command in @tree, its output to stdout and @log; with
-	@tcg, that target's QEMU is the TCG shim.  Its exit status."""
-	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'))
+	@tcg, that target's QEMU is the TCG shim; @watch follows its stages.
+	Its exit status."""
+	# unbuffered: kunit.py's stage lines must arrive when it prints them,
+	# for the progress lines' times (progress.py)
+	env = dict(os.environ, CCACHE_DIR=os.path.join(cache, 'ccache'), PYTHONUNBUFFERED='1')
 	if tcg is not None:
 		env['PATH'] = tcg_shim_dir(cache, tcg) + os.pathsep + env.get('PATH', '')
 	log.write('$ ' + ' '.join(cmd) + '\n')
@@ -338,7 +343,11 @@ def _stream(cmd: List[str], tree: str, cache: str, log: TextIO,
 		for line in proc.stdout:
 			sys.stdout.write(line)
 			log.write(line)
+			if watch:
+				watch.line(line)
 		proc.wait()
 	finally:
 		stop_group(proc)
+		if watch:
+			watch.close(proc.returncode if proc.returncode is not None else -1)
 	return proc.returncode

@@ -18,6 +18,9 @@ import fcntl
 from thpds.errors import UsageError
 
 LOCK_NAME = 'lock'
+# Set by a holder for the commands it runs (thp-ds bisect's git bisect run
+# steps): its pid.  A descendant of that pid runs under the holder's lock.
+INHERIT = 'THP_DS_LOCK_HOLDER'
 
 
 class CacheBusy(UsageError):
@@ -46,10 +49,44 @@ def holder(cache: str) -> str:
 		return ''
 
 
+def _parent(pid: int) -> int:
+	try:
+		with open(f'/proc/{pid}/stat') as f:
+			return int(f.read().rsplit(')', 1)[1].split()[1])
+	except (OSError, ValueError, IndexError):
+		return 0
+
+
+def inherited(cache: str) -> bool:
+	"""Whether this process runs under a lock an ancestor holds and handed
+	down (INHERIT names it, and the lock file says it holds the lock): a
+	step of the holder's own work, which waiting for the lock would hang."""
+	pid = os.environ.get(INHERIT, '')
+	if not pid.isdigit() or not holder(cache).startswith(f'pid {pid} '):
+		return False
+	p = os.getppid()
+	while p > 1:
+		if p == int(pid):
+			return True
+		p = _parent(p)
+	return False
+
+
+def handed_down(cache: str) -> Dict[str, str]:
+	"""The environment for a command this process runs that is to run under
+	its lock (see inherited())."""
+	if not holds(cache):
+		return {}
+	return {INHERIT: str(os.getpid())}
+
+
 def acquire(cache: str, command: str, wait: bool = True) -> None:
 	"""Take cache's lock for this process; wait (saying so once) or refuse."""
 	key = _key(cache)
 	if key in _held:
+		return
+	if inherited(cache):
+		_held[key] = -1
 		return
 	os.makedirs(cache, exist_ok=True)
 	fd = os.open(os.path.join(cache, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
@@ -75,7 +112,7 @@ def acquire(cache: str, command: str, wait: bool = True) -> None:
 
 def release(cache: str) -> None:
 	fd: Optional[int] = _held.pop(_key(cache), None)
-	if fd is None:
+	if fd is None or fd < 0:	# none, or an ancestor's (inherited())
 		return
 	os.ftruncate(fd, 0)
 	os.close(fd)

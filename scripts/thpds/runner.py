@@ -16,8 +16,8 @@ import subprocess
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from thpds import (cases, debian_source, document, fit, kconfig_check, kunit_run, live, lock,
-		   sources, suite, tree, variants)
+from thpds import (cases, debian_source, document, fit, kconfig_add, kconfig_check, kunit_run,
+		   live, lock, progress, sources, suite, tree, variants)
 from thpds.errors import UsageError
 from thpds.target import DEFAULT as DEFAULT_TARGET, Target
 from thpds.verdict import JUDGED_DECLARED, JUDGED_OWN, Expectation, RunRecord
@@ -96,17 +96,20 @@ def prepare_debian(spec: str) -> tree.Tree:
 		return t
 	print(f'[thp-ds] fetching {package} {version} from {suite_name}{lists}', flush=True)
 	try:
-		deb = apt.download(package, version, os.path.join(root, 'debs', *(
-			['pinned'] if pinned else [])), keep_others=bool(pinned))
+		with progress.step('fetch'):
+			deb = apt.download(package, version, os.path.join(root, 'debs', *(
+				['pinned'] if pinned else [])), keep_others=bool(pinned))
 	except debian_source.FetchError as e:
 		return use_cached(t, e)
 	print(f'[thp-ds] unpacking and committing {os.path.basename(deb)} '
 	      '(about a minute)', flush=True)
 	unpacked = os.path.join(root, 'unpack', name if pinned else series)
-	tarball = debian_source.unpack(deb, unpacked)
-	staging = tree.stage_debian_tarball(tarball, t.path + '.staging')
+	with progress.step('unpack'):
+		tarball = debian_source.unpack(deb, unpacked)
+		staging = tree.stage_debian_tarball(tarball, t.path + '.staging')
 	# A Debian tarball is pure source: all of it is committed.
-	t.set_base(staging, package, version, force=True)
+	with progress.step('commit'):
+		t.set_base(staging, package, version, force=True)
 	shutil.rmtree(t.path + '.staging', ignore_errors=True)
 	shutil.rmtree(unpacked, ignore_errors=True)
 	return t
@@ -178,10 +181,12 @@ def prepare_user(path: str) -> tree.Tree:
 	count = f'{len(files)} files its git lists' if files is not None else 'every file but .git'
 	print(f'[thp-ds] copying {src} ({count}) to {t.path}: only what changed since the last '
 	      'copy moves; a first copy of a kernel tree takes about a minute', flush=True)
-	staging = tree.stage_user_tree(src, t.path + '.staging', files)
+	with progress.step('copy'):
+		staging = tree.stage_user_tree(src, t.path + '.staging', files)
 	print('[thp-ds] committing the copy', flush=True)
-	t.set_base(staging, f'user tree {src}', tree.kernel_version(staging),
-		   force=files is not None)
+	with progress.step('commit'):
+		t.set_base(staging, f'user tree {src}', tree.kernel_version(staging),
+			   force=files is not None)
 	t.session['port'] = port
 	return t
 
@@ -451,14 +456,17 @@ def expectation(applied: suite.Applied, target: Target = DEFAULT_TARGET,
 	return Expectation(fail, crash, skips, exposure=not v and bool(fail), may_fail=may_fail)
 
 
-def run_dirs(t: tree.Tree, profile: str,
-	     target: Target = DEFAULT_TARGET) -> Tuple[str, str]:
+def run_dirs(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET,
+	     kconfig: Sequence[str] = ()) -> Tuple[str, str]:
 	"""The build directory of @t's @profile on @target, and the directory its
 	results go under (x86_64's keep their names from before arm64).  A
-	target that differs only in its CPUs boots the same build."""
+	target that differs only in its CPUs boots the same build; options a
+	user adds (@kconfig) build in directories of their own."""
 	def named(suffix: str) -> str:
 		name = os.path.basename(t.path) + (f'-{suffix}' if suffix else '')
-		return f'{name}-{profile}' if profile != 'default' else name
+		name = f'{name}-{profile}' if profile != 'default' else name
+		added = kconfig_add.build_suffix(kconfig)
+		return f'{name}-{added}' if added else name
 	build = '' if target.builds_default else target.build_name
 	results = '' if target.default else target.name
 	return (os.path.join(cache_dir(), 'build', named(build)),
@@ -524,12 +532,15 @@ def profile_refusal(t: tree.Tree, profile: str, target: Target = DEFAULT_TARGET)
 
 
 def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
-		  target: Target, boot: Sequence[str] = (), profile: str = 'default') -> None:
+		  target: Target, boot: Sequence[str] = (), profile: str = 'default',
+		  kconfig: Sequence[str] = ()) -> None:
 	"""What can be refused before any download, copy or build: the filter,
-	the variant's name, the boot options, a user's tree (not a kernel tree,
-	no kunit.py, no port fits it, a page size it cannot build)."""
+	the variant's name, the boot options, added Kconfig options, a user's
+	tree (not a kernel tree, no kunit.py, no port fits it, a page size it
+	cannot build)."""
 	cases.select(cases.repo_declared(), filter_glob)
 	suite.check_boot(boot)
+	kconfig_add.conflicts(kconfig_add.parse(kconfig), (*target.kconfig(), *PROFILES[profile]))
 	if variant and variant not in (variants.SHIPPED, variants.BACKPORTED):
 		known = variants.known_names()
 		if variant not in known:
@@ -558,7 +569,8 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
 	     mode: str = 'run', out_name: Optional[str] = None,
-	     target: Target = DEFAULT_TARGET, boot: Sequence[str] = ()) -> TreeRun:
+	     target: Target = DEFAULT_TARGET, boot: Sequence[str] = (),
+	     kconfig: Sequence[str] = (), jobs: Optional[int] = None) -> TreeRun:
 	"""One run, in order: check the request, resolve and prepare the tree
 	(a Debian version is resolved and fetched, a user's tree fitted to a
 	port and copied), fit, apply, build and boot, record.  judge() then
@@ -569,7 +581,8 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	what was last built (mode='exec' boots that again without building).
 	"""
 	# 1. what can be refused cheaply, before anything is fetched or copied
-	check_request(spec, filter_glob, variant, target, boot, profile)
+	check_request(spec, filter_glob, variant, target, boot, profile, kconfig)
+	kconfig = kconfig_add.parse(kconfig)
 	# 2. resolve and prepare: the tree at its stable path
 	t = prepare(spec)
 	why_not = '' if is_path(spec) else target.refusal(t.path)
@@ -584,15 +597,17 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	port = port_of(t)
 	# 4. apply: the suite (or the tree's own), backports, the variant
 	selected = cases.select(declared_cases(t), filter_glob)
-	applied = apply_suite(t, variant)
+	with progress.step('apply the suite'):
+		applied = apply_suite(t, variant)
 	vname = applied.variant.name if applied.variant else \
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
 	declared = declared_tree(spec, port)
 	judged = JUDGED[declared] if not applied.variant else f"variant {vname}'s declarations"
 	source = suite_source(t)
-	build_dir, results = run_dirs(t, profile, target)
+	build_dir, results = run_dirs(t, profile, target, kconfig)
 	out_dir = os.path.join(results, out_name or '+'.join((vname, *boot)))
 	booted = f', booted with {" ".join(boot)}' if boot else ''
+	booted += f', with {" ".join(kconfig)}' if kconfig else ''
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '
 	      f'{tree.kernel_version(t.path)}, port {port}, {vname}, {profile} profile, '
 	      f'{target.name}{booted}; suite: {source}; judged on {judged}) at {t.path}',
@@ -601,16 +616,23 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 	try:
 		if profile in LIVE_PROFILES:
 			out = live.run(t.path, build_dir, out_dir, cache_dir(), timeout, selected,
-				       target, PROFILES[profile], (*tool_boot(port, target), *boot),
-				       build=mode == 'run')
+				       target, (*PROFILES[profile], *kconfig),
+				       (*tool_boot(port, target), *boot), build=mode == 'run', jobs=jobs)
 		else:
 			out = kunit_run.run(t.path, build_dir, out_dir, cache_dir(), timeout=timeout,
-					    filter_glob=filter_glob, accel=accel, mode=mode,
-					    kconfig_add=PROFILES[profile], target=target,
+					    filter_glob=filter_glob, accel=accel, mode=mode, jobs=jobs,
+					    kconfig_add=(*PROFILES[profile], *kconfig), target=target,
 					    boot=(*tool_boot(port, target), *boot))
 	finally:
 		if applied.variant or applied.backported:
 			apply_suite(t, None)
+	added = [o for o in out.config_lost if o in kconfig]
+	if added:
+		# kunit.py stopped before building: an added option did not survive
+		raise UsageError(f'--kconfig-add: {t.meta["origin"]} {t.meta["version"]} '
+				 f'({target.name}, {profile} profile) cannot have '
+				 f'{", ".join(added)}: {kconfig_check.explain(t.path, added)}; log '
+				 f'{out.log_path}')
 	if out.config_lost:
 		# kunit.py stopped before building: no kernel, so no verdict.
 		raise UsageError(f'{t.meta["origin"]} {t.meta["version"]} cannot be built for '
@@ -628,6 +650,7 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		filter=filter_glob or '', offline=t.meta.get('offline', ''),
 		kunit_from=t.meta.get('kunit_from', ''),
 		suite_revision=suite_revision(), accel=accel, arch=target.name,
-		profile=profile, boot=tuple(boot), date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+		profile=profile, boot=tuple(boot), kconfig_add=kconfig,
+		date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 	document.write(os.path.join(out_dir, 'result.json'), document.document(record))
 	return TreeRun(record, out, applied, t)
