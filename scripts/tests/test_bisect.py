@@ -192,7 +192,8 @@ class InheritedLockTest(unittest.TestCase):
 	def test_a_step_runs_under_its_ancestors_lock_and_no_one_elses(self):
 		with tempfile.TemporaryDirectory() as cache:
 			with lock.held(cache, 'thp-ds bisect'):
-				env = dict(os.environ, **lock.handed_down(cache), PYTHONPATH=os.getcwd())
+				scripts = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+				env = dict(os.environ, **lock.handed_down(cache), PYTHONPATH=scripts)
 				code = ('import sys; from thpds import lock; '
 					f'print(lock.inherited({cache!r}))')
 				child = subprocess.run([sys_executable(), '-c', code], env=env,

@@ -314,8 +314,9 @@ class HostTest(unittest.TestCase):
 		self.assertIn('apt-get install ccache', str(cm.exception))
 
 	def test_every_package_has_a_witness_file(self):
-		self.assertEqual(sorted(host.HOST_PACKAGES + host.RERUN_PACKAGES + host.CHECK_PACKAGES
-					+ target.PACKAGES['arm64']), sorted(host.HOST_FILES))
+		self.assertEqual(sorted(set(host.HOST_PACKAGES + host.RERUN_PACKAGES
+					    + host.CHECK_PACKAGES + target.PACKAGES['arm64'])),
+				 sorted(host.HOST_FILES))
 		for arch in target.ARCHES:
 			self.assertTrue(set(target.PACKAGES[arch]) <= set(host.HOST_FILES), arch)
 			where = target.parse(arch, None)

@@ -16,8 +16,8 @@ import traceback
 import unittest
 from typing import List, Optional, Sequence
 
-from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, junit, lock,
-		   matrix, patches, report, rerun, runner, suite, target, variants)
+from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, jobs, junit,
+		   lock, matrix, patches, report, rerun, runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import RunRecord, judge
 
@@ -204,7 +204,29 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 	host.ensure(args.install_deps, [p for t in targets for p in t.packages()]
 		    + [p for name in args.profiles for p in host.profile_packages(name)])
 	suite.check_boot([o for o in args.boots if o != DEFAULT_BOOT])
-	records, refused = [], []
+	records = []
+	runs, refused = matrix_runs(args, targets)
+	for spec, where, profile, boot, variant in runs:
+		run = runner.run_tree(spec, args.timeout, variant=variant, target=where,
+				      profile=profile, boot=boot, jobs=args.jobs)
+		report.show(run.record, judge(run.record))
+		records.append(run.record)
+	os.makedirs(args.out, exist_ok=True)
+	if args.merge:
+		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
+	matrix.write(args.out, records, with_proof=not args.merge)
+	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
+	write_exports(args, records)
+	for line in refused:
+		print(f'[thp-ds] not run: {line}')
+	return 0 if all(judge(r).ok for r in records) else 1
+
+
+def matrix_runs(args: argparse.Namespace, targets: Sequence[target.Target]):
+	"""The runs of the matrix @args asks for, in order, as (tree, target,
+	profile, boot options, variant); and the (tree, target, profile) it
+	cannot run, each with the reason (said as it is found)."""
+	runs, refused = [], []
 	for profile in args.profiles:
 		for where in targets:
 			for spec in args.trees:
@@ -219,20 +241,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 					boot = () if option == DEFAULT_BOOT else (option,)
 					for variant in matrix_variants(runner.port_of(t), profile, boot,
 								       where):
-						run = runner.run_tree(spec, args.timeout, variant=variant,
-								      target=where, profile=profile,
-								      boot=boot, jobs=args.jobs)
-						report.show(run.record, judge(run.record))
-						records.append(run.record)
-	os.makedirs(args.out, exist_ok=True)
-	if args.merge:
-		records = matrix.merged(os.path.join(args.out, 'matrix.json'), records)
-	matrix.write(args.out, records, with_proof=not args.merge)
-	print(f'[thp-ds] wrote {args.out}/matrix.md and matrix.json')
-	write_exports(args, records)
-	for line in refused:
-		print(f'[thp-ds] not run: {line}')
-	return 0 if all(judge(r).ok for r in records) else 1
+						runs.append((spec, where, profile, boot, variant))
+	return runs, refused
 
 
 # In a profile other than the default, the runs that say something new
@@ -361,6 +371,32 @@ def cmd_patches(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
 	t = runner.prepare(args.tree)
 	print(f'{t.meta["origin"]} {t.meta["version"]} at {t.path}')
+	return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+	"""The runs of a matrix as LAVA jobs: each kernel built and staged, each
+	job and its sidecar written (docs/lava.md)."""
+	targets = [target.from_name(name) for name in args.targets]
+	host.ensure(args.install_deps, [p for t in targets for p in t.packages()]
+		    + list(host.LAVA_PACKAGES))
+	suite.check_boot([o for o in args.boots if o != DEFAULT_BOOT])
+	if 'live' in args.profiles:
+		raise UsageError('jobs --profiles live: a live system is not written as a LAVA job '
+				 'yet (docs/lava.md)')
+	args.out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
+	runs, refused = matrix_runs(args, targets)
+	staged = [jobs.stage(spec, variant, where, profile, boot, args.out, args.timeout,
+			     args.artifact_url, args.jobs)
+		  for spec, where, profile, boot, variant in runs]
+	index = os.path.join(args.out, 'jobs', 'index.json')
+	document.write(index, [{'job': s.name, 'definition': os.path.relpath(s.job, args.out),
+				'sidecar': os.path.relpath(s.sidecar, args.out),
+				'kernel': os.path.relpath(s.kernel, args.out)} for s in staged])
+	print(f'[thp-ds] wrote {len(staged)} LAVA jobs, their sidecars and kernels under '
+	      f'{args.out} (index {index})', flush=True)
+	for line in refused:
+		print(f'[thp-ds] not run: {line}')
 	return 0
 
 
@@ -697,6 +733,30 @@ def parser() -> argparse.ArgumentParser:
 	add_lock_option(rr)
 	add_refresh_option(rr)
 	rr.set_defaults(func=cmd_rerun)
+
+	j = sub.add_parser('jobs', help='the runs of a matrix as LAVA jobs: build each kernel, '
+			   'stage it, write its job definition and the record its results are '
+			   'judged against (docs/lava.md)')
+	j.add_argument('--trees', nargs='+', default=list(MATRIX_TREES),
+		       help='trees (series or paths) (default: %(default)s)')
+	j.add_argument('--targets', nargs='+', default=['x86_64'],
+		       help='targets, as for matrix (default: %(default)s)')
+	j.add_argument('--profiles', nargs='+', default=['default'],
+		       choices=sorted(runner.PROFILES), help='build profiles (default: %(default)s)')
+	j.add_argument('--boots', nargs='+', default=[DEFAULT_BOOT], metavar='OPTION',
+		       help='boot columns, as for matrix (default: %(default)s)')
+	j.add_argument('--out', help='where the jobs, sidecars and kernels go (default: '
+		       '~/.cache/thp-ds/lava)')
+	j.add_argument('--artifact-url', default='', metavar='URL',
+		       help='the URL the lab will serve --out at (default: file:// URLs of this '
+		       'machine, for a LAVA on it)')
+	j.add_argument('--timeout', type=positive, default=300,
+		       help="bound on each guest's run, as for run (default %(default)s)")
+	j.add_argument('--jobs', type=positive, default=None,
+		       help='parallel build jobs (default: the number of CPUs)')
+	add_install_option(j)
+	add_lock_option(j)
+	j.set_defaults(func=cmd_jobs)
 
 	b = sub.add_parser('bisect', help='the first commit of your git tree the suite fails on: '
 			   'git bisect run with the suite as its test, in a clone (your tree is '

@@ -24,10 +24,17 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'gcc-aarch64-linux-gnu': '/usr/bin/aarch64-linux-gnu-gcc',
 	      'qemu-system-arm': '/usr/bin/qemu-system-aarch64',
 	      'python3-jsonschema': '/usr/lib/python3/dist-packages/jsonschema/__init__.py',
-	      'libxml2-utils': '/usr/bin/xmllint'}
+	      'libxml2-utils': '/usr/bin/xmllint',
+	      'lava-common': '/usr/lib/python3/dist-packages/lava_common/schemas/__init__.py',
+	      'python3-voluptuous': '/usr/lib/python3/dist-packages/voluptuous/__init__.py',
+	      'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py'}
+# What LAVA jobs need (thp-ds jobs): LAVA's own job schema (lava-common,
+# with python3-voluptuous) and YAML.
+LAVA_PACKAGES = ('lava-common', 'python3-voluptuous', 'python3-yaml')
 # Needed by the project's tests only (check): the validators of the result
-# schema (JSON Schema) and of the JUnit XML (XML Schema, xmllint).
-CHECK_PACKAGES = ('python3-jsonschema', 'libxml2-utils')
+# schema (JSON Schema), of the JUnit XML (XML Schema, xmllint) and of the
+# LAVA jobs.
+CHECK_PACKAGES = ('python3-jsonschema', 'libxml2-utils', *LAVA_PACKAGES)
 # Needed by the live systems only (rerun, the live profile): their initramfs.
 RERUN_PACKAGES = ('busybox-static',)
 

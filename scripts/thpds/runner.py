@@ -566,20 +566,28 @@ def check_request(spec: str, filter_glob: Optional[str], variant: Optional[str],
 			raise UsageError(f'tree {spec} cannot be built for {target.name}: {why_not}')
 
 
-def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
-	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
-	     mode: str = 'run', out_name: Optional[str] = None,
-	     target: Target = DEFAULT_TARGET, boot: Sequence[str] = (),
-	     kconfig: Sequence[str] = (), jobs: Optional[int] = None) -> TreeRun:
-	"""One run, in order: check the request, resolve and prepare the tree
-	(a Debian version is resolved and fetched, a user's tree fitted to a
-	port and copied), fit, apply, build and boot, record.  judge() then
-	decides the verdict from the record alone.
+@dataclasses.dataclass
+class Plan:
+	"""A run's tree prepared and applied, and how it is to be judged."""
+	tree: tree.Tree
+	port: str
+	selected: Tuple[str, ...]
+	applied: suite.Applied
+	variant: str			# its name: shipped, backported, or the variant's
+	declared: bool			# the port's declarations speak for the tree
+	judged: str
+	source: str			# which suite it runs, in words
+	build_dir: str
+	results: str
+	kconfig: Tuple[str, ...]
 
-	After a variant run the tree goes back to shipped + suite, so that
-	nobody builds the bug from it by accident; the build directory keeps
-	what was last built (mode='exec' boots that again without building).
-	"""
+
+def plan(spec: str, filter_glob: Optional[str], variant: Optional[str], profile: str,
+	 target: Target, boot: Sequence[str], kconfig: Sequence[str]) -> Plan:
+	"""Steps 1-4 of a run: check the request, resolve and prepare the tree
+	(a Debian version is resolved and fetched, a user's tree fitted to a
+	port and copied), fit, apply (the suite or the tree's own, backports,
+	the variant)."""
 	# 1. what can be refused cheaply, before anything is fetched or copied
 	check_request(spec, filter_glob, variant, target, boot, profile, kconfig)
 	kconfig = kconfig_add.parse(kconfig)
@@ -603,9 +611,29 @@ def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
 		variants.BACKPORTED if applied.backported else variants.SHIPPED
 	declared = declared_tree(spec, port)
 	judged = JUDGED[declared] if not applied.variant else f"variant {vname}'s declarations"
-	source = suite_source(t)
 	build_dir, results = run_dirs(t, profile, target, kconfig)
-	out_dir = os.path.join(results, out_name or '+'.join((vname, *boot)))
+	return Plan(t, port, selected, applied, vname, declared, judged, suite_source(t),
+		    build_dir, results, kconfig)
+
+
+def run_tree(spec: str, timeout: int, filter_glob: Optional[str] = None,
+	     accel: str = 'tcg', variant: Optional[str] = None, profile: str = 'default',
+	     mode: str = 'run', out_name: Optional[str] = None,
+	     target: Target = DEFAULT_TARGET, boot: Sequence[str] = (),
+	     kconfig: Sequence[str] = (), jobs: Optional[int] = None) -> TreeRun:
+	"""One run, in order: check the request, resolve and prepare the tree,
+	fit, apply (plan()), build and boot, record.  judge() then decides the
+	verdict from the record alone.
+
+	After a variant run the tree goes back to shipped + suite, so that
+	nobody builds the bug from it by accident; the build directory keeps
+	what was last built (mode='exec' boots that again without building).
+	"""
+	p = plan(spec, filter_glob, variant, profile, target, boot, kconfig)
+	t, port, selected, applied, vname = p.tree, p.port, p.selected, p.applied, p.variant
+	declared, judged, source, build_dir, kconfig = (p.declared, p.judged, p.source,
+							p.build_dir, p.kconfig)
+	out_dir = os.path.join(p.results, out_name or '+'.join((vname, *boot)))
 	booted = f', booted with {" ".join(boot)}' if boot else ''
 	booted += f', with {" ".join(kconfig)}' if kconfig else ''
 	print(f'[thp-ds] {t.meta["origin"]} {t.meta["version"]} (kernel '

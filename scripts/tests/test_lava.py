@@ -1,0 +1,191 @@
+"""LAVA jobs (lava.py, jobs.py): every definition the tool writes passes
+LAVA's own job schema (lava-common, as lava-server checks a submission),
+and boots the kernel as the tool's own run does."""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import unittest
+from unittest import mock
+
+from tests import recordings
+from thpds import jobs, kunit_run, lava, runner, suite, target
+from thpds.verdict import RunRecord, judge
+
+TARGETS = ('x86_64', 'x86_64-numa', 'x86_64-smp4', 'arm64-4k', 'arm64-16k', 'arm64-64k')
+
+
+def job_for(name='6.12-x86_64-shipped', where=target.DEFAULT, boot=()):
+	return lava.definition(name, where, 'file:///srv/k/bzImage',
+			       lava.command_line(where, (*runner.tool_boot('6.12', where), *boot)),
+			       300, {'tree': '6.12', 'variant': 'shipped'})
+
+
+class DefinitionTest(unittest.TestCase):
+	def test_every_target_passes_lavas_schema(self):
+		for name in TARGETS:
+			with self.subTest(target=name):
+				where = target.from_name(name)
+				self.assertEqual(lava.schema_error(job_for(lava.slug('6.12', name), where,
+									   ('cgroup.memory=nokmem',))), '')
+
+	def test_lavas_schema_is_shown_to_refuse(self):
+		broken = {
+			'no visibility': lambda j: j.pop('visibility'),
+			'a context LAVA does not know': lambda j: j['context'].update(cmdline='x'),
+			'kernel arguments on a qemu boot': lambda j: j['actions'][1]['boot'].update(
+				kernel_args='x'),
+			'a monitor name with a space': lambda j: j['actions'][2]['test']['monitors'][0]
+			.update(name='thp ds'),
+			'an action longer than the job': lambda j: j['timeouts'].update(
+				job={'minutes': 1}),
+		}
+		for what, breaking in broken.items():
+			with self.subTest(broken=what):
+				job = job_for()
+				breaking(job)
+				self.assertNotEqual(lava.schema_error(job), '')
+
+	def test_the_guest_boots_as_the_tools_own_run_does(self):
+		where = target.NUMA
+		job = job_for(where=where, boot=('transparent_hugepage=never',))
+		image_arg = job['actions'][0]['deploy']['images']['kernel']['image_arg']
+		cmdline = re.fullmatch(r'-kernel \{kernel\} -append "(.*)"', image_arg).group(1).split()
+		self.assertEqual(cmdline[:3], ['console=ttyS0', 'kunit_shutdown=reboot',
+					       'kunit.enable=1'])
+		for arg in (*kunit_run.KERNEL_ARGS, *runner.tool_boot('6.12', where),
+			    'transparent_hugepage=never'):
+			self.assertIn(arg, cmdline)
+		ctx = job['context']
+		self.assertEqual((ctx['arch'], ctx['no_kvm'], ctx['memory']), ('x86_64', True, 2048))
+		self.assertIn('-smp 2,sockets=2,cores=1,threads=1', ctx['extra_options'])
+		self.assertEqual(sum(o.startswith('-numa node') for o in ctx['extra_options']), 2)
+		self.assertIn('-no-reboot', ctx['extra_options'])
+		arm = job_for(where=target.from_name('arm64-64k'))['context']
+		self.assertEqual((arm['machine'], arm['cpu'], arm['memory']),
+				 ('virt', 'max,pauth-impdef=on', 8192))
+		self.assertFalse(any(o.startswith(('-m ', '-cpu')) for o in arm['extra_options']))
+
+	def test_the_monitor_reports_each_ktap_result_of_a_real_console(self):
+		with open(os.path.join(recordings.DATA, '6.12-seed-reclaim', 'console.log')) as f:
+			console = f.read().replace('\n', '\r\r\n')	# as LAVA's serial reads it
+		self.assertTrue(re.search(lava.MONITOR['start'], console))
+		found = re.findall(lava.MONITOR['pattern'], console)
+		lines = re.findall(r'^\s*(not ok|ok) \d+ ', console, re.M)
+		self.assertEqual(len(found), len(lines))
+		self.assertIn(('not ok', 'thp_ds_test_free_reclaim_lock'), found)
+		self.assertIn(('ok', 'thp_ds_test_free_put'), found)
+
+	def test_names_are_what_lava_takes(self):
+		self.assertEqual(lava.slug('6.12', 'x86_64', '', 'shipped', 'cgroup.memory=nokmem'),
+				 '6.12-x86_64-shipped-cgroup.memory_nokmem')
+		self.assertEqual(jobs.job_name('/home/me/linux', target.NUMA, 'debug', 'backported',
+					       ()), 'linux-x86_64-numa-debug-backported')
+
+
+class StageTest(unittest.TestCase):
+	"""jobs.stage() on a planned run whose build is faked."""
+
+	def setUp(self):
+		self.dir = tempfile.mkdtemp()
+		self.addCleanup(shutil.rmtree, self.dir)
+		tree = mock.Mock(path=os.path.join(self.dir, 'tree'),
+				 meta={'origin': 'linux-source-6.12', 'version': '6.12.118-1~deb12u1',
+				       'suite': 'bookworm-security'})
+		_, rec = recordings.load('6.12-seed-reclaim')
+		self.plan = runner.Plan(tree, '6.12', rec.selected, suite.Applied('6.12'), 'shipped',
+					True, "its port's declarations", 'this repository',
+					os.path.join(self.dir, 'build'), os.path.join(self.dir, 'results'), ())
+
+	def stage(self, build_status=0):
+		def build(tree, build_dir, *args, **kw):
+			image = lava.kernel_path(build_dir, target.DEFAULT)
+			os.makedirs(os.path.dirname(image), exist_ok=True)
+			with open(image, 'w') as f:
+				f.write('kernel')
+			return build_status
+		with mock.patch.object(runner, 'plan', return_value=self.plan), \
+		     contextlib.redirect_stdout(io.StringIO()), \
+		     mock.patch.object(kunit_run, 'build', side_effect=build), \
+		     mock.patch.object(runner, 'apply_suite'), \
+		     mock.patch('thpds.tree.kernel_version', return_value='6.12.118'):
+			return jobs.stage('6.12', None, target.DEFAULT, 'default', (), self.dir, 300)
+
+	def test_a_staged_run_has_its_kernel_job_and_record(self):
+		import yaml
+		staged = self.stage()
+		with open(staged.job) as f:
+			job = yaml.safe_load(f)
+		self.assertEqual(lava.schema_error(job), '')
+		self.assertEqual(job['actions'][0]['deploy']['images']['kernel']['url'],
+				 'file://' + staged.kernel)
+		with open(staged.sidecar) as f:
+			side = json.load(f)
+		self.assertEqual(side['schema'], jobs.SIDECAR)
+		rec = RunRecord.from_json(side['record'])
+		self.assertEqual((rec.version, rec.port, rec.variant, rec.cases),
+				 ('6.12.118-1~deb12u1', '6.12', 'shipped', ()))
+		self.assertEqual(rec.selected, self.plan.selected)
+		self.assertEqual(job['metadata']['thp-ds.version'], '6.12.118-1~deb12u1')
+
+	def test_a_kernel_that_does_not_build_writes_no_job(self):
+		from thpds.errors import InfraError
+		with self.assertRaises(InfraError):
+			self.stage(build_status=2)
+		self.assertFalse(os.path.exists(os.path.join(self.dir, 'jobs')))
+
+
+if __name__ == '__main__':
+	unittest.main()
+
+
+class ResultsTest(unittest.TestCase):
+	"""A LAVA job's log, judged as the tool's own run of the same boot."""
+
+	def lava_log(self, name, finished=True):
+		with open(os.path.join(recordings.DATA, name, 'console.log')) as f:
+			console = f.read().splitlines()
+		lines = ['- {"dt": "2026-12-06T19:00:00", "lvl": "info", "msg": "start"}']
+		lines += ['- ' + json.dumps({'dt': '2026-12-06T19:00:01', 'lvl': 'target',
+					     'msg': line + '\r'}) for line in console]
+		job = {'definition': 'lava', 'case': 'job', 'result': 'pass' if finished else 'fail'}
+		if not finished:
+			job['error_msg'] = 'test-monitor timed out after 300 seconds'
+		lines.append('- ' + json.dumps({'dt': '2026-12-06T19:00:02', 'lvl': 'results',
+						'msg': job}))
+		return lines
+
+	def judged(self, name, finished=True):
+		from thpds import cases, lava_results
+		out, rec = recordings.load(name)
+		with open(os.path.join(recordings.DATA, name, 'kunit.json')) as f:
+			kunit_json = json.load(f)
+		with open(os.path.join(recordings.DATA, name, 'declared.json')) as f:
+			declared = json.load(f)
+		sidecar = {'record': dataclasses.replace(rec, cases=()).to_json(), 'timeout': 300,
+			   'kunit_py': '/tree/tools/testing/kunit/kunit.py', 'tree_path': '/tree'}
+		log = lava_results.read_log(self.lava_log(name, finished))
+		with mock.patch.object(lava_results, 'kunit_parse', return_value={
+			'output': '', 'json': kunit_json, 'returncode': out.returncode}), \
+		     mock.patch.object(cases, 'tree_declared', return_value=declared):
+			return rec, lava_results.record(sidecar, log)
+
+	def test_a_job_is_judged_as_the_tools_run_of_the_same_boot(self):
+		for name in ('6.12-seed-reclaim', 'one-cpu', 'param-crash', '6.1-hidden-skips'):
+			with self.subTest(run=name):
+				rec, from_lava = self.judged(name)
+				self.assertEqual(from_lava.cases, rec.cases)
+				self.assertEqual(from_lava.oops, rec.oops)
+				self.assertEqual(from_lava.kernel_reports, rec.kernel_reports)
+				self.assertEqual(judge(from_lava).summary(), judge(rec).summary())
+
+	def test_a_job_lava_stopped_is_a_timeout(self):
+		_, from_lava = self.judged('6.12-seed-reclaim', finished=False)
+		self.assertTrue(from_lava.timed_out)
+		self.assertIn('the guest was stopped by the timeout before the suite finished',
+			      judge(from_lava).reasons)

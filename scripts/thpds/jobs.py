@@ -1,0 +1,111 @@
+"""thp-ds jobs: the runs of a matrix as LAVA jobs, ready for any lab.
+
+For each run the matrix would make, the kernel is built as the run would
+build it (the same tree, port, variant, profile and target, in the same
+build directory, so each variant is an incremental rebuild), the image is
+staged under <out>/artifacts/<job>/, and <out>/jobs/<job>.yaml (the LAVA
+job, lava.py) is written beside <out>/jobs/<job>.thp-ds.json: the run's
+record without results (the cases it must run, what it must show, the
+tree's exact version and suite, the .config's hash), from which its
+results are judged when they come back.  Nothing is booted here.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from typing import Optional, Sequence
+
+from thpds import kunit_run, lava, runner, tree
+from thpds.errors import InfraError, UsageError
+from thpds.target import Target
+from thpds.verdict import RunRecord
+
+SIDECAR = 'thp-ds-lava-job/1'
+
+
+@dataclasses.dataclass
+class Staged:
+	name: str
+	job: str		# the LAVA job definition (YAML)
+	sidecar: str		# the run's record without results (JSON)
+	kernel: str		# the staged kernel image
+
+
+def job_name(spec: str, target: Target, profile: str, variant: str,
+	     boot: Sequence[str]) -> str:
+	tree = os.path.basename(spec.rstrip('/')) if runner.is_path(spec) else spec
+	return lava.slug(tree, target.name, '' if profile == 'default' else profile, variant,
+			 *boot)
+
+
+def stage(spec: str, variant: Optional[str], target: Target, profile: str,
+	  boot: Sequence[str], out: str, timeout: int, url_base: str = '',
+	  build_jobs: Optional[int] = None) -> Staged:
+	"""Build one run's kernel and write its job and sidecar under @out;
+	@url_base: where the lab will find <out> (default: file:// URLs of this
+	machine)."""
+	if profile in runner.LIVE_PROFILES:
+		raise UsageError(f'jobs: the {profile} profile boots a live system with an init of '
+				 'its own; it is not written as a LAVA job yet')
+	import yaml	# Debian's python3-yaml: only this command writes YAML
+
+	p = runner.plan(spec, None, variant, profile, target, boot, ())
+	t = p.tree
+	name = job_name(spec, target, profile, p.variant, boot)
+	logs = os.path.join(out, 'logs')
+	os.makedirs(logs, exist_ok=True)
+	log_path = os.path.join(logs, f'{name}.build.log')
+	print(f'[thp-ds] {name}: building {t.meta["origin"]} {t.meta["version"]} (port {p.port}, '
+	      f'{p.variant}) for a LAVA job', flush=True)
+	try:
+		with open(log_path, 'w') as log:
+			status = kunit_run.build(t.path, p.build_dir, runner.cache_dir(), log, build_jobs,
+						 runner.PROFILES[profile], target)
+		image = lava.kernel_path(p.build_dir, target)
+		if status != 0 or not os.path.isfile(image):
+			raise InfraError(f'{name}: the kernel did not build (log {log_path})')
+		kernel = os.path.join(out, 'artifacts', name, os.path.basename(image))
+		os.makedirs(os.path.dirname(kernel), exist_ok=True)
+		shutil.copyfile(image, kernel)
+		config_sha256 = kunit_run.config_sha256(p.build_dir)
+		with open(log_path, errors='replace') as f:
+			warnings = tuple(kunit_run.suite_warnings(f.read()))
+	finally:
+		if p.applied.variant or p.applied.backported:
+			runner.apply_suite(t, None)
+	url = (f'{url_base.rstrip("/")}/artifacts/{name}/{os.path.basename(kernel)}' if url_base
+	       else 'file://' + os.path.abspath(kernel))
+	record = RunRecord(
+		tree=os.path.realpath(spec) if runner.is_path(spec) else spec,
+		origin=t.meta['origin'], version=t.meta['version'], kernel=tree.kernel_version(t.path),
+		port=p.port, variant=p.variant, selected=p.selected, cases=(),
+		expect=runner.expectation(p.applied, target, p.declared, boot, profile),
+		debian_suite=t.meta.get('suite', ''), judged=p.judged, suite_source=p.source,
+		offline=t.meta.get('offline', ''), kunit_from=t.meta.get('kunit_from', ''),
+		suite_revision=runner.suite_revision(), accel='tcg', arch=target.name,
+		profile=profile, boot=tuple(boot), config_sha256=config_sha256,
+		suite_warnings=warnings,
+		date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+	cmdline = lava.command_line(target, (*runner.tool_boot(p.port, target), *boot))
+	job = lava.definition(name, target, url, cmdline, timeout, {
+		'tree': record.tree, 'version': record.version, 'port': p.port,
+		'variant': p.variant, 'target': target.name, 'profile': profile,
+		'boot': ' '.join(boot), 'suite_revision': record.suite_revision})
+	error = lava.schema_error(job)
+	if error:	# a bug in lava.py: never hand a lab a job it refuses
+		raise InfraError(f'{name}: LAVA\'s schema refuses the job: {error}')
+	jobs_dir = os.path.join(out, 'jobs')
+	os.makedirs(jobs_dir, exist_ok=True)
+	job_path = os.path.join(jobs_dir, f'{name}.yaml')
+	with open(job_path, 'w') as f:
+		yaml.safe_dump(job, f, sort_keys=False, width=100)
+	sidecar = os.path.join(jobs_dir, f'{name}.thp-ds.json')
+	with open(sidecar, 'w') as f:
+		json.dump({'schema': SIDECAR, 'job': name, 'kernel': os.path.abspath(kernel),
+			   'timeout': timeout, 'tree_path': t.path,
+			   'kunit_py': os.path.join(t.path, 'tools/testing/kunit/kunit.py'),
+			   'record': record.to_json()}, f, indent=1)
+	return Staged(name, job_path, sidecar, kernel)
+
