@@ -315,7 +315,8 @@ class HostTest(unittest.TestCase):
 
 	def test_every_package_has_a_witness_file(self):
 		self.assertEqual(sorted(set(host.HOST_PACKAGES + host.RERUN_PACKAGES
-					    + host.CHECK_PACKAGES + target.PACKAGES['arm64'])),
+					    + host.CHECK_PACKAGES + host.LAVA_RUN_PACKAGES
+					    + target.PACKAGES['arm64'])),
 				 sorted(host.HOST_FILES))
 		for arch in target.ARCHES:
 			self.assertTrue(set(target.PACKAGES[arch]) <= set(host.HOST_FILES), arch)

@@ -5,6 +5,7 @@ import json
 import os
 import unittest
 
+from tests import recordings
 from thpds import matrix, proof
 from thpds.verdict import Case, RunRecord, Status
 
@@ -164,3 +165,33 @@ class ProofTest(unittest.TestCase):
 		lines = proof.failure_lines(console_text, 'thp_deferred_split_v1.thp_ds_test_swapout')
 		self.assertTrue(lines[0].startswith('# thp_ds_test_swapout: EXPECTATION FAILED'))
 		self.assertTrue(any('mem_cgroup_swapout() cleared the memcg' in line for line in lines))
+
+
+class CompareTest(unittest.TestCase):
+	"""Two matrices of the same runs, cell by cell (lava-run --compare)."""
+
+	def test_the_same_runs_compare_equal_and_a_changed_cell_is_named(self):
+		_, rec = recordings.load('6.12-seed-reclaim')
+		self.assertEqual(matrix.compare([rec], [rec]), ([], []))
+		changed = dataclasses.replace(rec, cases=tuple(
+			Case(c.name, Status.PASS) if c.name.endswith('free_reclaim_lock') else c
+			for c in rec.cases))
+		diffs, _ = matrix.compare([rec], [changed])
+		self.assertTrue(any('thp_ds_test_free_reclaim_lock: **FAIL** (expected) against '
+				    'PASS (MISSED)' in d for d in diffs), diffs)
+		self.assertTrue(any('verdict' in d for d in diffs))
+		self.assertEqual(matrix.compare([rec], [])[0],
+				 [f'{rec.label}: not in the other matrix'])
+
+	def test_a_race_that_crashed_once_and_failed_once_is_caught_both_times(self):
+		_, rec = recordings.load('6.12-seed-reclaim')	# the race crashed the guest
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		failed = dataclasses.replace(rec, oops='', cases=tuple(
+			Case(c.name, Status.FAIL) if c.name == race else c for c in rec.cases))
+		diffs, races = matrix.compare([rec], [failed])
+		self.assertEqual(diffs, [])
+		self.assertEqual(len(races), 1)
+		# a case the run does not allow to crash: a difference
+		strict = dataclasses.replace(rec, expect=dataclasses.replace(rec.expect,
+									     may_crash=frozenset()))
+		self.assertNotEqual(matrix.compare([strict], [failed])[0], [])

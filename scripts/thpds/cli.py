@@ -17,7 +17,8 @@ import unittest
 from typing import List, Optional, Sequence
 
 from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, jobs, junit,
-		   lock, matrix, patches, report, rerun, runner, suite, target, variants)
+		   lava_local, lock, matrix, patches, report, rerun, runner, suite, target,
+		   variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import RunRecord, judge
 
@@ -400,6 +401,41 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 	return 0
 
 
+def cmd_lava_run(args: argparse.Namespace) -> int:
+	"""Run the jobs thp-ds jobs wrote with LAVA's dispatcher on this
+	machine, judge each from its log, and write their matrix."""
+	host.ensure(args.install_deps, host.LAVA_RUN_PACKAGES)
+	out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
+	records = []
+	start = time.monotonic()
+	for i, entry in enumerate(lava_local.index(out, args.match), 1):
+		ran = lava_local.run_one(out, entry, i)
+		report.show(ran.record, judge(ran.record))
+		records.append(ran.record)
+	results = os.path.join(out, 'results')
+	os.makedirs(results, exist_ok=True)
+	with open(os.path.join(results, 'matrix.md'), 'w') as f:
+		f.write(matrix.render_markdown(records))
+	with open(os.path.join(results, 'matrix.json'), 'w') as f:
+		f.write(matrix.render_json(records))
+	write_exports(args, records)
+	print(f'[thp-ds] {len(records)} LAVA jobs run by lava-run in '
+	      f'{time.monotonic() - start:.0f} s; matrix in {results}', flush=True)
+	same = True
+	if args.compare:
+		diffs, races = matrix.compare(records, document.load(args.compare))
+		for line in diffs:
+			print(f'[thp-ds]   differs: {line}')
+		for line in races:
+			print(f'[thp-ds]   the race landed otherwise (both caught): {line}')
+		same = not diffs
+		print(f'[thp-ds] against {args.compare}: '
+		      + (f'{len(diffs)} differences' if diffs else 'every verdict and cell equal')
+		      + (f', {len(races)} race cells caught both ways' if races else ''),
+		      flush=True)
+	return 0 if same and all(judge(r).ok for r in records) else 1
+
+
 def cmd_oracle(args: argparse.Namespace) -> int:
 	"""One revision judged for git bisect run: 0 PASS, 1 FAIL, 125 when it
 	cannot be judged (no port fits, no build, no verdict), 255 (stop the
@@ -757,6 +793,19 @@ def parser() -> argparse.ArgumentParser:
 	add_install_option(j)
 	add_lock_option(j)
 	j.set_defaults(func=cmd_jobs)
+
+	lr = sub.add_parser('lava-run', help="run the jobs thp-ds jobs wrote with LAVA's own "
+			    'dispatcher (lava-run) on this machine, judge them, write their matrix')
+	lr.add_argument('--out', help='where thp-ds jobs wrote them (default: ~/.cache/thp-ds/lava)')
+	lr.add_argument('--match', default='*', metavar='GLOB',
+			help='only the jobs whose name matches (default: every job)')
+	lr.add_argument('--compare', metavar='MATRIX_JSON',
+			help="compare every run's verdict and cells with the same runs of a "
+			"matrix.json (thp-ds matrix's); exit 1 on any difference")
+	add_export_options(lr, 'every job')
+	add_install_option(lr)
+	add_lock_option(lr)
+	lr.set_defaults(func=cmd_lava_run)
 
 	b = sub.add_parser('bisect', help='the first commit of your git tree the suite fails on: '
 			   'git bisect run with the suite as its test, in a clone (your tree is '

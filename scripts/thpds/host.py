@@ -27,10 +27,15 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'libxml2-utils': '/usr/bin/xmllint',
 	      'lava-common': '/usr/lib/python3/dist-packages/lava_common/schemas/__init__.py',
 	      'python3-voluptuous': '/usr/lib/python3/dist-packages/voluptuous/__init__.py',
-	      'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py'}
+	      'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py',
+	      'lava-dispatcher': '/usr/bin/lava-run',
+	      'lava-server': '/usr/share/lava-server/device-types/qemu.jinja2'}
 # What LAVA jobs need (thp-ds jobs): LAVA's own job schema (lava-common,
 # with python3-voluptuous) and YAML.
 LAVA_PACKAGES = ('lava-common', 'python3-voluptuous', 'python3-yaml')
+# What running them here with LAVA's dispatcher needs (thp-ds lava-run):
+# lava-run itself, and lava-server's device-type templates.
+LAVA_RUN_PACKAGES = (*LAVA_PACKAGES, 'lava-dispatcher', 'lava-server')
 # Needed by the project's tests only (check): the validators of the result
 # schema (JSON Schema), of the JUnit XML (XML Schema, xmllint) and of the
 # LAVA jobs.

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import subprocess
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from thpds import cases, coverage, document, proof, sources, suite
 from thpds.verdict import RunRecord, Status, judge
@@ -106,11 +106,7 @@ def reading(records: List[RunRecord]) -> List[str]:
 
 def render_markdown(records: List[RunRecord]) -> str:
 	cols = [r.label for r in records]
-	names: List[str] = []
-	for r in records:
-		names += [c.name for c in r.cases if c.name not in names]
-		names += [s for s in r.selected if not any(n == s or n.startswith(s + '.')
-							   for n in names)]
+	names = case_names(records)
 	out = ['# Verdict matrix', '',
 	       'Written by `scripts/thp-ds matrix` from the runs below; do not edit.',
 	       'A cell in bold failed or has no result; `(expected)` marks a failure the '
@@ -130,6 +126,49 @@ def render_markdown(records: List[RunRecord]) -> str:
 		short = name.split('.', 1)[1] if '.' in name else name
 		out.append(f'| {short} | ' + ' | '.join(cell(r, name) for r in records) + ' |')
 	return '\n'.join(out) + '\n'
+
+
+def case_names(records: List[RunRecord]) -> List[str]:
+	names: List[str] = []
+	for r in records:
+		names += [c.name for c in r.cases if c.name not in names]
+		names += [s for s in r.selected if not any(n == s or n.startswith(s + '.')
+							   for n in names)]
+	return names
+
+
+# The cells of a declared failure that crashed the guest or failed without
+# crashing it: which one a race lands on is timing (May-Crash).
+CAUGHT = ('**FAIL** (expected)', '**CRASH** (expected)', '**ERROR** (expected)')
+
+
+def compare(mine: List[RunRecord], theirs: List[RunRecord]) -> Tuple[List[str], List[str]]:
+	"""Where two matrices of the same runs differ, cell by cell: each run
+	of @mine (by its label) against the run of @theirs with that label, its
+	verdict and every case's cell; a run @theirs lacks is a difference.
+	Also, apart: the cells of a case its run allows to crash the guest that
+	failed in one and crashed in the other (both caught; the race decides).
+	"""
+	by_label = {r.label: r for r in theirs}
+	diffs, races = [], []
+	for r in mine:
+		other = by_label.get(r.label)
+		if other is None:
+			diffs.append(f'{r.label}: not in the other matrix')
+			continue
+		if judge(r).ok != judge(other).ok:
+			diffs.append(f'{r.label}: verdict {judge(r).summary()!r} against '
+				     f'{judge(other).summary()!r}')
+		for name in case_names([r, other]):
+			a, b = cell(r, name), cell(other, name)
+			if a == b:
+				continue
+			line = f'{r.label} {name}: {a} against {b}'
+			if a in CAUGHT and b in CAUGHT and r.expect.allows_crash(name):
+				races.append(line)
+			else:
+				diffs.append(line)
+	return diffs, races
 
 
 def render_json(records: List[RunRecord]) -> str:
