@@ -195,3 +195,16 @@ class CompareTest(unittest.TestCase):
 		strict = dataclasses.replace(rec, expect=dataclasses.replace(rec.expect,
 									     may_crash=frozenset()))
 		self.assertNotEqual(matrix.compare([strict], [failed])[0], [])
+
+	def test_a_race_the_variant_may_lose_is_no_difference(self):
+		_, rec = recordings.load('6.12-seed-reclaim')
+		race = 'thp_deferred_split_race.thp_ds_test_race_reclaim_scan'
+		rec = dataclasses.replace(rec, oops='', expect=dataclasses.replace(
+			rec.expect, expect_fail=rec.expect.expect_fail - {race},
+			may_crash=frozenset(), may_fail=frozenset({race})))
+		passed = dataclasses.replace(rec, cases=tuple(
+			Case(c.name, Status.PASS) if c.name == race else c for c in rec.cases))
+		failed = dataclasses.replace(rec, cases=tuple(
+			Case(c.name, Status.FAIL) if c.name == race else c for c in rec.cases))
+		diffs, races = matrix.compare([passed], [failed])
+		self.assertEqual((diffs, len(races)), ([], 1))

@@ -6,7 +6,9 @@ unpack, git, build, disk full, apt): no verdict.  Errors are one line.
 """
 
 import argparse
+import dataclasses
 import fnmatch
+import json
 import os
 import signal
 import subprocess
@@ -17,8 +19,8 @@ import unittest
 from typing import List, Optional, Sequence
 
 from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, jobs, junit,
-		   lava_local, lock, matrix, patches, report, rerun, runner, suite, target,
-		   variants)
+		   lava_lab, lava_local, lava_results, lock, matrix, patches, report, rerun,
+		   runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import RunRecord, judge
 
@@ -436,6 +438,68 @@ def cmd_lava_run(args: argparse.Namespace) -> int:
 	return 0 if same and all(judge(r).ok for r in records) else 1
 
 
+def cmd_lava_lab(args: argparse.Namespace) -> int:
+	"""start, stop or status of the LAVA lab on this machine; run: the jobs
+	thp-ds jobs wrote, submitted to it (docs/lava.md)."""
+	if args.action == 'stop':
+		stopped = lava_lab.stop()
+		print('[thp-ds] stopped: ' + (', '.join(stopped) or 'nothing was running'))
+		return 0
+	if args.action == 'status':
+		for what, how in lava_lab.status().items():
+			print(f'{what}: {how}')
+		return 0
+	missing = lava_lab.installed()
+	if missing:
+		host.ensure(args.install_deps, ())	# the tool's own first
+		if not args.install_deps:
+			raise UsageError(f'the LAVA lab needs: {missing} (--install-deps installs them)')
+		host.apt_install(missing.split())
+	start = time.monotonic()
+	uri = lava_lab.start(args.workers)
+	print(f'[thp-ds] LAVA lab up at {lava_lab.URL} with {args.workers} workers '
+	      f'({time.monotonic() - start:.0f} s)', flush=True)
+	if args.action == 'start':
+		return 0
+	out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
+	entries = lava_local.index(out, args.match)
+	start = time.monotonic()
+	ids = {lava_lab.submit(uri, os.path.join(out, e['definition'])): e for e in entries}
+	print(f'[thp-ds] submitted {len(ids)} jobs: {min(ids)}-{max(ids)}', flush=True)
+	finished = lava_lab.wait(uri, sorted(ids), args.timeout + 600)
+	seconds = time.monotonic() - start
+	records = []
+	for job_id, entry in sorted(ids.items()):
+		with open(os.path.join(out, entry['sidecar'])) as f:
+			sidecar = json.load(f)
+		read = lava_results.read_log(lava_lab.log_lines(uri, job_id))
+		rec = lava_results.record(sidecar, read)
+		rec = dataclasses.replace(rec, log=f'LAVA job {job_id} ({finished[job_id].get("health")})')
+		report.show(rec, judge(rec))
+		records.append(rec)
+	results = os.path.join(out, 'results-lab')
+	os.makedirs(results, exist_ok=True)
+	with open(os.path.join(results, 'matrix.md'), 'w') as f:
+		f.write(matrix.render_markdown(records))
+	with open(os.path.join(results, 'matrix.json'), 'w') as f:
+		f.write(matrix.render_json(records))
+	write_exports(args, records)
+	print(f'[thp-ds] {len(records)} LAVA jobs on {args.workers} workers: {seconds:.0f} s from '
+	      f'the first submission to the last job finished; matrix in {results}', flush=True)
+	same = True
+	if args.compare:
+		diffs, races = matrix.compare(records, document.load(args.compare))
+		for line in diffs:
+			print(f'[thp-ds]   differs: {line}')
+		for line in races:
+			print(f'[thp-ds]   the race landed otherwise (both caught): {line}')
+		same = not diffs
+		print(f'[thp-ds] against {args.compare}: '
+		      + (f'{len(diffs)} differences' if diffs else 'every verdict and cell equal')
+		      + (f', {len(races)} race cells caught both ways' if races else ''), flush=True)
+	return 0 if same and all(judge(r).ok for r in records) else 1
+
+
 def cmd_oracle(args: argparse.Namespace) -> int:
 	"""One revision judged for git bisect run: 0 PASS, 1 FAIL, 125 when it
 	cannot be judged (no port fits, no build, no verdict), 255 (stop the
@@ -806,6 +870,25 @@ def parser() -> argparse.ArgumentParser:
 	add_install_option(lr)
 	add_lock_option(lr)
 	lr.set_defaults(func=cmd_lava_run)
+
+	ll = sub.add_parser('lava-lab', help='a LAVA lab on this machine (lava-server, N workers, '
+			    'loopback only): start, stop, status, or run the jobs thp-ds jobs wrote '
+			    'on it (docs/lava.md)')
+	ll.add_argument('action', choices=('start', 'stop', 'status', 'run'))
+	ll.add_argument('--workers', type=positive, default=2,
+			help='lava-worker processes, each with a qemu device (default %(default)s)')
+	ll.add_argument('--out', help='where thp-ds jobs wrote the jobs (default: '
+			'~/.cache/thp-ds/lava)')
+	ll.add_argument('--match', default='*', metavar='GLOB',
+			help='run: only the jobs whose name matches')
+	ll.add_argument('--timeout', type=positive, default=300,
+			help='run: the guests\' bound the jobs were written with (default %(default)s)')
+	ll.add_argument('--compare', metavar='MATRIX_JSON',
+			help='run: compare every verdict and cell with a thp-ds matrix.json')
+	add_export_options(ll, 'every job')
+	add_install_option(ll)
+	add_lock_option(ll)
+	ll.set_defaults(func=cmd_lava_lab)
 
 	b = sub.add_parser('bisect', help='the first commit of your git tree the suite fails on: '
 			   'git bisect run with the suite as its test, in a clone (your tree is '

@@ -69,6 +69,16 @@ def install_command() -> List[str]:
 	return []
 
 
+def apt_install(packages: Sequence[str]) -> None:
+	"""apt-get install @packages (as root, or through sudo), saying so."""
+	apt_get = install_command()
+	if not apt_get:
+		raise UsageError('installing ' + ' '.join(packages) + ' needs root or sudo')
+	print('[thp-ds] installing ' + ' '.join(packages), flush=True)
+	subprocess.run([*apt_get, 'install', '-y', '-q', '--no-install-recommends', *packages],
+		       check=True, stdout=subprocess.DEVNULL)
+
+
 def ensure(install: bool, extra: Sequence[str] = ()) -> None:
 	missing = missing_packages((*HOST_PACKAGES, *extra))
 	if not missing:

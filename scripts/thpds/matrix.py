@@ -140,6 +140,8 @@ def case_names(records: List[RunRecord]) -> List[str]:
 # The cells of a declared failure that crashed the guest or failed without
 # crashing it: which one a race lands on is timing (May-Crash).
 CAUGHT = ('**FAIL** (expected)', '**CRASH** (expected)', '**ERROR** (expected)')
+# The cells of a case a variant's race may break or not (May-Fail).
+RACED = ('PASS', '**FAIL**', '**CRASH**', '**ERROR**')
 
 
 def compare(mine: List[RunRecord], theirs: List[RunRecord]) -> Tuple[List[str], List[str]]:
@@ -147,7 +149,8 @@ def compare(mine: List[RunRecord], theirs: List[RunRecord]) -> Tuple[List[str], 
 	of @mine (by its label) against the run of @theirs with that label, its
 	verdict and every case's cell; a run @theirs lacks is a difference.
 	Also, apart: the cells of a case its run allows to crash the guest that
-	failed in one and crashed in the other (both caught; the race decides).
+	failed in one and crashed in the other (both caught), and of a case a
+	variant's race may break or not (May-Fail): timing decides.
 	"""
 	by_label = {r.label: r for r in theirs}
 	diffs, races = [], []
@@ -164,7 +167,8 @@ def compare(mine: List[RunRecord], theirs: List[RunRecord]) -> Tuple[List[str], 
 			if a == b:
 				continue
 			line = f'{r.label} {name}: {a} against {b}'
-			if a in CAUGHT and b in CAUGHT and r.expect.allows_crash(name):
+			if a in CAUGHT and b in CAUGHT and r.expect.allows_crash(name) or \
+			   a in RACED and b in RACED and r.expect.allows_fail(name):
 				races.append(line)
 			else:
 				diffs.append(line)
