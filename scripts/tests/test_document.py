@@ -277,7 +277,7 @@ class ExportTest(unittest.TestCase):
 			f.write('{"not": "a result"}')
 		for argv, text in ((('--json', '/dev/null', '/nonexistent'), 'no such file'),
 				   (('--json', '/dev/null', junk), 'not a thp-ds result'),
-				   ((junk,), 'give --json FILE, --junit FILE or both'),
+				   ((junk,), 'give --json FILE, --junit FILE, --kcidb FILE, or more'),
 				   (('--json', '/dev/null', self.dir + '/none'), 'no such file')):
 			with self.subTest(argv=argv):
 				code, err = self.export(*argv)

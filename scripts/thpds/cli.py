@@ -19,7 +19,7 @@ import unittest
 from typing import List, Optional, Sequence
 
 from thpds import (bisect, cache, cases, debian_source, diagnose, document, host, jobs, junit,
-		   lava_lab, lava_local, lava_results, lock, matrix, patches, report, rerun,
+		   kcidb, lava_lab, lava_local, lava_results, lock, matrix, patches, report, rerun,
 		   runner, suite, target, variants)
 from thpds.errors import ThpDsError, UsageError
 from thpds.verdict import RunRecord, judge
@@ -566,8 +566,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 	"""The result documents and JUnit XML of runs already recorded: their
 	result.json files, a matrix.json, or directories of runs.  Exits 0 when
 	every run's verdict is PASS, 1 otherwise, as matrix does."""
-	if not (args.json or args.junit):
-		raise UsageError('export: give --json FILE, --junit FILE or both')
+	if not (args.json or args.junit or args.kcidb):
+		raise UsageError('export: give --json FILE, --junit FILE, --kcidb FILE, or more')
 	records: List[RunRecord] = []
 	for path in args.inputs:
 		if not os.path.exists(path):
@@ -581,6 +581,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 			raise UsageError(f'export: {path}: no result.json under it')
 		records += found
 	write_exports(args, records)
+	if args.kcidb:
+		document.write(args.kcidb, kcidb.export(records))
+		print(f'[thp-ds] wrote {args.kcidb} (KCIDB {kcidb.VERSION["major"]}.'
+		      f'{kcidb.VERSION["minor"]})', flush=True)
 	return 0 if all(judge(r).ok for r in records) else 1
 
 
@@ -913,6 +917,9 @@ def parser() -> argparse.ArgumentParser:
 		       help='a result.json, a matrix.json, or a directory searched for result.json '
 		       '(e.g. ~/.cache/thp-ds/results)')
 	add_export_options(e, 'the runs')
+	e.add_argument('--kcidb', metavar='FILE',
+		       help="write the runs as KCIDB JSON (KernelCI's results database, schema "
+		       '5.3; docs/lava.md)')
 	e.set_defaults(func=cmd_export)
 
 	f = sub.add_parser('fetch', help='fetch and prepare a tree without building it')
