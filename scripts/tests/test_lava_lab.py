@@ -58,3 +58,55 @@ class LabTest(unittest.TestCase):
 
 if __name__ == '__main__':
 	unittest.main()
+
+
+class RunTest(unittest.TestCase):
+	"""thp-ds lava-lab run end to end, with lavacli's answers given: each job
+	submitted, waited for, its log read and judged, the matrix written and
+	compared."""
+
+	def test_a_job_comes_back_as_the_tools_own_run(self):
+		import contextlib
+		import io
+		import json
+		import os
+		import tempfile
+		from tests import recordings
+		from tests.test_lava import ResultsTest
+		from thpds import cases, cli, document, host, lava_results
+		from thpds.verdict import judge
+		with tempfile.TemporaryDirectory() as out:
+			run, rec = recordings.load('6.12-seed-reclaim')
+			os.makedirs(os.path.join(out, 'jobs'))
+			sidecar = {'record': rec.to_json(), 'timeout': 300, 'tree_path': '/tree',
+				   'kunit_py': '/tree/tools/testing/kunit/kunit.py'}
+			with open(os.path.join(out, 'jobs', 'a.thp-ds.json'), 'w') as f:
+				json.dump(sidecar, f)
+			with open(os.path.join(out, 'jobs', 'a.yaml'), 'w') as f:
+				f.write('{}\n')
+			document.write(os.path.join(out, 'jobs', 'index.json'), [
+				{'job': 'a', 'definition': 'jobs/a.yaml', 'sidecar': 'jobs/a.thp-ds.json',
+				 'kernel': 'artifacts/a/bzImage'}])
+			mine = os.path.join(out, 'mine.json')
+			document.write(mine, [document.document(rec)])
+			with open(os.path.join(recordings.DATA, '6.12-seed-reclaim', 'kunit.json')) as f:
+				parsed = {'output': '', 'json': json.load(f), 'returncode': 1}
+			with open(os.path.join(recordings.DATA, '6.12-seed-reclaim', 'declared.json')) as f:
+				declared = json.load(f)
+			log = ResultsTest.lava_log(None, '6.12-seed-reclaim')
+			with mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(out, 'c')}), \
+			     mock.patch.object(lava_lab, 'installed', return_value=''), \
+			     mock.patch.object(lava_lab, 'start', return_value='uri'), \
+			     mock.patch.object(lava_lab, 'submit', return_value=7), \
+			     mock.patch.object(lava_lab, 'wait', return_value={7: {'health': 'Complete'}}), \
+			     mock.patch.object(lava_lab, 'log_lines', return_value=log), \
+			     mock.patch.object(lava_results, 'kunit_parse', return_value=parsed), \
+			     mock.patch.object(cases, 'tree_declared', return_value=declared), \
+			     mock.patch.object(host, 'ensure'), \
+			     contextlib.redirect_stdout(io.StringIO()) as printed:
+				code = cli.main(['lava-lab', 'run', '--out', out, '--compare', mine])
+			self.assertEqual(code, 0, printed.getvalue())
+			self.assertIn('every verdict and cell equal', printed.getvalue())
+			back = document.load(os.path.join(out, 'results-lab', 'matrix.json'))
+			self.assertEqual(judge(back[0]).summary(), judge(rec).summary())
+			self.assertIn('log LAVA job 7 (Complete)', printed.getvalue())

@@ -461,6 +461,11 @@ def cmd_lava_lab(args: argparse.Namespace) -> int:
 	      f'({time.monotonic() - start:.0f} s)', flush=True)
 	if args.action == 'start':
 		return 0
+	if args.action == 'matrix':
+		# the matrix's runs written as jobs first (their kernels built)
+		built = time.monotonic()
+		cmd_jobs(args)
+		print(f'[thp-ds] jobs written in {time.monotonic() - built:.0f} s', flush=True)
 	out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
 	entries = lava_local.index(out, args.match)
 	start = time.monotonic()
@@ -878,7 +883,20 @@ def parser() -> argparse.ArgumentParser:
 	ll = sub.add_parser('lava-lab', help='a LAVA lab on this machine (lava-server, N workers, '
 			    'loopback only): start, stop, status, or run the jobs thp-ds jobs wrote '
 			    'on it (docs/lava.md)')
-	ll.add_argument('action', choices=('start', 'stop', 'status', 'run'))
+	ll.add_argument('action', choices=('start', 'stop', 'status', 'run', 'matrix'),
+			help='start, stop or status of the lab; run: the jobs thp-ds jobs wrote; '
+			'matrix: start, write the matrix\'s jobs (as thp-ds jobs), run them')
+	ll.add_argument('--trees', nargs='+', default=list(MATRIX_TREES),
+			help='matrix: trees (default: %(default)s)')
+	ll.add_argument('--targets', nargs='+', default=['x86_64'],
+			help='matrix: targets (default: %(default)s)')
+	ll.add_argument('--profiles', nargs='+', default=['default'], choices=sorted(runner.PROFILES),
+			help='matrix: build profiles (default: %(default)s)')
+	ll.add_argument('--boots', nargs='+', default=[DEFAULT_BOOT], metavar='OPTION',
+			help='matrix: boot columns (default: %(default)s)')
+	ll.add_argument('--artifact-url', default='', metavar='URL', help=argparse.SUPPRESS)
+	ll.add_argument('--jobs', type=positive, default=None,
+			help='matrix: parallel build jobs (default: the number of CPUs)')
 	ll.add_argument('--workers', type=positive, default=2,
 			help='lava-worker processes, each with a qemu device (default %(default)s)')
 	ll.add_argument('--out', help='where thp-ds jobs wrote the jobs (default: '
