@@ -414,15 +414,23 @@ def cmd_lava_run(args: argparse.Namespace) -> int:
 		ran = lava_local.run_one(out, entry, i)
 		report.show(ran.record, judge(ran.record))
 		records.append(ran.record)
-	results = os.path.join(out, 'results')
+	return lava_results_out(args, records, os.path.join(out, 'results'),
+				f'{len(records)} LAVA jobs run by lava-run in '
+				f'{time.monotonic() - start:.0f} s')
+
+
+def lava_results_out(args: argparse.Namespace, records: List[RunRecord], results: str,
+		     what: str) -> int:
+	"""The matrix of LAVA jobs' records in @results (and --json, --junit),
+	then, with --compare, every verdict and cell against a thp-ds matrix;
+	the exit status: 0 when every job passed and nothing differs."""
 	os.makedirs(results, exist_ok=True)
 	with open(os.path.join(results, 'matrix.md'), 'w') as f:
 		f.write(matrix.render_markdown(records))
 	with open(os.path.join(results, 'matrix.json'), 'w') as f:
 		f.write(matrix.render_json(records))
 	write_exports(args, records)
-	print(f'[thp-ds] {len(records)} LAVA jobs run by lava-run in '
-	      f'{time.monotonic() - start:.0f} s; matrix in {results}', flush=True)
+	print(f'[thp-ds] {what}; matrix in {results}', flush=True)
 	same = True
 	if args.compare:
 		diffs, races = matrix.compare(records, document.load(args.compare))
@@ -482,27 +490,9 @@ def cmd_lava_lab(args: argparse.Namespace) -> int:
 		rec = dataclasses.replace(rec, log=f'LAVA job {job_id} ({finished[job_id].get("health")})')
 		report.show(rec, judge(rec))
 		records.append(rec)
-	results = os.path.join(out, 'results-lab')
-	os.makedirs(results, exist_ok=True)
-	with open(os.path.join(results, 'matrix.md'), 'w') as f:
-		f.write(matrix.render_markdown(records))
-	with open(os.path.join(results, 'matrix.json'), 'w') as f:
-		f.write(matrix.render_json(records))
-	write_exports(args, records)
-	print(f'[thp-ds] {len(records)} LAVA jobs on {args.workers} workers: {seconds:.0f} s from '
-	      f'the first submission to the last job finished; matrix in {results}', flush=True)
-	same = True
-	if args.compare:
-		diffs, races = matrix.compare(records, document.load(args.compare))
-		for line in diffs:
-			print(f'[thp-ds]   differs: {line}')
-		for line in races:
-			print(f'[thp-ds]   the race landed otherwise (both caught): {line}')
-		same = not diffs
-		print(f'[thp-ds] against {args.compare}: '
-		      + (f'{len(diffs)} differences' if diffs else 'every verdict and cell equal')
-		      + (f', {len(races)} race cells caught both ways' if races else ''), flush=True)
-	return 0 if same and all(judge(r).ok for r in records) else 1
+	return lava_results_out(args, records, os.path.join(out, 'results-lab'),
+				f'{len(records)} LAVA jobs on {args.workers} workers: {seconds:.0f} s '
+				'from the first submission to the last job finished')
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
@@ -654,8 +644,12 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
 		       'recorded with the run.  One that takes away what the suite, the target or '
 		       'the profile sets is refused with the reason, as is one the tree\'s '
 		       'Kconfig drops')
+	add_jobs_option(p)
+
+
+def add_jobs_option(p: argparse.ArgumentParser, what: str = '') -> None:
 	p.add_argument('--jobs', type=positive, default=None,
-		       help='parallel build jobs (default: the number of CPUs)')
+		       help=f'{what}parallel build jobs (default: the number of CPUs)')
 
 
 def add_oracle_options(p: argparse.ArgumentParser) -> None:
@@ -766,8 +760,7 @@ def parser() -> argparse.ArgumentParser:
 	c.add_argument('--no-series', dest='series', action='store_false',
 		       help="skip writing and checking the first tree's patch series")
 	c.add_argument('--timeout', type=positive, default=300)
-	c.add_argument('--jobs', type=positive, default=None,
-		       help='parallel build jobs (default: the number of CPUs)')
+	add_jobs_option(c)
 	add_export_options(c, 'every kernel run')
 	add_install_option(c)
 	add_lock_option(c)
@@ -815,8 +808,7 @@ def parser() -> argparse.ArgumentParser:
 		       '(target, profile, boot) this matrix does not run (add a tree without '
 		       're-running every target); proof.md is left as it is')
 	m.add_argument('--timeout', type=positive, default=300)
-	m.add_argument('--jobs', type=positive, default=None,
-		       help='parallel build jobs (default: the number of CPUs)')
+	add_jobs_option(m)
 	add_export_options(m, 'every run')
 	add_install_option(m)
 	add_lock_option(m)
@@ -861,8 +853,7 @@ def parser() -> argparse.ArgumentParser:
 		       'machine, for a LAVA on it)')
 	j.add_argument('--timeout', type=positive, default=300,
 		       help="bound on each guest's run, as for run (default %(default)s)")
-	j.add_argument('--jobs', type=positive, default=None,
-		       help='parallel build jobs (default: the number of CPUs)')
+	add_jobs_option(j)
 	add_install_option(j)
 	add_lock_option(j)
 	j.set_defaults(func=cmd_jobs)
@@ -895,8 +886,7 @@ def parser() -> argparse.ArgumentParser:
 	ll.add_argument('--boots', nargs='+', default=[DEFAULT_BOOT], metavar='OPTION',
 			help='matrix: boot columns (default: %(default)s)')
 	ll.add_argument('--artifact-url', default='', metavar='URL', help=argparse.SUPPRESS)
-	ll.add_argument('--jobs', type=positive, default=None,
-			help='matrix: parallel build jobs (default: the number of CPUs)')
+	add_jobs_option(ll, 'matrix: ')
 	ll.add_argument('--workers', type=positive, default=2,
 			help='lava-worker processes, each with a qemu device (default %(default)s)')
 	ll.add_argument('--out', help='where thp-ds jobs wrote the jobs (default: '
