@@ -183,6 +183,14 @@ class SameVerdictTest(unittest.TestCase):
 		self.assertIn('points to the missing fix 7ae88534cdd9', xml)
 
 
+	def test_failures_no_known_fix_explains_are_named(self):
+		# a crash in free_reclaim alone: no known fix has just that case
+		_, rec = recordings.load('param-crash')
+		doc = document.document(rec)['verdict']
+		self.assertEqual(doc['missing_fixes'], [])
+		self.assertEqual(doc['unexplained'], ['thp_deferred_split.thp_ds_test_free_reclaim'])
+
+
 class JunitSchemaTest(unittest.TestCase):
 	def setUp(self):
 		self.dir = tempfile.mkdtemp()

@@ -16,7 +16,7 @@ takes a new version; adding a field does not.
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from thpds import diagnose, suite
 from thpds.verdict import RunRecord, Status, Verdict, judge
@@ -40,19 +40,20 @@ def judged_as(verdict: Verdict) -> str:
 	return 'variant' if verdict.variant else 'all-pass'
 
 
-def _fixes(rec: RunRecord) -> Dict[str, diagnose.Finding]:
-	"""case function -> the known fix its failure points to.  Only for a
-	tree as shipped or backported: an unpatched variant's failures are the
-	bug the variant put back, not a fix the tree lacks."""
+def _findings(rec: RunRecord) -> Tuple[List[diagnose.Finding], List[str]]:
+	"""The known fixes @rec's failures point to, and the failed cases none
+	explains.  Only for a tree as shipped or backported: an unpatched
+	variant's failures are the bug the variant put back, not a fix the
+	tree lacks."""
 	if rec.variant not in ('shipped', 'backported'):
-		return {}
-	found, _ = diagnose.findings(rec)
-	return {case: f for f in found for case in f.cases}
+		return [], []
+	return diagnose.findings(rec)
 
 
 def verdict_json(rec: RunRecord, verdict: Optional[Verdict] = None) -> Dict:
 	verdict = verdict or judge(rec)
-	fixes = _fixes(rec)
+	found, unexplained = _findings(rec)
+	fixes = {case: f for f in found for case in f.cases}
 	reasons = {c.name: c.reason for c in rec.cases}
 	messages = dict(rec.failures)
 	cases: List[Dict] = []
@@ -66,7 +67,6 @@ def verdict_json(rec: RunRecord, verdict: Optional[Verdict] = None) -> Dict:
 				case['missing_fix'] = fix.fix
 		cases.append(case)
 	passed, failed, skipped = verdict.tally()
-	found, unexplained = diagnose.findings(rec) if fixes else ([], [])
 	return {
 		'result': result_word(verdict),
 		'exit_status': verdict.exit_code,
