@@ -17,8 +17,6 @@ import subprocess
 import time
 from typing import List
 
-import yaml
-
 from thpds import lava, lava_results
 from thpds.errors import InfraError, UsageError
 from thpds.verdict import RunRecord
@@ -80,6 +78,8 @@ def run_one(out: str, entry: dict, job_id: int) -> Ran:
 	"""Run one job with lava-run; its record, judged from its log."""
 	if os.geteuid() != 0:
 		raise UsageError("lava-run (LAVA's dispatcher) runs only as root")
+	import yaml	# python3-yaml, as in lava_results.read_log()
+
 	with open(os.path.join(out, entry['definition'])) as f:
 		job = yaml.safe_load(f)
 	with open(os.path.join(out, entry['sidecar'])) as f:

@@ -18,8 +18,6 @@ import sys
 import tempfile
 from typing import Dict, Iterable, List, Optional
 
-import yaml
-
 from thpds import cases, kunit_run
 from thpds.verdict import RunRecord
 
@@ -35,6 +33,10 @@ class JobLog:
 def read_log(lines: Iterable[str]) -> JobLog:
 	"""A LAVA job log: one YAML mapping a line, {dt, lvl, msg} (lava-run's
 	standard error, or `lavacli jobs logs --raw`)."""
+	# Debian's python3-yaml, needed by the LAVA commands only (host.py):
+	# imported here, not when the command line starts
+	import yaml
+
 	console, results, finished, error = [], [], False, ''
 	for line in lines:
 		line = line.strip()
