@@ -53,10 +53,7 @@ def git(repo: str, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 def revision(src: str, rev: str, what: str) -> str:
 	"""@rev of the user's tree @src as a full commit id, read-only."""
-	proc = gitrun.run(['rev-parse', '--verify', '--quiet', f'{rev}^{{commit}}'], cwd=src,
-			  extra_env={'GIT_OPTIONAL_LOCKS': '0',
-				     'GIT_CEILING_DIRECTORIES': os.path.dirname(src)},
-			  settings=('-c', f'safe.directory={src}'))
+	proc = gitrun.read_only(['rev-parse', '--verify', '--quiet', f'{rev}^{{commit}}'], src)
 	if proc.returncode != 0 or not proc.stdout.strip():
 		raise UsageError(f'--{what} {rev}: not a commit of {src}')
 	return proc.stdout.strip()
@@ -65,10 +62,7 @@ def revision(src: str, rev: str, what: str) -> str:
 def check_range(src: str, good: str, bad: str) -> None:
 	if not os.path.lexists(os.path.join(src, '.git')):
 		raise UsageError(f'--tree {src}: not a git work tree (bisect needs its history)')
-	proc = gitrun.run(['merge-base', '--is-ancestor', good, bad], cwd=src,
-			  extra_env={'GIT_OPTIONAL_LOCKS': '0',
-				     'GIT_CEILING_DIRECTORIES': os.path.dirname(src)},
-			  settings=('-c', f'safe.directory={src}'))
+	proc = gitrun.read_only(['merge-base', '--is-ancestor', good, bad], src)
 	if proc.returncode != 0:
 		raise UsageError(f'--good {good[:12]} is not an ancestor of --bad {bad[:12]}')
 	if good == bad:

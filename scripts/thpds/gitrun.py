@@ -65,3 +65,13 @@ def run(args: Sequence[str], cwd: Optional[str] = None,
 	"""Run an isolated git; the caller judges the exit status."""
 	return subprocess.run(command(args, cwd, settings), capture_output=True, text=text,
 			      input=input, env=env(extra_env))
+
+
+def read_only(args: Sequence[str], repo: str) -> subprocess.CompletedProcess:
+	"""git @args in a user's repository @repo, which it must not write: no
+	optional locks (status would refresh the index), no discovery above
+	it, and the repository may belong to another user."""
+	return run(args, cwd=repo,
+		   extra_env={'GIT_OPTIONAL_LOCKS': '0',
+			      'GIT_CEILING_DIRECTORIES': os.path.dirname(repo)},
+		   settings=('-c', f'safe.directory={repo}'))

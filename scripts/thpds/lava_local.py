@@ -17,7 +17,7 @@ import subprocess
 import time
 from typing import List
 
-from thpds import lava, lava_results
+from thpds import lava, lava_lab, lava_results
 from thpds.errors import InfraError, UsageError
 from thpds.verdict import RunRecord
 
@@ -25,8 +25,8 @@ from thpds.verdict import RunRecord
 # package's (lava_server/settings/common.py).
 DEVICE_TYPES = ('/etc/lava-server/dispatcher-config/device-types',
 		'/usr/share/lava-server/device-types')
-# One qemu device, as a lab's device dictionary would declare it.
-DEVICE_DICT = "{% extends 'qemu.jinja2' %}\n{% set mac_addr = '52:54:00:12:34:59' %}\n"
+# One qemu device, as the lab declares each of its own (lava_lab.py).
+DEVICE_DICT = lava_lab.DEVICE_DICT.format(mac=0x40)
 RENDER = """
 import json, sys
 from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader

@@ -391,10 +391,7 @@ def user_git_files(source: str) -> Optional[List[str]]:
 	source = os.path.abspath(source)
 	if not os.path.lexists(os.path.join(source, '.git')):
 		return None
-	proc = gitrun.run(['ls-files', '-z', '-c', '-o', '--exclude-standard'], cwd=source,
-			  extra_env={'GIT_OPTIONAL_LOCKS': '0',
-				     'GIT_CEILING_DIRECTORIES': os.path.dirname(source)},
-			  settings=('-c', f'safe.directory={source}'))
+	proc = gitrun.read_only(['ls-files', '-z', '-c', '-o', '--exclude-standard'], source)
 	if proc.returncode != 0:
 		raise TreeError(f'git ls-files in {source} failed:\n{proc.stderr.strip()}')
 	listed = dict.fromkeys(p for p in proc.stdout.split('\0') if p)
