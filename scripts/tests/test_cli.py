@@ -315,7 +315,7 @@ class HostTest(unittest.TestCase):
 
 	def test_every_package_has_a_witness_file(self):
 		self.assertEqual(sorted(set(host.HOST_PACKAGES + host.RERUN_PACKAGES
-					    + host.CHECK_PACKAGES + host.LAVA_RUN_PACKAGES
+					    + host.CHECK_PACKAGES + host.LAB_PACKAGES
 					    + target.PACKAGES['arm64'])),
 				 sorted(host.HOST_FILES))
 		for arch in target.ARCHES:

@@ -95,7 +95,6 @@ class RunTest(unittest.TestCase):
 				declared = json.load(f)
 			log = ResultsTest.lava_log(None, '6.12-seed-reclaim')
 			with mock.patch.dict(os.environ, {'THP_DS_CACHE': os.path.join(out, 'c')}), \
-			     mock.patch.object(lava_lab, 'installed', return_value=''), \
 			     mock.patch.object(lava_lab, 'start', return_value='uri'), \
 			     mock.patch.object(lava_lab, 'submit', return_value=7), \
 			     mock.patch.object(lava_lab, 'wait', return_value={7: {'health': 'Complete'}}), \

@@ -457,12 +457,7 @@ def cmd_lava_lab(args: argparse.Namespace) -> int:
 		for what, how in lava_lab.status().items():
 			print(f'{what}: {how}')
 		return 0
-	missing = lava_lab.installed()
-	if missing:
-		host.ensure(args.install_deps, ())	# the tool's own first
-		if not args.install_deps:
-			raise UsageError(f'the LAVA lab needs: {missing} (--install-deps installs them)')
-		host.apt_install(missing.split())
+	host.ensure(args.install_deps, host.LAB_PACKAGES)
 	start = time.monotonic()
 	uri = lava_lab.start(args.workers)
 	print(f'[thp-ds] LAVA lab up at {lava_lab.URL} with {args.workers} workers '

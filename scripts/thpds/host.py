@@ -29,13 +29,17 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'python3-voluptuous': '/usr/lib/python3/dist-packages/voluptuous/__init__.py',
 	      'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py',
 	      'lava-dispatcher': '/usr/bin/lava-run',
-	      'lava-server': '/usr/share/lava-server/device-types/qemu.jinja2'}
+	      'lava-server': '/usr/share/lava-server/device-types/qemu.jinja2',
+	      'lavacli': '/usr/bin/lavacli', 'postgresql': '/usr/bin/pg_lsclusters'}
 # What LAVA jobs need (thp-ds jobs): LAVA's own job schema (lava-common,
 # with python3-voluptuous) and YAML.
 LAVA_PACKAGES = ('lava-common', 'python3-voluptuous', 'python3-yaml')
 # What running them here with LAVA's dispatcher needs (thp-ds lava-run):
 # lava-run itself, and lava-server's device-type templates.
 LAVA_RUN_PACKAGES = (*LAVA_PACKAGES, 'lava-dispatcher', 'lava-server')
+# What a LAVA lab here needs besides (thp-ds lava-lab): lavacli to submit,
+# PostgreSQL for lava-server's database.
+LAB_PACKAGES = (*LAVA_RUN_PACKAGES, 'lavacli', 'postgresql')
 # Needed by the project's tests only (check): the validators of the result
 # schema (JSON Schema), of the JUnit XML (XML Schema, xmllint) and of the
 # LAVA jobs.
@@ -67,16 +71,6 @@ def install_command() -> List[str]:
 		# refuse to set variables, and a user at a terminal can answer.
 		return ['sudo', 'apt-get']
 	return []
-
-
-def apt_install(packages: Sequence[str]) -> None:
-	"""apt-get install @packages (as root, or through sudo), saying so."""
-	apt_get = install_command()
-	if not apt_get:
-		raise UsageError('installing ' + ' '.join(packages) + ' needs root or sudo')
-	print('[thp-ds] installing ' + ' '.join(packages), flush=True)
-	subprocess.run([*apt_get, 'install', '-y', '-q', '--no-install-recommends', *packages],
-		       check=True, stdout=subprocess.DEVNULL)
 
 
 def ensure(install: bool, extra: Sequence[str] = ()) -> None:

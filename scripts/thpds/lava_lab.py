@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from thpds.errors import InfraError, UsageError
 
@@ -242,11 +242,3 @@ def wait(uri: str, ids: List[int], timeout: float, poll: float = 3.0) -> Dict[in
 def log_lines(uri: str, job_id: int) -> List[str]:
 	return lavacli(uri, 'jobs', 'logs', '--raw', str(job_id)).splitlines()
 
-
-def installed() -> Optional[str]:
-	"""What the lab lacks of its packages ('' when nothing)."""
-	missing = [p for p, f in (('lava-server', '/usr/bin/lava-server'),
-				  ('lava-dispatcher', '/usr/bin/lava-worker'),
-				  ('lavacli', '/usr/bin/lavacli'),
-				  ('postgresql', '/usr/bin/pg_lsclusters')) if not os.path.exists(f)]
-	return ' '.join(missing)
