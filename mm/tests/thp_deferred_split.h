@@ -92,6 +92,22 @@ struct thp_ds_state {
 	atomic_t cases;
 };
 
+/* The case has failed a check already. */
+#ifndef thp_ds_failed
+#define thp_ds_failed(test) ((test)->status == KUNIT_FAILURE)
+#endif
+
+/*
+ * The case can give no verdict on what it set out to check.  Unlike KUnit's
+ * kunit_mark_skipped() and kunit_skip(), which mark a case skipped whatever
+ * it found before, these keep a case that has failed already failed, and
+ * only log what it could not check.  thp_ds_no_verdict() goes on with the
+ * case's other checks (one that fails later still fails it); thp_ds_skip()
+ * ends the case, as kunit_skip() does.
+ */
+__printf(2, 3) void thp_ds_no_verdict(struct kunit *test, const char *fmt, ...);
+__printf(2, 3) void __noreturn thp_ds_skip(struct kunit *test, const char *fmt, ...);
+
 extern struct thp_ds_state thp_ds;
 
 /* A node's split queue as a case found it. */

@@ -70,12 +70,12 @@ void thp_ds_test_charge_move(struct kunit *test)
 
 	why_not = thp_ds_charge_move_unsupported();
 	if (why_not)
-		kunit_skip(test, "%s", why_not);
+		thp_ds_skip(test, "%s", why_not);
 	dest = thp_ds_extra_memcg(test, "dest");
 	snprintf(file, sizeof(file), "%s/memory.move_charge_at_immigrate", dest->path);
 	err = thp_ds_cgroup_write(&thp_ds.cg, file, "1");
 	if (err)
-		kunit_skip(test, "cannot turn on the charge move into %s: %d", dest->path, err);
+		thp_ds_skip(test, "cannot turn on the charge move into %s: %d", dest->path, err);
 	owner = kunit_kzalloc(test, sizeof(*owner), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, owner);
 	init_completion(&owner->exit);
@@ -98,7 +98,7 @@ void thp_ds_test_charge_move(struct kunit *test)
 	pid = thp_ds_user_task(thp_ds_mm_owner_fn, owner);
 	if (pid < 0) {
 		kernel_sigaction(SIGCHLD, SIG_IGN);
-		kunit_skip(test, "cannot start a task that is not a kernel thread: %d", pid);
+		thp_ds_skip(test, "cannot start a task that is not a kernel thread: %d", pid);
 	}
 	vm_munmap(addr, HPAGE_PMD_SIZE);	/* the owner's copy maps it alone */
 	err = thp_ds_cgroup_attach(&thp_ds.cg, dest->path, pid);	/* the charge move */
@@ -111,7 +111,7 @@ void thp_ds_test_charge_move(struct kunit *test)
 	kernel_wait(pid, &status);
 	kernel_sigaction(SIGCHLD, SIG_IGN);
 	if (err)
-		kunit_skip(test, "cannot move the mm's owner into %s: %d", dest->path, err);
+		thp_ds_skip(test, "cannot move the mm's owner into %s: %d", dest->path, err);
 
 	kunit_info(test, "the charge move %s the queued THP\n",
 		   memcg == dest->memcg ? "moved" : "left");

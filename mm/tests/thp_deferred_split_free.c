@@ -110,8 +110,8 @@ void thp_ds_test_free_reclaim(struct kunit *test)
 	kunit_release_action(test, thp_ds_leave, ctx);
 
 	if (!thp_ds_reclaim_free(&list))
-		kunit_skip(test,
-			   "another reference kept the THP alive: reclaim put it back on the LRU instead of freeing it (no verdict)");
+		thp_ds_skip(test,
+			    "another reference kept the THP alive: reclaim put it back on the LRU instead of freeing it (no verdict)");
 
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after move_folios_to_lru() freed the folio");
 	THP_DS_EXPECT_NODE_LEN(test, node,

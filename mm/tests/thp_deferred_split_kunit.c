@@ -58,6 +58,35 @@
 
 struct thp_ds_state thp_ds;
 
+static void thp_ds_vno_verdict(struct kunit *test, const char *fmt, va_list *args)
+{
+	struct va_format vaf = { .fmt = fmt, .va = args };
+
+	if (thp_ds_failed(test))
+		kunit_info(test, "no verdict: %pV\n", &vaf);
+	else
+		kunit_mark_skipped(test, "%pV", &vaf);
+}
+
+void thp_ds_no_verdict(struct kunit *test, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	thp_ds_vno_verdict(test, fmt, &args);
+	va_end(args);
+}
+
+void thp_ds_skip(struct kunit *test, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	thp_ds_vno_verdict(test, fmt, &args);
+	va_end(args);
+	kunit_try_catch_throw(&test->try_catch);
+}
+
 /* thp_ds_orders[] (the header's): the orders to run the queue cases for. */
 static void thp_ds_order_desc(const unsigned int *order, char *desc)
 {
@@ -180,7 +209,7 @@ void thp_ds_enter_cgroup(struct kunit *test, const char *path, struct mem_cgroup
 	int err = thp_ds_enter(ctx, path, memcg);
 
 	if (err)
-		kunit_skip(test, "cannot move the case thread into cgroup %s: %d", path, err);
+		thp_ds_skip(test, "cannot move the case thread into cgroup %s: %d", path, err);
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_leave, ctx));
 }
 
@@ -218,7 +247,7 @@ int thp_ds_extra_offline(struct thp_ds_extra *x)
 void thp_ds_need_memcg(struct kunit *test)
 {
 	if (thp_ds.no_memcg)
-		kunit_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
+		thp_ds_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
 }
 
 /* ... nor one about a memcg's own split queue where there is none. */
@@ -226,8 +255,8 @@ void thp_ds_need_memcg_queues(struct kunit *test)
 {
 	thp_ds_need_memcg(test);
 	if (thp_ds.node_queues)
-		kunit_skip(test,
-			   "no split queue per memcg: the deferred split list_lru is not memcg aware (cgroup.memory=nokmem)");
+		thp_ds_skip(test,
+			    "no split queue per memcg: the deferred split list_lru is not memcg aware (cgroup.memory=nokmem)");
 }
 
 /*
@@ -254,7 +283,7 @@ struct thp_ds_extra *thp_ds_extra_memcg(struct kunit *test, const char *suffix)
 	snprintf(x->path, sizeof(x->path), "%s/%s", thp_ds.cg.top_name, x->leaf);
 	memcg = thp_ds_cgroup_create(&thp_ds.cg, x->leaf, &dir);
 	if (IS_ERR(memcg))
-		kunit_skip(test, "cannot create a second memcg %s: %ld", x->path, PTR_ERR(memcg));
+		thp_ds_skip(test, "cannot create a second memcg %s: %ld", x->path, PTR_ERR(memcg));
 	dput(dir);
 	x->memcg = memcg;
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_extra_release, x));
@@ -272,10 +301,10 @@ static void thp_ds_need_order(struct kunit *test, unsigned int order)
 	if (thp_ds_order_enabled(order))
 		return;
 	if (order == HPAGE_PMD_ORDER)
-		kunit_skip(test,
-			   "PMD-order THP is not enabled (boot with transparent_hugepage=madvise; a thp_anon= must name the PMD size too)");
-	kunit_skip(test, "order-%u anonymous THP is not enabled (boot with thp_anon=%luK:madvise)",
-		   order, (PAGE_SIZE << order) / SZ_1K);
+		thp_ds_skip(test,
+			    "PMD-order THP is not enabled (boot with transparent_hugepage=madvise; a thp_anon= must name the PMD size too)");
+	thp_ds_skip(test, "order-%u anonymous THP is not enabled (boot with thp_anon=%luK:madvise)",
+		    order, (PAGE_SIZE << order) / SZ_1K);
 }
 
 void thp_ds_folio_put(void *folio)
@@ -312,7 +341,7 @@ struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsigned long
 	start = kunit_vm_mmap(test, NULL, 0, 2 * size, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	if (IS_ERR_VALUE(start) || !start)
-		kunit_skip(test, "cannot map anonymous memory in a test mm");
+		thp_ds_skip(test, "cannot map anonymous memory in a test mm");
 	addr = ALIGN(start, size);
 	if (addr > start)
 		vm_munmap(start, addr - start);
@@ -320,12 +349,13 @@ struct folio *thp_ds_fault(struct kunit *test, unsigned int order, unsigned long
 		vm_munmap(addr + size, start + 2 * size - (addr + size));
 	KUNIT_ASSERT_EQ(test, 0, do_madvise(current->mm, addr, size, MADV_HUGEPAGE));
 	if (get_user_pages_fast(addr, 1, FOLL_WRITE, &page) != 1)
-		kunit_skip(test, "cannot fault in the test mapping");
+		thp_ds_skip(test, "cannot fault in the test mapping");
 	folio = page_folio(page);
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_folio_put, folio));
 	if (folio_order(folio) != order)
-		kunit_skip(test, "the fault mapped an order-%u folio, not order %u (memory short?)",
-			   folio_order(folio), order);
+		thp_ds_skip(test,
+			    "the fault mapped an order-%u folio, not order %u (memory short?)",
+			    folio_order(folio), order);
 	KUNIT_ASSERT_TRUE(test, folio_test_anon(folio));
 	KUNIT_ASSERT_TRUE(test, thp_ds_folio_queueable(folio));
 	rcu_read_lock();
@@ -451,8 +481,8 @@ struct folio *thp_ds_whole_thp(struct kunit *test, unsigned long *addrp,
 	thp_ds_folio_queue(test, folio, mq);
 #if THP_DS_FAULT_QUEUES
 	if (list_empty(thp_ds_deferred_list(folio)))
-		kunit_skip(test,
-			   "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
+		thp_ds_skip(test,
+			    "the PMD fault did not queue the THP (transparent_hugepage/shrink_underused off?)");
 #endif
 	return folio;
 }
@@ -626,7 +656,7 @@ static bool thp_ds_node_snapshot(struct kunit *test, int nid, struct thp_ds_node
 	thp_ds_walk_queue(&b->q, 0, NULL, &w);
 	if (!thp_ds_links_intact(&w)) {
 		thp_ds_walk_describe(&w, b->q.name, msg, sizeof(msg));
-		kunit_skip(test, "broken before the case began, nothing is repaired: %s", msg);
+		thp_ds_skip(test, "broken before the case began, nothing is repaired: %s", msg);
 	}
 	b->offset = w.forward_count - b->len;
 	if (b->offset)
@@ -664,11 +694,11 @@ static int thp_ds_case_init(struct kunit *test, bool v1)
 	int nid;
 
 	if (v1 && thp_ds.v1_refused)
-		kunit_skip(test,
-			   "the memory controller has (or had) cgroup2 memcgs in this boot: it is not moved to a cgroup-v1 hierarchy under them (run thp_deferred_split_v1 first, or in a boot of its own)");
+		thp_ds_skip(test,
+			    "the memory controller has (or had) cgroup2 memcgs in this boot: it is not moved to a cgroup-v1 hierarchy under them (run thp_deferred_split_v1 first, or in a boot of its own)");
 	if (v1 && thp_ds.v1_absent)
-		kunit_skip(test,
-			   "the kernel has no cgroup-v1 memory controller (CONFIG_MEMCG_V1=n, or booted with cgroup_no_v1=memory)");
+		thp_ds_skip(test,
+			    "the kernel has no cgroup-v1 memory controller (CONFIG_MEMCG_V1=n, or booted with cgroup_no_v1=memory)");
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
@@ -700,7 +730,7 @@ nodes:
 	for_each_node_state(nid, N_MEMORY)
 		thp_ds_node_snapshot(test, nid, &ctx->nodes[nid]);
 	if (thp_ds.no_memcg && v1)
-		kunit_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
+		thp_ds_skip(test, "the memory controller is disabled (cgroup_disable=memory)");
 	return 0;
 }
 

@@ -49,7 +49,7 @@ struct task_struct *thp_ds_start_elsewhere(int (*fn)(void *), void *data,
 void thp_ds_need_two_cpus(struct kunit *test)
 {
 	if (num_online_cpus() < 2)
-		kunit_skip(test, "needs two online CPUs");
+		thp_ds_skip(test, "needs two online CPUs");
 }
 
 struct thp_ds_op *thp_ds_op_new(struct kunit *test, void (*fn)(struct thp_ds_op *op),
@@ -214,12 +214,13 @@ out:
  * fails.  An operation that waited for the lock, or returned while it was
  * held without changing @q, kept the discipline (what it should have done
  * to @q, the case checks afterwards).  One that did neither within
- * THP_DS_WAIT_MS, or ran while the lock was not held, gives no verdict, and
- * the case skips.  The operation runs here, in the case's thread and mm;
- * the holder is a kernel thread on the other CPU, which runs no user mm
- * while it holds the lock.  Every wait is bounded.  Not on PREEMPT_RT,
- * where a spinlock_t sleeps and neither disables interrupts nor shows its
- * waiters.
+ * THP_DS_WAIT_MS, or ran while the lock was not held, gives no verdict on
+ * the lock: the case goes on to its checks of the queues, and skips only
+ * if none of them fails (thp_ds_no_verdict()).  The operation runs here,
+ * in the case's thread and mm; the holder is a kernel thread on the other
+ * CPU, which runs no user mm while it holds the lock.  Every wait is
+ * bounded.  Not on PREEMPT_RT, where a spinlock_t sleeps and neither
+ * disables interrupts nor shows its waiters.
  */
 void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		       const struct thp_ds_queue *q, const struct thp_ds_queue *node,
@@ -233,8 +234,8 @@ void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 
 	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
 		op->fn(op);	/* give its folios back the way it would have */
-		kunit_skip(test,
-			   "PREEMPT_RT: a spinlock_t sleeps and shows no waiters, the lock probe cannot hold it");
+		thp_ds_skip(test,
+			    "PREEMPT_RT: a spinlock_t sleeps and shows no waiters, the lock probe cannot hold it");
 	}
 	h = kzalloc_obj(*h, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, h);
@@ -249,7 +250,7 @@ void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		migrate_enable();
 		kfree(h);
 		op->fn(op);
-		kunit_skip(test, "cannot start the lock holder: %ld (no verdict)", PTR_ERR(task));
+		thp_ds_skip(test, "cannot start the lock holder: %ld (no verdict)", PTR_ERR(task));
 	}
 	deadline = ktime_get_ns() + THP_DS_WAIT_MS * NSEC_PER_MSEC;
 	while (!READ_ONCE(h->held) && ktime_get_ns() < deadline)
@@ -264,14 +265,14 @@ void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		if (atomic_cmpxchg(&h->state, THP_DS_HOLDER_NEW, THP_DS_HOLDER_ABANDONED) ==
 		    THP_DS_HOLDER_NEW) {
 			thp_ds_holder_put(h);
-			kunit_skip(test,
-				   "the lock holder had not begun %d ms after the operation (no verdict)",
+			thp_ds_skip(test,
+				    "the lock holder had not begun %d ms after the operation (no verdict)",
 				   2 * THP_DS_WAIT_MS);
 		}
 		ctx->queue_in_use = true;
 		thp_ds_holder_put(h);
-		kunit_skip(test,
-			   "the holder of %s's lock is still running after %d ms (no verdict)",
+		thp_ds_skip(test,
+			    "the holder of %s's lock is still running after %d ms (no verdict)",
 			   q->name, 2 * THP_DS_WAIT_MS);
 	}
 	if (h->changed) {
@@ -285,21 +286,24 @@ void thp_ds_under_lock(struct kunit *test, struct thp_ds_op *op,
 		thp_ds_holder_put(h);
 		return;
 	}
-	if (!h->held_while_op || (!h->contended && !h->finished_early)) {
-		bool held = h->held;
-
+	if (!op->done_ok) {
 		thp_ds_holder_put(h);
-		kunit_skip(test, "%s did not meet %s's lock held (%s within %d ms; no verdict)",
-			   op->what, q->name, held ? "it never waited for it" : "not held",
-			   THP_DS_WAIT_MS);
+		thp_ds_skip(test, "%s did not do what the case needs (see the log; no verdict)",
+			    op->what);
 	}
-	kunit_info(test, "%s %s %s's lock (%u holds)\n", op->what,
-		   h->contended ? "waited for" : "returned without changing the queue under",
-		   q->name, h->holds);
+	if (!h->held_while_op || (!h->contended && !h->finished_early)) {
+		/* no verdict on the lock, but the case's checks of the queues still hold */
+		thp_ds_no_verdict(test,
+				  "%s did not meet %s's lock held (%s within %d ms; no verdict)",
+				  op->what, q->name,
+				  h->held ? "it never waited for it" : "not held", THP_DS_WAIT_MS);
+	} else {
+		kunit_info(test, "%s %s %s's lock (%u holds)\n", op->what,
+			   h->contended ? "waited for" :
+			   "returned without changing the queue under",
+			   q->name, h->holds);
+	}
 	thp_ds_holder_put(h);
-	if (!op->done_ok)
-		kunit_skip(test, "%s did not do what the case needs (see the log; no verdict)",
-			   op->what);
 }
 
 static void thp_ds_op_reclaim_free(struct thp_ds_op *op)
@@ -331,7 +335,7 @@ void thp_ds_test_free_reclaim_lock(struct kunit *test)
 
 	op = thp_ds_op_new(test, thp_ds_op_reclaim_free, "the reclaim-path free");
 	if (!thp_ds_isolate(test, folio, &op->list))
-		kunit_skip(test, "cannot isolate the queued THP from the LRU (no verdict)");
+		thp_ds_skip(test, "cannot isolate the queued THP from the LRU (no verdict)");
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);	/* what the operation starts from */
 	thp_ds_under_lock(test, op, &mq, &node->q, folio);
 

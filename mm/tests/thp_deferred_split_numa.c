@@ -37,7 +37,7 @@ static void thp_ds_need_two_nodes(struct kunit *test, int *near, int *far)
 			return;
 		}
 	}
-	kunit_skip(test, "needs two NUMA nodes with CPUs and memory (found %d)", found);
+	thp_ds_skip(test, "needs two NUMA nodes with CPUs and memory (found %d)", found);
 }
 
 /*
@@ -76,8 +76,8 @@ void thp_ds_test_numa_free(struct kunit *test)
 	thp_ds_run_on_node(test, far);
 	folio = thp_ds_queued_thp(test, HPAGE_PMD_ORDER, &addr, &node, &mq);
 	if (folio_nid(folio) != far)
-		kunit_skip(test, "a fault on node %d's CPU allocated on node %d (memory short?)",
-			   far, folio_nid(folio));
+		thp_ds_skip(test, "a fault on node %d's CPU allocated on node %d (memory short?)",
+			    far, folio_nid(folio));
 	thp_ds_unmap_all(test, addr, folio);
 	lru_add_drain_all();	/* no per-CPU LRU batch of @far may hold the last reference */
 	THP_DS_EXPECT_OWN_QUEUED(test, &mq, folio, true);

@@ -58,7 +58,7 @@ void thp_ds_test_memcg_offline(struct kunit *test)
 						   folio_nid(folio), &pq));
 	thp_ds_walk_queue(&pq, 0, NULL, &w);
 	if (!thp_ds_links_intact(&w))
-		kunit_skip(test, "%s's links were broken before the case", pq.name);
+		thp_ds_skip(test, "%s's links were broken before the case", pq.name);
 	parent_len = thp_ds_queue_len(&pq);
 	parent_offset = w.forward_count - parent_len;
 #endif

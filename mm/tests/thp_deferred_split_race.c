@@ -157,7 +157,7 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	scanners = thp_ds_start_scanners(sc);
 	if (!scanners) {
 		thp_ds_scanner_put(sc);
-		kunit_skip(test, "cannot start a scanner thread (no verdict)");
+		thp_ds_skip(test, "cannot start a scanner thread (no verdict)");
 	}
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, thp_ds_scanner_stop, sc));
 
@@ -191,15 +191,15 @@ void thp_ds_test_race_reclaim_scan(struct kunit *test)
 	scans = atomic_long_read(&sc->scans);
 	kunit_release_action(test, thp_ds_scanner_stop, sc);
 	if (!stopped)
-		kunit_skip(test, "the scanner did not stop within %d ms (no verdict)",
-			   THP_DS_WAIT_MS);
+		thp_ds_skip(test, "the scanner did not stop within %d ms (no verdict)",
+			    THP_DS_WAIT_MS);
 	kunit_release_action(test, thp_ds_leave, ctx);
 	lru_add_drain_all();
 
 	kunit_info(test, "%lu reclaim-path frees against %lu shrinker scans on %d CPUs in %d ms\n",
 		   frees, scans, scanners, THP_DS_RACE_MS);
 	if (!frees || !scans)
-		kunit_skip(test, "no race: %lu frees, %lu scans (no verdict)", frees, scans);
+		thp_ds_skip(test, "no race: %lu frees, %lu scans (no verdict)", frees, scans);
 	thp_ds_check_own_queue(test, &mq);
 	thp_ds_check_node(test, node);
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after the race");

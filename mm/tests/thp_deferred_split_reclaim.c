@@ -42,15 +42,15 @@ void thp_ds_test_free_shrink(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, 0, do_madvise(current->mm, addr, HPAGE_PMD_SIZE, MADV_FREE));
 	lru_add_drain_all();	/* MADV_FREE goes through a per-CPU LRU batch */
 	if (folio_test_swapbacked(folio))
-		kunit_skip(test, "MADV_FREE did not make the THP lazily freed (no verdict)");
+		thp_ds_skip(test, "MADV_FREE did not make the THP lazily freed (no verdict)");
 	KUNIT_ASSERT_TRUE(test, thp_ds_isolate(test, folio, &list));
 
 	freed = reclaim_pages(&list);	/* shrink_folio_list() frees it */
 	kunit_release_action(test, thp_ds_leave, ctx);
 	if (freed < HPAGE_PMD_NR) {
 		vm_munmap(addr, HPAGE_PMD_SIZE);
-		kunit_skip(test, "reclaim kept the lazily freed THP (%lu pages freed; no verdict)",
-			   freed);
+		thp_ds_skip(test, "reclaim kept the lazily freed THP (%lu pages freed; no verdict)",
+			    freed);
 	}
 
 	THP_DS_EXPECT_OWN_LEN(test, &mq, 0, "after reclaim freed the THP");

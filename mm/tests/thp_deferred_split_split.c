@@ -150,7 +150,7 @@ void thp_ds_test_migrate(struct kunit *test)
 
 	rc = thp_ds_migrate(&list);
 	if (rc)
-		kunit_skip(test, "migrate_pages() could not migrate the THP: %d", rc);
+		thp_ds_skip(test, "migrate_pages() could not migrate the THP: %d", rc);
 	/* the source is freed: only its address is compared from here on */
 
 	KUNIT_ASSERT_EQ(test, 1, get_user_pages_fast(addr, 1, FOLL_WRITE, &page));

@@ -54,7 +54,7 @@ void thp_ds_test_swapout(struct kunit *test)
 	LIST_HEAD(list);
 
 	if (!total_swap_pages)
-		kunit_skip(test, "no swap area: reclaim cannot swap the THP out");
+		thp_ds_skip(test, "no swap area: reclaim cannot swap the THP out");
 	folio = thp_ds_whole_thp(test, &addr, &node, &mq);
 	if (list_empty(thp_ds_deferred_list(folio)))
 		thp_ds_queue_mapped(folio);
@@ -71,14 +71,14 @@ void thp_ds_test_swapout(struct kunit *test)
 	after = thp_ds_vm_events(test);
 	if (freed < HPAGE_PMD_NR || after[THP_SPLIT_PAGE] != before[THP_SPLIT_PAGE]) {
 		vm_munmap(addr, HPAGE_PMD_SIZE);
-		kunit_skip(test,
-			   "reclaim did not swap the THP out whole and free it (%lu pages freed, %lu THPs split; no verdict)",
+		thp_ds_skip(test,
+			    "reclaim did not swap the THP out whole and free it (%lu pages freed, %lu THPs split; no verdict)",
 			   freed, after[THP_SPLIT_PAGE] - before[THP_SPLIT_PAGE]);
 	}
 	if (swap != HPAGE_PMD_NR) {
 		vm_munmap(addr, HPAGE_PMD_SIZE);
-		kunit_skip(test,
-			   "the swap-out moved %lu pages of memory+swap charge, not %lu: memory+swap accounting is off (no verdict)",
+		thp_ds_skip(test,
+			    "the swap-out moved %lu pages of memory+swap charge, not %lu: memory+swap accounting is off (no verdict)",
 			   swap, (unsigned long)HPAGE_PMD_NR);
 	}
 

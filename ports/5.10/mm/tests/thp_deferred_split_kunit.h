@@ -97,25 +97,15 @@ static inline void *kunit_kcalloc(struct kunit *test, size_t n, size_t size, gfp
 
 /*
  * This KUnit cannot skip a case: a case that would skip (it proved nothing
- * either way) stops here as a failure that says so.  Like later KUnit's
- * kunit_skip(), this does not return.
+ * either way) fails one check that says so, "SKIP (this KUnit cannot
+ * skip): <reason>".  Like later KUnit's kunit_mark_skipped(), the case
+ * goes on; thp_ds_skip() then ends it.
  */
-static inline void __noreturn __printf(2, 3)
-thp_ds_cannot_skip(struct kunit *test, const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list args;
+#define kunit_mark_skipped(test, fmt, ...) \
+	KUNIT_FAIL(test, "SKIP (this KUnit cannot skip): " fmt, ##__VA_ARGS__)
 
-	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	KUNIT_ASSERT_FAILURE(test, "SKIP (this KUnit cannot skip): %pV", &vaf);
-	va_end(args);
-	/* not reached: the failed assertion ended the case */
-	kunit_try_catch_throw(&test->try_catch);
-}
-
-#define kunit_skip(test, fmt, ...) thp_ds_cannot_skip(test, fmt, ##__VA_ARGS__)
+/* This KUnit keeps no status, only whether the case failed. */
+#define thp_ds_failed(test) (!(test)->success)
 
 #define KUNIT_CASE_SLOW(test_name) KUNIT_CASE(test_name)
 
