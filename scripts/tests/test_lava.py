@@ -14,7 +14,7 @@ import unittest
 from unittest import mock
 
 from tests import recordings
-from thpds import jobs, kunit_run, lava, runner, suite, target
+from thpds import jobs, kunit_run, lava, live, runner, suite, target
 from thpds.verdict import RunRecord, judge
 
 TARGETS = ('x86_64', 'x86_64-numa', 'x86_64-smp4', 'arm64-4k', 'arm64-16k', 'arm64-64k')
@@ -81,6 +81,30 @@ class DefinitionTest(unittest.TestCase):
 		self.assertIn(('not ok', 'thp_ds_test_free_reclaim_lock'), found)
 		self.assertIn(('ok', 'thp_ds_test_free_put'), found)
 
+	def test_a_live_run_is_a_job_of_its_boots_each_with_its_initramfs(self):
+		where = target.DEFAULT
+		boots = [('file:///srv/k/live-cgroup-v1.cpio', ['console=ttyS0', 'kunit.filter_glob=a']),
+			 ('file:///srv/k/live-cgroup2.cpio', ['console=ttyS0', 'kunit.filter_glob=b'])]
+		job = lava.definition('6.12-x86_64-live-shipped', where, 'file:///srv/k/bzImage',
+				      [], 300, {'tree': '6.12'}, boots)
+		self.assertEqual(lava.schema_error(job), '')
+		kinds = [next(iter(a)) for a in job['actions']]
+		self.assertEqual(kinds, ['deploy', 'boot', 'test'] * 2)
+		for i, (ramdisk, line) in enumerate(boots):
+			images = job['actions'][3 * i]['deploy']['images']
+			self.assertEqual(images['ramdisk'], {'url': ramdisk, 'image_arg': '-initrd {ramdisk}'})
+			self.assertIn(f'-append "{" ".join(line)}"', images['kernel']['image_arg'])
+			monitor = job['actions'][3 * i + 2]['test']['monitors'][0]
+			self.assertEqual(monitor, lava.LIVE_MONITOR)
+		# the job's bound holds both boots
+		self.assertGreaterEqual(job['timeouts']['job']['minutes'], 2 * (5 + 5))
+		# what init prints: the live monitor starts at its first run and ends with it
+		console = 'THPDS-RUNNING 1 thp_deferred_split\r\r\n    ok 1 thp_ds_test_enqueue\r\r\n'
+		self.assertTrue(re.search(lava.LIVE_MONITOR['start'], console))
+		self.assertEqual(re.findall(lava.LIVE_MONITOR['pattern'], console),
+				 [('ok', 'thp_ds_test_enqueue')])
+		self.assertTrue(re.search(lava.LIVE_MONITOR['end'], 'THPDS-DONE\r'))
+
 	def test_names_are_what_lava_takes(self):
 		self.assertEqual(lava.slug('6.12', 'x86_64', '', 'shipped', 'cgroup.memory=nokmem'),
 				 '6.12-x86_64-shipped-cgroup.memory_nokmem')
@@ -102,7 +126,7 @@ class StageTest(unittest.TestCase):
 					True, "its port's declarations", 'this repository',
 					os.path.join(self.dir, 'build'), os.path.join(self.dir, 'results'), ())
 
-	def stage(self, build_status=0):
+	def stage(self, build_status=0, profile='default'):
 		def build(tree, build_dir, *args, **kw):
 			image = lava.kernel_path(build_dir, target.DEFAULT)
 			os.makedirs(os.path.dirname(image), exist_ok=True)
@@ -113,8 +137,11 @@ class StageTest(unittest.TestCase):
 		     contextlib.redirect_stdout(io.StringIO()), \
 		     mock.patch.object(kunit_run, 'build', side_effect=build), \
 		     mock.patch.object(runner, 'apply_suite'), \
-		     mock.patch('thpds.tree.kernel_version', return_value='6.12.118'):
-			return jobs.stage('6.12', None, target.DEFAULT, 'default', (), self.dir, 300)
+		     mock.patch('thpds.tree.kernel_version', return_value='6.12.118'), \
+		     mock.patch.object(runner, 'profile_refusal', return_value=''), \
+		     mock.patch.object(live, 'initramfs', return_value=b'cpio'), \
+		     mock.patch.object(live, 'registers_only', return_value=True):
+			return jobs.stage('6.12', None, target.DEFAULT, profile, (), self.dir, 300)
 
 	def test_a_staged_run_has_its_kernel_job_and_record(self):
 		import yaml
@@ -132,6 +159,30 @@ class StageTest(unittest.TestCase):
 				 ('6.12.118-1~deb12u1', '6.12', 'shipped', ()))
 		self.assertEqual(rec.selected, self.plan.selected)
 		self.assertEqual(job['metadata']['thp-ds.version'], '6.12.118-1~deb12u1')
+
+	def test_a_live_run_stages_an_initramfs_per_boot_and_names_its_boots(self):
+		import yaml
+		staged = self.stage(profile='live')
+		with open(staged.job) as f:
+			job = yaml.safe_load(f)
+		self.assertEqual(lava.schema_error(job), '')
+		with open(staged.sidecar) as f:
+			side = json.load(f)
+		names = [b.name for b in live.boots_for(self.plan.selected)]
+		self.assertEqual(side['live_boots'], names)
+		deploys = [a['deploy']['images'] for a in job['actions'] if 'deploy' in a]
+		self.assertEqual(len(deploys), len(names))
+		for name, images in zip(names, deploys):
+			ramdisk = images['ramdisk']['url']
+			self.assertTrue(ramdisk.endswith(f'/live-{name}.cpio'))
+			self.assertTrue(os.path.isfile(ramdisk[len('file://'):]))
+			line = re.fullmatch(r'-kernel \{kernel\} -append "(.*)"',
+					    images['kernel']['image_arg']).group(1).split()
+			# the live boot's command line: no kunit_shutdown (init ends the boot)
+			self.assertNotIn('kunit_shutdown=reboot', line)
+			self.assertIn('brd.rd_nr=1', line)
+			self.assertIn(live.LOG_BUF, line)
+		self.assertEqual(RunRecord.from_json(side['record']).profile, 'live')
 
 	def test_a_kernel_that_does_not_build_writes_no_job(self):
 		from thpds.errors import InfraError

@@ -60,6 +60,22 @@ if __name__ == '__main__':
 	unittest.main()
 
 
+class SharedCoresTest(unittest.TestCase):
+	def test_a_guests_cpus_are_read_from_its_job(self):
+		self.assertEqual(lava_lab.guest_cpus("extra_options:\n- -smp 4\n- -no-reboot\n"), 4)
+		self.assertEqual(lava_lab.guest_cpus("extra_options:\n- -smp 2,sockets=2,cores=1\n"), 2)
+		self.assertEqual(lava_lab.guest_cpus("extra_options: []\n"), 1)
+
+	def test_guests_that_share_cores_are_said_and_others_not(self):
+		said = lava_lab.shared_cores(2, 2, 2)
+		self.assertIn('2 workers run up to 2 guests of 2 CPUs at once on 2 host cores', said)
+		self.assertIn('no verdict', said)
+		self.assertEqual(lava_lab.shared_cores(2, 2, 4), '')
+		self.assertEqual(lava_lab.shared_cores(1, 2, 2), '')
+		self.assertEqual(lava_lab.shared_cores(1, 4, 2), '')	# one guest: as thp-ds run
+		self.assertIn('3 workers', lava_lab.shared_cores(3, 2, 4))
+
+
 class RunTest(unittest.TestCase):
 	"""thp-ds lava-lab run end to end, with lavacli's answers given: each job
 	submitted, waited for, its log read and judged, the matrix written and

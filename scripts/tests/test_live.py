@@ -113,6 +113,45 @@ class CrashTest(unittest.TestCase):
 		self.assertIsNone(done.stopped_in)
 
 
+class OnConsoleTest(unittest.TestCase):
+	"""A live system as a LAVA job: init prints on the console (the only
+	port LAVA reads), quiets the kernel's console, and prints the kernel's
+	log at its end."""
+
+	def test_init_prints_on_the_console_and_the_kernels_log_at_its_end(self):
+		text = live.init_script(['thp_deferred_split'], on_console=True)
+		self.assertIn('exec >/dev/console 2>&1', text)
+		self.assertNotIn('ttyS1', text)
+		self.assertLess(text.index('dmesg -n 1'), text.index('mkswap'))
+		self.assertLess(text.index(f'echo {live.DMESG}-BEGIN'), text.index(f'echo {live.DONE}'))
+		plain = live.init_script(['thp_deferred_split'])
+		self.assertIn('exec >/dev/ttyS1 2>&1', plain)
+		self.assertNotIn('dmesg', plain)
+
+	BOOT = ('[    0.000000] Linux version 6.12.118 (gcc)\n[    0.1] Command line: console=ttyS0\n'
+		f'{live.SWAP} /dev/ram0 partition 65532 0 -2\n{live.RUNNING} 1 {{suite}}\n'
+		f'{live.BEGIN} 1 {{suite}}\nKTAP version 1\n1..1\nok 1 {{suite}}\n{live.END} 1 {{suite}}\n'
+		f'{live.DMESG}-BEGIN\n[    0.000000] Linux version 6.12.118 (gcc)\n'
+		'[    2.5] WARNING: CPU: 1 PID: 1 at mm/huge_memory.c:1 x\n'
+		f'{live.DMESG}-END\n{live.DONE}\n[    3.0] reboot: Restarting system\n')
+
+	def test_a_console_of_two_boots_is_split_where_each_kernel_begins(self):
+		text = self.BOOT.format(suite='thp_deferred_split_v1') + self.BOOT.format(
+			suite='thp_deferred_split')
+		parts = live.split_boots(text)
+		self.assertEqual(len(parts), 2)	# not at the log's own "Linux version"
+		first = live.parse_console('cgroup-v1', parts[0])
+		second = live.parse_console('cgroup2', parts[1])
+		self.assertEqual(list(first.results), [(1, 'thp_deferred_split_v1')])
+		self.assertEqual(list(second.results), [(1, 'thp_deferred_split')])
+		self.assertTrue(first.done and second.done)
+		self.assertTrue(first.swap.startswith('/dev/ram0'))
+		self.assertIn('WARNING: CPU: 1 PID: 1 at mm/huge_memory.c:1', first.kernel_log)
+		self.assertNotIn(live.DONE, first.kernel_log)
+		self.assertNotIn('WARNING', ''.join(first.results.values()))
+		self.assertEqual(live.parse_console('x', 'no markers\n').kernel_log, '')
+
+
 class MergeTest(unittest.TestCase):
 	def test_suites_are_numbered_in_one_document(self):
 		race = V1.replace('thp_deferred_split_v1', 'thp_deferred_split_race')

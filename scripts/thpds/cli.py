@@ -382,11 +382,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 	job and its sidecar written (docs/lava.md)."""
 	targets = [target.from_name(name) for name in args.targets]
 	host.ensure(args.install_deps, [p for t in targets for p in t.packages()]
+		    + [p for profile in args.profiles for p in host.profile_packages(profile)]
 		    + list(host.LAVA_PACKAGES))
 	suite.check_boot([o for o in args.boots if o != DEFAULT_BOOT])
-	if 'live' in args.profiles:
-		raise UsageError('jobs --profiles live: a live system is not written as a LAVA job '
-				 'yet (docs/lava.md)')
 	args.out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
 	runs, refused = matrix_runs(args, targets)
 	staged = [jobs.stage(spec, variant, where, profile, boot, args.out, args.timeout,
@@ -471,6 +469,13 @@ def cmd_lava_lab(args: argparse.Namespace) -> int:
 		print(f'[thp-ds] jobs written in {time.monotonic() - built:.0f} s', flush=True)
 	out = os.path.abspath(args.out or os.path.join(runner.cache_dir(), 'lava'))
 	entries = lava_local.index(out, args.match)
+	cpus = 1
+	for e in entries:
+		with open(os.path.join(out, e['definition'])) as f:
+			cpus = max(cpus, lava_lab.guest_cpus(f.read()))
+	shared = lava_lab.shared_cores(args.workers, cpus, os.cpu_count() or 1)
+	if shared:
+		print(f'[thp-ds] note: {shared}', flush=True)
 	start = time.monotonic()
 	ids = {lava_lab.submit(uri, os.path.join(out, e['definition'])): e for e in entries}
 	print(f'[thp-ds] submitted {len(ids)} jobs: {min(ids)}-{max(ids)}', flush=True)

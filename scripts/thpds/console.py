@@ -142,8 +142,8 @@ def ktap_results(log: str) -> Dict[str, Tuple[bool, Optional[str]]]:
 	return {name: (ok, skip) for name, ok, skip, _ in _ktap_walk(log)}
 
 
-# A KUnit without kunit_skip() (5.10): the port's thp_ds_cannot_skip() fails
-# the case with one assertion whose message is this marker and the reason.
+# A KUnit without kunit_skip() (5.10): the port's kunit_mark_skipped() fails
+# the case with one check whose message is this marker and the reason.
 CANNOT_SKIP = re.compile(r'SKIP \(this KUnit cannot skip\): (.*)$')
 FAILED_AT = re.compile(r'# \S+: (?:EXPECTATION|ASSERTION) FAILED at ')
 

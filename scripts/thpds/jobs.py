@@ -7,7 +7,9 @@ staged under <out>/artifacts/<job>/, and <out>/jobs/<job>.yaml (the LAVA
 job, lava.py) is written beside <out>/jobs/<job>.thp-ds.json: the run's
 record without results (the cases it must run, what it must show, the
 tree's exact version and suite, the .config's hash), from which its
-results are judged when they come back.  Nothing is booted here.
+results are judged when they come back.  A run of the live profile is a
+job of its live boots one after the other (live.py), each with its
+initramfs staged beside the kernel.  Nothing is booted here.
 """
 
 import dataclasses
@@ -17,7 +19,7 @@ import shutil
 import time
 from typing import Optional, Sequence
 
-from thpds import kunit_run, lava, runner, tree
+from thpds import kunit_run, lava, live, runner, tree
 from thpds.errors import InfraError, UsageError
 from thpds.target import Target
 from thpds.verdict import RunRecord
@@ -46,14 +48,17 @@ def stage(spec: str, variant: Optional[str], target: Target, profile: str,
 	"""Build one run's kernel and write its job and sidecar under @out;
 	@url_base: where the lab will find <out> (default: file:// URLs of this
 	machine)."""
-	if profile in runner.LIVE_PROFILES:
-		raise UsageError(f'jobs: the {profile} profile boots a live system with an init of '
-				 'its own; it is not written as a LAVA job yet')
 	import yaml	# Debian's python3-yaml: only this command writes YAML
 
 	p = runner.plan(spec, None, variant, profile, target, boot, ())
 	t = p.tree
 	name = job_name(spec, target, profile, p.variant, boot)
+	live_run = profile in runner.LIVE_PROFILES
+	if live_run:
+		why_not = runner.profile_refusal(t, profile, target)
+		if why_not:
+			raise UsageError(f'jobs: {t.meta["origin"]} {t.meta["version"]} cannot run the '
+					 f'{profile} profile: {why_not}')
 	logs = os.path.join(out, 'logs')
 	os.makedirs(logs, exist_ok=True)
 	log_path = os.path.join(logs, f'{name}.build.log')
@@ -75,8 +80,21 @@ def stage(spec: str, variant: Optional[str], target: Target, profile: str,
 	finally:
 		if p.applied.variant or p.applied.backported:
 			runner.apply_suite(t, None)
-	url = (f'{url_base.rstrip("/")}/artifacts/{name}/{os.path.basename(kernel)}' if url_base
-	       else 'file://' + os.path.abspath(kernel))
+	def url_of(path: str) -> str:
+		return (f'{url_base.rstrip("/")}/artifacts/{name}/{os.path.basename(path)}'
+			if url_base else 'file://' + os.path.abspath(path))
+
+	url = url_of(kernel)
+	tool_args = (*runner.tool_boot(p.port, target), *boot)
+	live_boots = []
+	for b in live.boots_for(p.selected) if live_run else ():
+		# the live system's init, printing on the console (live.OUTPUT_CONSOLE)
+		initrd = os.path.join(os.path.dirname(kernel), f'live-{b.name}.cpio')
+		with open(initrd, 'wb') as f:
+			f.write(live.initramfs(live.BUSYBOX, live.init_script(b.suites, on_console=True)))
+		live_boots.append((b.name, url_of(initrd), [
+			lava.CONSOLE[target.arch], *kunit_run.KERNEL_ARGS,
+			*live.boot_args(t.path, b, tool_args), live.LOG_BUF]))
 	record = RunRecord(
 		tree=os.path.realpath(spec) if runner.is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'], kernel=tree.kernel_version(t.path),
@@ -88,11 +106,12 @@ def stage(spec: str, variant: Optional[str], target: Target, profile: str,
 		profile=profile, boot=tuple(boot), config_sha256=config_sha256,
 		suite_warnings=warnings,
 		date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
-	cmdline = lava.command_line(target, (*runner.tool_boot(p.port, target), *boot))
+	cmdline = lava.command_line(target, tool_args)
 	job = lava.definition(name, target, url, cmdline, timeout, {
 		'tree': record.tree, 'version': record.version, 'port': p.port,
 		'variant': p.variant, 'target': target.name, 'profile': profile,
-		'boot': ' '.join(boot), 'suite_revision': record.suite_revision})
+		'boot': ' '.join(boot), 'suite_revision': record.suite_revision},
+		[(ramdisk, line) for _, ramdisk, line in live_boots])
 	error = lava.schema_error(job)
 	if error:	# a bug in lava.py: never hand a lab a job it refuses
 		raise InfraError(f'{name}: LAVA\'s schema refuses the job: {error}')
@@ -105,6 +124,7 @@ def stage(spec: str, variant: Optional[str], target: Target, profile: str,
 	with open(sidecar, 'w') as f:
 		json.dump({'schema': SIDECAR, 'job': name, 'kernel': os.path.abspath(kernel),
 			   'timeout': timeout, 'tree_path': t.path,
+			   'live_boots': [b for b, _, _ in live_boots],
 			   'kunit_py': os.path.join(t.path, 'tools/testing/kunit/kunit.py'),
 			   'record': record.to_json()}, f, indent=1)
 	return Staged(name, job_path, sidecar, kernel)

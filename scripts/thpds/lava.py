@@ -31,7 +31,7 @@ import os
 import re
 import shlex
 import subprocess
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from thpds import kunit_run
 from thpds.errors import InfraError
@@ -48,6 +48,11 @@ MONITOR = {
 		   r'(?: # [^\r\n]*)?[\r\n]',
 	'fixupdict': {'ok': 'pass', 'not ok': 'fail'},
 }
+# A live system's boot (live.py): from init's first run to its end, each
+# result line of the results files it prints a test case.
+LIVE_MONITOR = dict(MONITOR, start=r'THPDS-RUNNING \d+ ',
+		    end=r'THPDS-DONE|reboot: (Restarting system|Power down)|'
+			r'Kernel panic - not syncing')
 # kunit.py's own additions to a QEMU boot's command line (kunit_kernel.py).
 KUNIT_ARGS = ('kunit_shutdown=reboot', 'kunit.enable=1')
 CONSOLE = {'x86_64': 'console=ttyS0', 'arm64': 'console=ttyAMA0'}
@@ -89,34 +94,50 @@ def slug(*parts: str) -> str:
 	return re.sub(r'[^A-Za-z0-9._-]+', '_', '-'.join(p for p in parts if p))
 
 
+def boot_actions(kernel_url: str, cmdline: Sequence[str], minutes: int,
+		 ramdisk_url: str = '') -> List[Dict]:
+	"""Deploy, boot and test: one boot of the kernel at @kernel_url with
+	@cmdline (and the initramfs at @ramdisk_url: a live system's boot)."""
+	append = ' '.join(shlex.quote(a) if re.search(r'[\s"\']', a) else a for a in cmdline)
+	images = {'kernel': {'url': kernel_url,
+			     'image_arg': f'-kernel {{kernel}} -append "{append}"'}}
+	if ramdisk_url:
+		images['ramdisk'] = {'url': ramdisk_url, 'image_arg': '-initrd {ramdisk}'}
+	return [
+		{'deploy': {'to': 'tmpfs', 'timeout': {'minutes': 5}, 'images': images}},
+		{'boot': {'method': 'qemu', 'media': 'tmpfs', 'timeout': {'minutes': 2}}},
+		{'test': {'timeout': {'minutes': minutes},
+			  'monitors': [dict(LIVE_MONITOR if ramdisk_url else MONITOR)]}},
+	]
+
+
 def definition(name: str, target: Target, kernel_url: str, cmdline: Sequence[str],
-	       timeout: int, metadata: Dict[str, str]) -> Dict:
+	       timeout: int, metadata: Dict[str, str],
+	       live_boots: Sequence[Tuple[str, Sequence[str]]] = ()) -> Dict:
 	"""One LAVA job: boot the kernel at @kernel_url with @cmdline on @target
 	under QEMU (TCG), and report its KTAP; @timeout bounds the guest's run
-	as the tool's --timeout does."""
+	as the tool's --timeout does.  @live_boots, (initramfs URL, command line)
+	each, are the boots of a live run (live.py), one after the other in the
+	job, in place of the one boot with @cmdline."""
 	context: Dict = {'arch': target.arch, 'no_kvm': True, 'memory': memory_of(target),
 			 'extra_options': qemu_options(target)}
 	if target.arch == 'arm64':
 		context.update(machine='virt', cpu=cpu_of(target))
 	minutes = max(1, -(-timeout // 60))
-	append = ' '.join(shlex.quote(a) if re.search(r'[\s"\']', a) else a for a in cmdline)
+	actions = [a for ramdisk, line in live_boots
+		   for a in boot_actions(kernel_url, line, minutes, ramdisk)] \
+		or boot_actions(kernel_url, cmdline, minutes)
+	boots = max(1, len(live_boots))
 	return {
 		'device_type': 'qemu',
 		'job_name': f'thp-ds {name}',
-		'timeouts': {'job': {'minutes': minutes + 10}, 'action': {'minutes': minutes + 5},
-			     'connection': {'minutes': 2}},
+		'timeouts': {'job': {'minutes': boots * (minutes + 5) + 5},
+			     'action': {'minutes': minutes + 5}, 'connection': {'minutes': 2}},
 		'priority': 'medium',
 		'visibility': 'public',
 		'context': context,
 		'metadata': {f'thp-ds.{k}': str(v) for k, v in metadata.items()},
-		'actions': [
-			{'deploy': {'to': 'tmpfs', 'timeout': {'minutes': 5},
-				    'images': {'kernel': {
-					    'url': kernel_url,
-					    'image_arg': f'-kernel {{kernel}} -append "{append}"'}}}},
-			{'boot': {'method': 'qemu', 'media': 'tmpfs', 'timeout': {'minutes': 2}}},
-			{'test': {'timeout': {'minutes': minutes}, 'monitors': [dict(MONITOR)]}},
-		],
+		'actions': actions,
 	}
 
 

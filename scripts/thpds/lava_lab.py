@@ -27,6 +27,16 @@ DEVICE_DICT = "{{% extends 'qemu.jinja2' %}}\n{{% set mac_addr = '52:54:00:12:34
 LOGS = '/var/log/lava-server'
 PING_SECONDS = 2
 WORKER_LOGS = '/var/log/lava-dispatcher'
+# lava-server's events, in its settings as an admin writes them: between
+# its passes (every 20 s) lava-scheduler waits for an event, so with them
+# a job is scheduled when it is submitted and when a device becomes idle,
+# without them up to 20 s later, when a job here runs for seconds.  The
+# event stream (lava-publisher's) is published on loopback only.
+EVENTS_SETTINGS = '/etc/lava-server/settings.d/01-thp-ds-events.yaml'
+EVENTS = 'EVENT_NOTIFICATION: true\nEVENT_SOCKET: "tcp://127.0.0.1:5500"\n'
+SERVER = r'gunicorn3 lava_server\.wsgi|gunicorn: \w+ \[lava_server'	# gunicorn renames its processes
+SCHEDULER = r'manage lava-scheduler'
+PUBLISHER = r'manage lava-publisher'
 
 
 def run(cmd: List[str], check: bool = True) -> str:
@@ -88,6 +98,37 @@ def database() -> None:
 		run(['/usr/bin/python3', '/usr/share/lava-server/postinst.py'])
 
 
+def events() -> bool:
+	"""lava-server's events on (EVENTS); whether that changed its settings."""
+	try:
+		with open(EVENTS_SETTINGS) as f:
+			if f.read() == EVENTS:
+				return False
+	except FileNotFoundError:
+		pass
+	with open(EVENTS_SETTINGS, 'w') as f:
+		f.write(EVENTS)
+	return True
+
+
+def terminate(pattern: str) -> int:
+	"""SIGTERM to the processes whose command line matches @pattern; how many."""
+	pids = pids_of(pattern)
+	for pid in pids:
+		try:
+			os.kill(pid, signal.SIGTERM)
+		except ProcessLookupError:
+			pass
+	return len(pids)
+
+
+def publisher() -> None:
+	if not pids_of(PUBLISHER):
+		spawn(['lava-server', 'manage', 'lava-publisher', '--level', 'INFO', '--log-file',
+		       f'{LOGS}/lava-publisher.log', '--host', '127.0.0.1', '--port', '8001'],
+		      f'{LOGS}/lava-publisher.out')
+
+
 def server() -> None:
 	if not answering():
 		os.makedirs(LOGS, exist_ok=True)
@@ -101,7 +142,7 @@ def server() -> None:
 			time.sleep(0.5)
 		else:
 			raise InfraError(f'lava-server did not answer at {URL} (log {LOGS}/gunicorn.log)')
-	if not pids_of(r'manage lava-scheduler'):
+	if not pids_of(SCHEDULER):
 		spawn(['lava-server', 'manage', 'lava-scheduler', '--level', 'INFO', '--log-file',
 		       f'{LOGS}/lava-scheduler.log'], f'{LOGS}/lava-scheduler.out')
 
@@ -172,6 +213,16 @@ def start(n: int = 2) -> str:
 		raise UsageError('the LAVA lab runs as root (lava-server, lava-worker)')
 	postgres()
 	database()
+	if events():
+		# lava-server and its scheduler read their settings when they start
+		terminate(SERVER)
+		terminate(SCHEDULER)
+		for _ in range(40):
+			if not answering() and not pids_of(SCHEDULER):
+				break
+			time.sleep(0.5)
+	os.makedirs(LOGS, exist_ok=True)
+	publisher()
 	server()
 	token = user_token()
 	idle_beyond(n)
@@ -183,24 +234,37 @@ def stop() -> List[str]:
 	"""Stop what start() started; the database is kept (and PostgreSQL)."""
 	stopped = []
 	for what, pattern in (('workers', r'lava-worker .*--name thp-ds-w'),
-			      ('scheduler', r'manage lava-scheduler'),
-			      # gunicorn renames its processes (setproctitle)
-			      ('lava-server', r'gunicorn3 lava_server\.wsgi|gunicorn: \w+ \[lava_server')):
-		pids = pids_of(pattern)
-		for pid in pids:
-			try:
-				os.kill(pid, signal.SIGTERM)
-			except ProcessLookupError:
-				pass
-		if pids:
-			stopped.append(f'{what} ({len(pids)})')
+			      ('scheduler', SCHEDULER), ('lava-server', SERVER),
+			      ('publisher', PUBLISHER)):
+		count = terminate(pattern)
+		if count:
+			stopped.append(f'{what} ({count})')
 	return stopped
 
 
 def status() -> Dict[str, str]:
 	return {'lava-server': 'answering' if answering() else 'not answering',
-		'scheduler': f'{len(pids_of(r"manage lava-scheduler"))} running',
+		'scheduler': f'{len(pids_of(SCHEDULER))} running',
+		'publisher (events)': f'{len(pids_of(PUBLISHER))} running',
 		'workers': f'{len(pids_of(r"lava-worker .*--name thp-ds-w"))} running'}
+
+
+def guest_cpus(definition: str) -> int:
+	"""The CPUs a job's guest boots (its '-smp N' in the job's @definition text)."""
+	m = re.search(r'-smp (\d+)', definition)
+	return int(m.group(1)) if m else 1
+
+
+def shared_cores(workers: int, cpus: int, cores: int) -> str:
+	"""Why @workers guests of @cpus CPUs each, at once on @cores host cores,
+	may not get what the tool's own runs have ('' when they do)."""
+	if workers < 2 or workers * cpus <= cores:
+		return ''
+	return (f'{workers} workers run up to {workers} guests of {cpus} CPUs at once on '
+		f'{cores} host cores: a lock case waits, bounded, for both of its guest\'s CPUs '
+		'to run at once, and may skip with "no verdict" (which fails a run whose port '
+		f'does not let it skip); one worker per {cpus} cores gives each guest what '
+		'thp-ds run has (docs/lava.md)')
 
 
 def lavacli(uri: str, *args: str, check: bool = True) -> str:

@@ -7,7 +7,9 @@ verdict is taken from what the guest printed: the job log's console lines
 kunit.py parse turns the KTAP into its JSON, kunit_run.interpret() into the
 cases, skips, oops, kernel reports and first failure messages, and the
 job's sidecar (jobs.py) supplies the rest of the record.  verdict.judge()
-then decides, as for every other run.
+then decides, as for every other run.  A live run's job boots several
+times: each boot's part of the console is read as live.py reads a boot
+of its own.
 """
 
 import dataclasses
@@ -18,7 +20,7 @@ import sys
 import tempfile
 from typing import Dict, Iterable, List, Optional
 
-from thpds import cases, kunit_run
+from thpds import cases, console, kunit_run, live
 from thpds.verdict import RunRecord
 
 
@@ -76,18 +78,45 @@ def kunit_parse(kunit_py: str, console: str) -> Dict:
 	return {'output': proc.stdout + proc.stderr, 'json': data, 'returncode': proc.returncode}
 
 
+def live_boots(names: List[str], log: JobLog) -> List[live.BootOutput]:
+	"""The live boots of a job (named @names, in order), each from its part
+	of the job's console."""
+	parts = live.split_boots(log.console)
+	timed_out = not log.finished and 'timed out' in log.error.lower()
+	found = []
+	for i, name in enumerate(names):
+		text = parts[i] if i < len(parts) else ''
+		b = live.parse_console(name, text, timed_out and i >= len(parts) - 1)
+		found.append(dataclasses.replace(b, console=text))
+	return found
+
+
 def record(sidecar: Dict, log: JobLog, seconds: float = 0.0) -> RunRecord:
 	"""The run's record: the sidecar's, with what the guest showed."""
 	base = RunRecord.from_json(sidecar['record'])
 	kunit_py = sidecar['kunit_py']
-	parsed = kunit_parse(kunit_py, log.console)
+	declared = cases.tree_declared(sidecar['tree_path'])
+	boots = live_boots(sidecar['live_boots'], log) if sidecar.get('live_boots') else []
+	ktap = log.console
+	if boots:
+		# a live run's results, as live.read_back() reads them
+		ktap = live.merge([r for b in boots
+				   for r in b.run(1) + live.stopped_results(b, 1, declared)])
+	parsed = kunit_parse(kunit_py, ktap)
 	# the kernel was built before the job was written: kunit.py's marker
 	# for a boot that started stands for it
 	log_text = f'{kunit_run.STARTED} (LAVA)\n' + parsed['output']
 	if not log.finished and 'timed out' in log.error.lower():
 		log_text += f'\ntimed out after {sidecar.get("timeout", 0)} seconds\n'
-	seen = kunit_run.interpret(log_text, log.console, parsed['json'],
-				   cases.tree_declared(sidecar['tree_path']), parsed['returncode'])
+	seen = kunit_run.interpret(log_text, ktap, parsed['json'], declared, parsed['returncode'])
+	if boots:
+		# the kernel's complaints from its log (init printed it whole), or
+		# from the console where init did not get that far
+		kernel = ''.join(b.kernel_log or b.console for b in boots)
+		seen.update(oops=console.oops_summary(console.oops_excerpt(log.console)),
+			    kernel_reports=console.kernel_reports(kernel),
+			    teardown_errors=console.teardown_errors(kernel),
+			    live_errors=live.problems(boots))
 	# the build's own (the sidecar has its compiler warnings) is not the job's
 	for key in ('oops_excerpt', 'config_lost', 'suite_warnings'):
 		seen.pop(key)
@@ -95,6 +124,7 @@ def record(sidecar: Dict, log: JobLog, seconds: float = 0.0) -> RunRecord:
 	for key in ('teardown_errors', 'kernel_reports', 'failed_checks',
 		    'parse_errors', 'unskippable'):
 		seen[key] = tuple(seen[key])
+	seen['live_errors'] = tuple(seen.get('live_errors', ()))
 	seen['failures'] = tuple(sorted(seen['failures'].items()))
 	seen['kunit_returncode'] = seen.pop('returncode')
 	return dataclasses.replace(base, seconds=round(seconds, 1), **seen)

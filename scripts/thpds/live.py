@@ -66,9 +66,9 @@ BOOTS = (
 )
 
 # The init of a live system: the mounts, a swap area on the RAM disk (SWAP_PART),
-# with everything it prints on the second serial port, which QEMU writes to a
-# file of its own: the kernel's console (the first) may print KUnit's lines of
-# a run from debugfs after the run has ended, in the middle of the results;
+# with everything it prints on the second serial port (OUTPUT_PART), which QEMU
+# writes to a file of its own: the kernel's console (the first) may print KUnit's
+# lines of a run from debugfs after the run has ended, in the middle of the results;
 # what the caller sets up (SETUP_PART), then each suite again, RUNS times,
 # with the system's state (STATE_PART: a shell function "state") printed
 # before and after when the caller asks for it.
@@ -77,8 +77,7 @@ B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t debugfs debugfs /sys/kernel/debug
-$B mknod /dev/ttyS1 c 4 65
-exec >/dev/ttyS1 2>&1
+OUTPUT_PART
 SWAP_PART
 SETUP_PART
 STATE_PART
@@ -96,9 +95,25 @@ for i in RUNS_LIST; do
 	done
 done
 AFTER_PART
+LOG_PART
 echo DONE_MARK
 $B reboot -f
 '''
+
+OUTPUT_SERIAL = r'''$B mknod /dev/ttyS1 c 4 65
+exec >/dev/ttyS1 2>&1'''
+
+# A LAVA job's guest has one serial port, the console, and LAVA reads only
+# that.  There init prints, with the kernel's console quiet meanwhile (only
+# emergencies reach it: an oops, a panic, the reboot), so that KUnit's lines
+# cannot land among the results; at the end it prints the kernel's log whole
+# (DMESG), where the judge looks for kernel reports, from a log buffer big
+# enough for the boot and its runs (LOG_BUF on the command line).
+OUTPUT_CONSOLE = r'''exec >/dev/console 2>&1
+$B dmesg -n 1'''
+DMESG = 'THPDS-DMESG'
+LOG_INIT = f'echo {DMESG}-BEGIN\n$B dmesg\necho {DMESG}-END'
+LOG_BUF = 'log_buf_len=8M'
 
 SWAP_INIT = r'''$B mknod /dev/ram0 b 1 0
 if $B mkswap /dev/ram0 >/dev/null && $B swapon /dev/ram0; then
@@ -109,14 +124,17 @@ fi'''
 
 
 def init_script(suites: Sequence[str], runs: int = 1, swap: bool = True, setup: str = '',
-		state: str = '') -> str:
+		state: str = '', on_console: bool = False) -> str:
 	"""The init: @setup (shell) after the mounts; with @state (shell that
-	defines a function "state"), the state printed before the runs and after."""
+	defines a function "state"), the state printed before the runs and after;
+	@on_console: printed on the console, for a LAVA job (OUTPUT_CONSOLE)."""
 	before = after = ''
 	if state:
 		before = f'{state}\necho {STATE}-BEFORE-BEGIN; state; echo {STATE}-BEFORE-END'
 		after = f'echo {STATE}-AFTER-BEGIN; state; echo {STATE}-AFTER-END'
-	text = (INIT.replace('SWAP_PART', SWAP_INIT if swap else '')
+	text = (INIT.replace('OUTPUT_PART', OUTPUT_CONSOLE if on_console else OUTPUT_SERIAL)
+		.replace('LOG_PART', LOG_INIT if on_console else '')
+		.replace('SWAP_PART', SWAP_INIT if swap else '')
 		.replace('SETUP_PART', setup).replace('STATE_PART', before)
 		.replace('AFTER_PART', after)
 		.replace('RUNS_LIST', ' '.join(str(i) for i in range(1, runs + 1)))
@@ -164,6 +182,7 @@ class BootOutput:
 	state: Dict[str, List[str]] = dataclasses.field(default_factory=dict)	# BEFORE, AFTER
 	# the run that was going on when the guest stopped before its end: (run, suite)
 	stopped_in: Optional[Tuple[int, str]] = None
+	kernel_log: str = ''		# the kernel's log as init printed it (DMESG), if it did
 
 	def run(self, i: int) -> List[Tuple[str, str]]:
 		"""(suite, results) of run @i, in the order they ran."""
@@ -178,10 +197,17 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 	running: Optional[Tuple[int, str]] = None
 	current: Optional[Tuple[int, str]] = None
 	collect: Optional[str] = None
+	kernel_log: Optional[List[str]] = None
+	in_log = False
 	for raw in text.splitlines():
 		line = console.strip_timestamp(raw).rstrip('\r')
 		m = re.match(rf'{STATE}-(BEFORE|AFTER)-(BEGIN|END)$', line)
-		if line.startswith(SWAP + ' '):
+		if line in (f'{DMESG}-BEGIN', f'{DMESG}-END'):
+			in_log = line.endswith('BEGIN')
+			kernel_log = [] if in_log else kernel_log
+		elif in_log:
+			kernel_log.append(raw.rstrip('\r'))
+		elif line.startswith(SWAP + ' '):
 			swap = line[len(SWAP) + 1:]
 		elif line.startswith(RUNNING + ' ') and len(line.split()) == 3:
 			running = (int(line.split()[1]), line.split()[2])
@@ -202,7 +228,26 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 			state[collect].append(line)
 	done = DONE in text
 	stopped_in = running if not done and running and running not in results else None
-	return BootOutput(name, results, swap, done, timed_out, text, state, stopped_in)
+	return BootOutput(name, results, swap, done, timed_out, text, state, stopped_in=stopped_in,
+			  kernel_log='\n'.join(kernel_log) + '\n' if kernel_log is not None else '')
+
+
+def split_boots(text: str) -> List[str]:
+	"""A console of several boots in a row (a LAVA job's), a text each: a
+	boot begins where the kernel says "Linux version", but not in the
+	kernel's log that init prints (DMESG), which says it again."""
+	boots: List[List[str]] = []
+	in_log = False
+	for raw in text.splitlines():
+		line = console.strip_timestamp(raw).rstrip('\r')
+		if line in (f'{DMESG}-BEGIN', f'{DMESG}-END'):
+			in_log = line.endswith('BEGIN')
+		elif not in_log and line.startswith('Linux version '):
+			boots.append([])
+		if not boots:
+			boots.append([])
+		boots[-1].append(raw)
+	return ['\n'.join(b) + '\n' for b in boots if any(line.strip() for line in b)]
 
 
 def merge(results: Sequence[Tuple[str, str]]) -> str:
@@ -310,6 +355,14 @@ def boot(name: str, kernel: str, init: str, out_dir: str, timeout: int, target: 
 	return dataclasses.replace(parse_console(name, said, timed_out), console=kernel_console)
 
 
+def boot_args(tree: str, b: Boot, cmdline: Sequence[str]) -> Tuple[str, ...]:
+	"""The command line of boot @b of @tree, after the console and the tool's
+	KERNEL_ARGS: what KUnit runs at boot (nothing), the RAM disk, @cmdline."""
+	at_boot = (f'kunit.filter_glob={b.boot_glob}', *REGISTER_ONLY) if registers_only(tree) \
+		else (f'kunit.filter_glob={NO_SUITE}',)
+	return (*at_boot, 'brd.rd_nr=1', f'brd.rd_size={SWAP_KB}', *cmdline)
+
+
 def boots_for(selected: Sequence[str]) -> List[Boot]:
 	"""The boots whose suites hold a selected case, each with those suites only."""
 	suites = {name.split('.', 1)[0] for name in selected}
@@ -406,15 +459,12 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 	with open(log_path, errors='replace') as f:
 		build_log = f.read()
 	boots: List[BootOutput] = []
-	marks = registers_only(tree)
 	if built:
 		for b in boots_for(selected):
 			print(f'[thp-ds] live boot {b.name}: {", ".join(b.suites)} again after swapon',
 			      flush=True)
-			at_boot = (f'kunit.filter_glob={b.boot_glob}', *REGISTER_ONLY) if marks else \
-				(f'kunit.filter_glob={NO_SUITE}',)
 			boots.append(boot(b.name, kernel, init_script(b.suites), out_dir, timeout, target,
-					  (*at_boot, 'brd.rd_nr=1', f'brd.rd_size={SWAP_KB}', *cmdline)))
+					  boot_args(tree, b, cmdline)))
 	raw = ''.join(f'==== live boot {b.name}\n{b.console}\n' for b in boots)
 	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
 		f.write(raw)
