@@ -398,6 +398,12 @@ class LockTest(unittest.TestCase):
 		holder.wait()
 		self.assertEqual(seen, [0], 'the command ran before the holder was gone')
 
+	def test_the_labs_status_and_stop_do_not_wait_for_the_cache(self):
+		for words, holds in ((['lava-lab', 'status'], False), (['lava-lab', 'stop'], False),
+				     (['lava-lab', 'run'], True), (['export', 'x.json'], False)):
+			args = cli.parser().parse_args(words)
+			self.assertEqual(cli.locks_cache(args), holds, words)
+
 	def test_every_command_that_touches_the_cache_holds_the_lock(self):
 		commands = {'run': 'cmd_run', 'check': 'cmd_check', 'matrix': 'cmd_matrix',
 			    'repeat': 'cmd_repeat', 'fetch': 'cmd_fetch', 'list': 'cmd_list'}

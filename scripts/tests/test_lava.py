@@ -181,7 +181,8 @@ class StageTest(unittest.TestCase):
 			# the live boot's command line: no kunit_shutdown (init ends the boot)
 			self.assertNotIn('kunit_shutdown=reboot', line)
 			self.assertIn('brd.rd_nr=1', line)
-			self.assertIn(live.LOG_BUF, line)
+			for arg in live.ON_CONSOLE_ARGS:
+				self.assertIn(arg, line)
 		self.assertEqual(RunRecord.from_json(side['record']).profile, 'live')
 
 	def test_a_kernel_that_does_not_build_writes_no_job(self):
@@ -190,9 +191,6 @@ class StageTest(unittest.TestCase):
 			self.stage(build_status=2)
 		self.assertFalse(os.path.exists(os.path.join(self.dir, 'jobs')))
 
-
-if __name__ == '__main__':
-	unittest.main()
 
 
 class ResultsTest(unittest.TestCase):
@@ -240,3 +238,54 @@ class ResultsTest(unittest.TestCase):
 		self.assertTrue(from_lava.timed_out)
 		self.assertIn('the guest was stopped by the timeout before the suite finished',
 			      judge(from_lava).reasons)
+
+
+class LiveResultsTest(unittest.TestCase):
+	"""Real LAVA jobs of live runs (6.12, lava-run, 2026-12-06): the job's
+	console cut into its two boots, each read as the tool's live run reads
+	one of its own."""
+
+	DATA = os.path.join(os.path.dirname(recordings.DATA), 'lava')
+
+	def judged(self, name):
+		import gzip
+		from thpds import cases, lava_results
+		d = os.path.join(self.DATA, name)
+		with gzip.open(os.path.join(d, 'lava.log.gz'), 'rt') as f:
+			log = lava_results.read_log(f.read().splitlines())
+		with open(os.path.join(d, 'sidecar.json')) as f:
+			sidecar = json.load(f)
+		with open(os.path.join(d, 'kunit.json')) as f:
+			parsed = json.load(f)
+		with open(os.path.join(d, 'declared.json')) as f:
+			declared = json.load(f)
+		with mock.patch.object(lava_results, 'kunit_parse', return_value=dict(
+			parsed, output='')) as parse, \
+		     mock.patch.object(cases, 'tree_declared', return_value=declared):
+			rec = lava_results.record(sidecar, log)
+		return rec, parse.call_args.args[1]
+
+	def test_a_live_job_is_judged_as_the_tools_own_live_run(self):
+		rec, ktap = self.judged('6.12-live-shipped')
+		with open(os.path.join(self.DATA, '6.12-live-shipped', 'own-run.json')) as f:
+			own = json.load(f)
+		# what kunit.py parsed: the results files of both boots, one document
+		self.assertTrue(ktap.startswith('KTAP version 1\n1..4\n'))
+		self.assertEqual([[c.name, c.status.value] for c in rec.cases], own['cases'])
+		self.assertEqual(judge(rec).summary(), own['summary'])
+		self.assertEqual((rec.live_errors, rec.oops, rec.kernel_reports, rec.timed_out),
+				 ((), '', (), False))
+
+	def test_a_live_job_whose_guest_crashed_keeps_the_reports_before_the_crash(self):
+		rec, _ = self.judged('6.12-live-seed-reclaim-crash')
+		self.assertTrue(rec.oops.startswith('kernel BUG at include/linux/mm.h:1140!'))
+		# printed at a level the console did not show: recovered from the
+		# log the panic printed (panic_print), after its own line
+		self.assertIn('DEBUG_LIST: list_del corruption', rec.kernel_reports)
+		self.assertEqual(rec.live_errors, ())	# a crash, not an unfinished init
+		self.assertEqual(judge(rec).summary(),
+				 'PASS: caught as declared (5 declared failures, 25 other cases passed, '
+				 '0 wrong, 1 skipped)')
+
+if __name__ == '__main__':
+	unittest.main()

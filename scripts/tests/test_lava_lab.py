@@ -56,8 +56,31 @@ class LabTest(unittest.TestCase):
 			lava_lab.start()
 
 
-if __name__ == '__main__':
-	unittest.main()
+
+class EventsTest(unittest.TestCase):
+	def test_events_are_turned_on_once_on_loopback(self):
+		import os
+		import tempfile
+		with tempfile.TemporaryDirectory() as d:
+			path = os.path.join(d, '01-thp-ds-events.yaml')
+			with mock.patch.object(lava_lab, 'EVENTS_SETTINGS', path):
+				self.assertTrue(lava_lab.events())	# written: restart what runs
+				self.assertFalse(lava_lab.events())	# as it was: nothing to restart
+				with open(path, 'w') as f:
+					f.write('EVENT_NOTIFICATION: false\n')
+				self.assertTrue(lava_lab.events())
+			with open(path) as f:
+				text = f.read()
+		self.assertIn('EVENT_NOTIFICATION: true', text)
+		self.assertIn('tcp://127.0.0.1:5500', text)	# not tcp://*, LAVA's default
+
+	def test_the_publisher_listens_on_loopback(self):
+		with mock.patch.object(lava_lab, 'pids_of', return_value=[]), \
+		     mock.patch.object(lava_lab, 'spawn') as spawn:
+			lava_lab.publisher()
+		cmd = spawn.call_args.args[0]
+		self.assertEqual(cmd[:3], ['lava-server', 'manage', 'lava-publisher'])
+		self.assertEqual(cmd[cmd.index('--host') + 1], '127.0.0.1')
 
 
 class SharedCoresTest(unittest.TestCase):
@@ -125,3 +148,6 @@ class RunTest(unittest.TestCase):
 			back = document.load(os.path.join(out, 'results-lab', 'matrix.json'))
 			self.assertEqual(judge(back[0]).summary(), judge(rec).summary())
 			self.assertIn('log LAVA job 7 (Complete)', printed.getvalue())
+
+if __name__ == '__main__':
+	unittest.main()

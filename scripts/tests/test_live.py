@@ -122,13 +122,13 @@ class OnConsoleTest(unittest.TestCase):
 		text = live.init_script(['thp_deferred_split'], on_console=True)
 		self.assertIn('exec >/dev/console 2>&1', text)
 		self.assertNotIn('ttyS1', text)
-		self.assertLess(text.index('dmesg -n 1'), text.index('mkswap'))
+		self.assertLess(text.index('dmesg -n 3'), text.index('mkswap'))
 		self.assertLess(text.index(f'echo {live.DMESG}-BEGIN'), text.index(f'echo {live.DONE}'))
 		plain = live.init_script(['thp_deferred_split'])
 		self.assertIn('exec >/dev/ttyS1 2>&1', plain)
 		self.assertNotIn('dmesg', plain)
 
-	BOOT = ('[    0.000000] Linux version 6.12.118 (gcc)\n[    0.1] Command line: console=ttyS0\n'
+	BOOT = ('Booting from ROM..\x1bc\x1b[?7l\x1b[2JLinux version 6.12.118 (gcc)\n[    0.1] Command line: console=ttyS0\n'
 		f'{live.SWAP} /dev/ram0 partition 65532 0 -2\n{live.RUNNING} 1 {{suite}}\n'
 		f'{live.BEGIN} 1 {{suite}}\nKTAP version 1\n1..1\nok 1 {{suite}}\n{live.END} 1 {{suite}}\n'
 		f'{live.DMESG}-BEGIN\n[    0.000000] Linux version 6.12.118 (gcc)\n'
@@ -136,10 +136,11 @@ class OnConsoleTest(unittest.TestCase):
 		f'{live.DMESG}-END\n{live.DONE}\n[    3.0] reboot: Restarting system\n')
 
 	def test_a_console_of_two_boots_is_split_where_each_kernel_begins(self):
-		text = self.BOOT.format(suite='thp_deferred_split_v1') + self.BOOT.format(
+		text = 'SeaBIOS (version 1.16.2)\n' + self.BOOT.format(suite='thp_deferred_split_v1') + self.BOOT.format(
 			suite='thp_deferred_split')
 		parts = live.split_boots(text)
 		self.assertEqual(len(parts), 2)	# not at the log's own "Linux version"
+		self.assertTrue(parts[0].startswith('SeaBIOS'))
 		first = live.parse_console('cgroup-v1', parts[0])
 		second = live.parse_console('cgroup2', parts[1])
 		self.assertEqual(list(first.results), [(1, 'thp_deferred_split_v1')])

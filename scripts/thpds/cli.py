@@ -964,8 +964,11 @@ def first_line(e: BaseException) -> str:
 
 def locks_cache(args: argparse.Namespace) -> bool:
 	"""Every command touches trees, builds, debs or apt state, except
-	'export' (it reads results) and a 'cache' that only reports."""
+	'export' (it reads results), a 'cache' that only reports, and
+	'lava-lab status' and 'stop' (the lab's processes, not the cache)."""
 	if args.command == 'export':
+		return False
+	if args.command == 'lava-lab' and args.action in ('status', 'stop'):
 		return False
 	return args.command != 'cache' or cache.prunes(args)
 

@@ -94,7 +94,7 @@ def stage(spec: str, variant: Optional[str], target: Target, profile: str,
 			f.write(live.initramfs(live.BUSYBOX, live.init_script(b.suites, on_console=True)))
 		live_boots.append((b.name, url_of(initrd), [
 			lava.CONSOLE[target.arch], *kunit_run.KERNEL_ARGS,
-			*live.boot_args(t.path, b, tool_args), live.LOG_BUF]))
+			*live.boot_args(t.path, b, tool_args), *live.ON_CONSOLE_ARGS]))
 	record = RunRecord(
 		tree=os.path.realpath(spec) if runner.is_path(spec) else spec,
 		origin=t.meta['origin'], version=t.meta['version'], kernel=tree.kernel_version(t.path),

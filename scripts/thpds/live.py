@@ -104,16 +104,18 @@ OUTPUT_SERIAL = r'''$B mknod /dev/ttyS1 c 4 65
 exec >/dev/ttyS1 2>&1'''
 
 # A LAVA job's guest has one serial port, the console, and LAVA reads only
-# that.  There init prints, with the kernel's console quiet meanwhile (only
-# emergencies reach it: an oops, a panic, the reboot), so that KUnit's lines
-# cannot land among the results; at the end it prints the kernel's log whole
-# (DMESG), where the judge looks for kernel reports, from a log buffer big
-# enough for the boot and its runs (LOG_BUF on the command line).
+# that.  There init prints, with the kernel's console turned down meanwhile
+# to what is critical or worse (a BUG, an oops, a panic, the reboot; not
+# KUnit's lines, which are errors at most), so that no kernel line lands
+# among the results; at the end it prints the kernel's log whole (DMESG),
+# where the judge looks for kernel reports, from a log buffer big enough
+# for the boot and its runs.  A panic prints the log whole on the console
+# itself (panic_print), so the reports before a crash are not lost.
 OUTPUT_CONSOLE = r'''exec >/dev/console 2>&1
-$B dmesg -n 1'''
+$B dmesg -n 3'''
 DMESG = 'THPDS-DMESG'
 LOG_INIT = f'echo {DMESG}-BEGIN\n$B dmesg\necho {DMESG}-END'
-LOG_BUF = 'log_buf_len=8M'
+ON_CONSOLE_ARGS = ('log_buf_len=8M', 'panic_print=0x20')
 
 SWAP_INIT = r'''$B mknod /dev/ram0 b 1 0
 if $B mkswap /dev/ram0 >/dev/null && $B swapon /dev/ram0; then
@@ -234,18 +236,19 @@ def parse_console(name: str, text: str, timed_out: bool = False) -> BootOutput:
 
 def split_boots(text: str) -> List[str]:
 	"""A console of several boots in a row (a LAVA job's), a text each: a
-	boot begins where the kernel says "Linux version", but not in the
-	kernel's log that init prints (DMESG), which says it again."""
-	boots: List[List[str]] = []
-	in_log = False
+	boot begins where the kernel says "Linux version" (on x86_64 after the
+	firmware's last words, on the same line), but not in the kernel's log
+	that init prints (DMESG), which says it again."""
+	boots: List[List[str]] = [[]]
+	in_log = began = False
 	for raw in text.splitlines():
 		line = console.strip_timestamp(raw).rstrip('\r')
 		if line in (f'{DMESG}-BEGIN', f'{DMESG}-END'):
 			in_log = line.endswith('BEGIN')
-		elif not in_log and line.startswith('Linux version '):
-			boots.append([])
-		if not boots:
-			boots.append([])
+		elif not in_log and re.search(r'Linux version \d', line):
+			if began:	# the firmware's lines before the first kernel are its boot's
+				boots.append([])
+			began = True
 		boots[-1].append(raw)
 	return ['\n'.join(b) + '\n' for b in boots if any(line.strip() for line in b)]
 
