@@ -4,7 +4,9 @@ shape is checked against what KCIDB's schema 5.3 and kernelci-pipeline's
 kunit job require."""
 
 import copy
+import json
 import os
+import shlex
 import unittest
 
 from tests import recordings
@@ -111,12 +113,66 @@ class KernelciJobTest(unittest.TestCase):
 			jobs = yaml.safe_load(f)['jobs']
 		for name, job in jobs.items():
 			with self.subTest(job=name):
-				self.assertEqual((job['template'], job['kind']), ('kunit.jinja2', 'job'))
+				self.assertEqual((job['template'], job['kind']), ('kunit-thp-ds.jinja2', 'job'))
 				self.assertIn('kunit-kernelci', job['image'])
 				self.assertIn(job['params']['arch'], ('x86_64', 'arm64'))
 				self.assertEqual(job['params']['kunitconfig'], 'mm/tests')
 				self.assertTrue(job['kcidb_test_suite'].startswith('kunit.'))
 
+
+	def test_the_template_runs_kunit_py_with_what_the_suite_needs(self):
+		"""kunit-thp-ds.jinja2 rendered with each entry's params over a stand-in
+		for kernelci-core's base/python.jinja2, in Debian's Python (Jinja2):
+		the Python it makes compiles, and its three kunit.py steps carry the
+		suite's kunitconfig, QEMU arguments and kernel options."""
+		import subprocess
+		import yaml
+		with open(os.path.join(suite.REPO, 'docs', 'kernelci', 'jobs.yaml')) as f:
+			jobs = yaml.safe_load(f)['jobs']
+		for name, job in jobs.items():
+			with self.subTest(job=name):
+				proc = subprocess.run(['/usr/bin/python3', '-c', RENDER,
+						       os.path.join(suite.REPO, 'docs', 'kernelci')],
+						      input=json.dumps(job['params']), capture_output=True,
+						      text=True)
+				self.assertEqual(proc.returncode, 0, proc.stderr)
+				steps = json.loads(proc.stdout)
+				params = job['params']
+				for step in ('config', 'build', 'exec'):
+					args = shlex.split(steps[step])
+					self.assertEqual(args[0], step)
+					self.assertIn('--kunitconfig=mm/tests', args)
+					self.assertIn(f'--arch={params["arch"]}', args)
+					self.assertIn(f'--qemu_args={params["qemu_args"]}', args)
+				run = shlex.split(steps['exec'])
+				self.assertIn('--json=kunit.json', run)
+				self.assertEqual([a for a in run if a.startswith('--kernel_args=')],
+						 [f'--kernel_args={a}' for a in params['kernel_args']])
+
+
+# Render kunit-thp-ds.jinja2 over a stand-in base template; compile what it
+# makes and print its kunit.py steps.
+RENDER = r'''
+import json, sys, types
+import jinja2
+BASE = """{% block python_imports %}import os{% endblock %}
+{% block python_local_imports %}{% endblock %}
+{% block python_globals %}NODE_ID = None{% endblock %}
+class BaseJob:
+    pass
+{% block python_job %}{% endblock %}
+"""
+env = jinja2.Environment(loader=jinja2.ChoiceLoader([
+	jinja2.DictLoader({'base/python.jinja2': BASE}), jinja2.FileSystemLoader(sys.argv[1])]))
+text = env.get_template('kunit-thp-ds.jinja2').render(**json.load(sys.stdin))
+sys.modules['kernelci'] = types.ModuleType('kernelci')
+sys.modules['kernelci.api'] = types.ModuleType('kernelci.api')
+sys.modules['kernelci.api.helper'] = types.ModuleType('kernelci.api.helper')
+module = {}
+exec(compile(text, 'kunit-thp-ds', 'exec'), module)
+assert callable(module['Job']._run)
+print(json.dumps(module['kunit_steps']('kunit.json')))
+'''
 
 if __name__ == '__main__':
 	unittest.main()

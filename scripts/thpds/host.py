@@ -28,6 +28,7 @@ HOST_FILES = {'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
 	      'lava-common': '/usr/lib/python3/dist-packages/lava_common/schemas/__init__.py',
 	      'python3-voluptuous': '/usr/lib/python3/dist-packages/voluptuous/__init__.py',
 	      'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py',
+	      'python3-jinja2': '/usr/lib/python3/dist-packages/jinja2/__init__.py',
 	      'lava-dispatcher': '/usr/bin/lava-run',
 	      'lava-server': '/usr/share/lava-server/device-types/qemu.jinja2',
 	      'lavacli': '/usr/bin/lavacli', 'postgresql': '/usr/bin/pg_lsclusters'}
@@ -42,8 +43,8 @@ LAVA_RUN_PACKAGES = (*LAVA_PACKAGES, 'lava-dispatcher', 'lava-server')
 LAB_PACKAGES = (*LAVA_RUN_PACKAGES, 'lavacli', 'postgresql')
 # Needed by the project's tests only (check): the validators of the result
 # schema (JSON Schema), of the JUnit XML (XML Schema, xmllint) and of the
-# LAVA jobs.
-CHECK_PACKAGES = ('python3-jsonschema', 'libxml2-utils', *LAVA_PACKAGES)
+# LAVA jobs, and Jinja2 to render the KernelCI job's template.
+CHECK_PACKAGES = ('python3-jsonschema', 'libxml2-utils', *LAVA_PACKAGES, 'python3-jinja2')
 # Needed by the live systems only (rerun, the live profile): their initramfs.
 RERUN_PACKAGES = ('busybox-static',)
 
