@@ -57,6 +57,30 @@ class LabTest(unittest.TestCase):
 
 
 
+class StopTest(unittest.TestCase):
+	def test_stop_returns_when_everything_it_stopped_is_gone(self):
+		alive = {'manage lava-publisher': 3}	# the publisher takes a moment to go
+
+		def pids_of(pattern):
+			if pattern == lava_lab.PUBLISHER and alive['manage lava-publisher']:
+				alive['manage lava-publisher'] -= 1
+				return [42]
+			return []
+		with mock.patch.object(lava_lab, 'pids_of', side_effect=pids_of), \
+		     mock.patch.object(lava_lab.os, 'kill') as kill, \
+		     mock.patch.object(lava_lab.time, 'sleep'):
+			self.assertEqual(lava_lab.stop(), ['publisher (1)'])
+		kill.assert_called_once_with(42, lava_lab.signal.SIGTERM)
+		self.assertEqual(alive['manage lava-publisher'], 0)
+
+	def test_one_that_does_not_go_is_said(self):
+		from thpds.errors import InfraError
+		with mock.patch.object(lava_lab, 'pids_of', return_value=[42]), \
+		     mock.patch.object(lava_lab.os, 'kill'), mock.patch.object(lava_lab.time, 'sleep'), \
+		     self.assertRaises(InfraError):
+			lava_lab.stop()
+
+
 class EventsTest(unittest.TestCase):
 	def test_events_are_turned_on_once_on_loopback(self):
 		import os

@@ -37,6 +37,7 @@ EVENTS = 'EVENT_NOTIFICATION: true\nEVENT_SOCKET: "tcp://127.0.0.1:5500"\n'
 SERVER = r'gunicorn3 lava_server\.wsgi|gunicorn: \w+ \[lava_server'	# gunicorn renames its processes
 SCHEDULER = r'manage lava-scheduler'
 PUBLISHER = r'manage lava-publisher'
+STOP_SECONDS = 20
 
 
 def run(cmd: List[str], check: bool = True) -> str:
@@ -233,12 +234,20 @@ def start(n: int = 2) -> str:
 def stop() -> List[str]:
 	"""Stop what start() started; the database is kept (and PostgreSQL)."""
 	stopped = []
-	for what, pattern in (('workers', r'lava-worker .*--name thp-ds-w'),
-			      ('scheduler', SCHEDULER), ('lava-server', SERVER),
-			      ('publisher', PUBLISHER)):
+	patterns = (('workers', r'lava-worker .*--name thp-ds-w'), ('scheduler', SCHEDULER),
+		    ('lava-server', SERVER), ('publisher', PUBLISHER))
+	for what, pattern in patterns:
 		count = terminate(pattern)
 		if count:
 			stopped.append(f'{what} ({count})')
+	# gone before this returns: a start right after must not find one dying
+	for _ in range(STOP_SECONDS * 4):
+		left = [what for what, pattern in patterns if pids_of(pattern)]
+		if not left:
+			break
+		time.sleep(0.25)
+	else:
+		raise InfraError(f'still running {STOP_SECONDS} s after SIGTERM: {", ".join(left)}')
 	return stopped
 
 
