@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 from thpds.errors import InfraError, UsageError
 
@@ -37,6 +37,7 @@ EVENTS = 'EVENT_NOTIFICATION: true\nEVENT_SOCKET: "tcp://127.0.0.1:5500"\n'
 SERVER = r'gunicorn3 lava_server\.wsgi|gunicorn: \w+ \[lava_server'	# gunicorn renames its processes
 SCHEDULER = r'manage lava-scheduler'
 PUBLISHER = r'manage lava-publisher'
+WORKERS = r'lava-worker .*--name thp-ds-w'
 STOP_SECONDS = 20
 
 
@@ -201,7 +202,7 @@ def idle_beyond(n: int) -> None:
 								 check=False)):
 		if int(device[1]) > n:
 			manage('devices', 'update', '--health', 'MAINTENANCE', device[0], check=False)
-	for pid in pids_of(r'lava-worker .*--name thp-ds-w'):
+	for pid in pids_of(WORKERS):
 		name = re.search(r'--name thp-ds-w(\d+)', open(f'/proc/{pid}/cmdline').read()
 				 .replace('\0', ' '))
 		if name and int(name.group(1)) > n:
@@ -216,12 +217,7 @@ def start(n: int = 2) -> str:
 	database()
 	if events():
 		# lava-server and its scheduler read their settings when they start
-		terminate(SERVER)
-		terminate(SCHEDULER)
-		for _ in range(40):
-			if not answering() and not pids_of(SCHEDULER):
-				break
-			time.sleep(0.5)
+		halt((('lava-server', SERVER), ('scheduler', SCHEDULER)))
 	os.makedirs(LOGS, exist_ok=True)
 	publisher()
 	server()
@@ -233,16 +229,21 @@ def start(n: int = 2) -> str:
 
 def stop() -> List[str]:
 	"""Stop what start() started; the database is kept (and PostgreSQL)."""
+	return halt((('workers', WORKERS), ('scheduler', SCHEDULER), ('lava-server', SERVER),
+		     ('publisher', PUBLISHER)))
+
+
+def halt(processes: Sequence[Tuple[str, str]]) -> List[str]:
+	"""SIGTERM to @processes, (what, command-line pattern) each, and wait,
+	bounded, until they are gone: a start right after must not find one
+	dying.  What was stopped, with how many processes."""
 	stopped = []
-	patterns = (('workers', r'lava-worker .*--name thp-ds-w'), ('scheduler', SCHEDULER),
-		    ('lava-server', SERVER), ('publisher', PUBLISHER))
-	for what, pattern in patterns:
+	for what, pattern in processes:
 		count = terminate(pattern)
 		if count:
 			stopped.append(f'{what} ({count})')
-	# gone before this returns: a start right after must not find one dying
 	for _ in range(STOP_SECONDS * 4):
-		left = [what for what, pattern in patterns if pids_of(pattern)]
+		left = [what for what, pattern in processes if pids_of(pattern)]
 		if not left:
 			break
 		time.sleep(0.25)
@@ -255,7 +256,7 @@ def status() -> Dict[str, str]:
 	return {'lava-server': 'answering' if answering() else 'not answering',
 		'scheduler': f'{len(pids_of(SCHEDULER))} running',
 		'publisher (events)': f'{len(pids_of(PUBLISHER))} running',
-		'workers': f'{len(pids_of(r"lava-worker .*--name thp-ds-w"))} running'}
+		'workers': f'{len(pids_of(WORKERS))} running'}
 
 
 def guest_cpus(definition: str) -> int:

@@ -31,6 +31,11 @@ class JobLog:
 	finished: bool			# LAVA's job record says it ran to its end
 	error: str			# LAVA's error, if the job did not finish
 
+	@property
+	def timed_out(self) -> bool:
+		"""LAVA stopped the job at its bound."""
+		return not self.finished and 'timed out' in self.error.lower()
+
 
 def read_log(lines: Iterable[str]) -> JobLog:
 	"""A LAVA job log: one YAML mapping a line, {dt, lvl, msg} (lava-run's
@@ -82,11 +87,10 @@ def live_boots(names: List[str], log: JobLog) -> List[live.BootOutput]:
 	"""The live boots of a job (named @names, in order), each from its part
 	of the job's console."""
 	parts = live.split_boots(log.console)
-	timed_out = not log.finished and 'timed out' in log.error.lower()
 	found = []
 	for i, name in enumerate(names):
 		text = parts[i] if i < len(parts) else ''
-		b = live.parse_console(name, text, timed_out and i >= len(parts) - 1)
+		b = live.parse_console(name, text, log.timed_out and i >= len(parts) - 1)
 		found.append(dataclasses.replace(b, console=text))
 	return found
 
@@ -100,13 +104,12 @@ def record(sidecar: Dict, log: JobLog, seconds: float = 0.0) -> RunRecord:
 	ktap = log.console
 	if boots:
 		# a live run's results, as live.read_back() reads them
-		ktap = live.merge([r for b in boots
-				   for r in b.run(1) + live.stopped_results(b, 1, declared)])
+		ktap = live.merge(live.first_run(boots, declared))
 	parsed = kunit_parse(kunit_py, ktap)
 	# the kernel was built before the job was written: kunit.py's marker
 	# for a boot that started stands for it
 	log_text = f'{kunit_run.STARTED} (LAVA)\n' + parsed['output']
-	if not log.finished and 'timed out' in log.error.lower():
+	if log.timed_out:
 		log_text += f'\ntimed out after {sidecar.get("timeout", 0)} seconds\n'
 	seen = kunit_run.interpret(log_text, ktap, parsed['json'], declared, parsed['returncode'])
 	if boots:

@@ -406,6 +406,13 @@ def stopped_results(b: BootOutput, i: int,
 
 
 
+def first_run(boots: Sequence[BootOutput],
+	      declared: Dict[str, List[str]]) -> List[Tuple[str, str]]:
+	"""(suite, results) of the first run in every boot, in order, with the
+	suite a boot stopped in as a crash in it (stopped_results())."""
+	return [r for b in boots for r in b.run(1) + stopped_results(b, 1, declared)]
+
+
 def read_back(tree: str, build_dir: str, out_dir: str, name: str,
 	      results: Sequence[Tuple[str, str]], declared: Dict[str, List[str]], raw: str,
 	      build_log: str, built: bool, timed_out: bool, found: Sequence[str], seconds: float,
@@ -472,7 +479,7 @@ def run(tree: str, build_dir: str, out_dir: str, cache: str, timeout: int,
 	with open(os.path.join(out_dir, 'console.log'), 'w') as f:
 		f.write(raw)
 	declared = tree_declared(tree)
-	results = [r for b in boots for r in b.run(1) + stopped_results(b, 1, declared)]
+	results = first_run(boots, declared)
 	return read_back(tree, build_dir, out_dir, 'kunit', results, declared,
 			 raw, build_log, built and bool(boots), any(b.timed_out for b in boots),
 			 problems(boots), time.monotonic() - start, os.path.join(out_dir, 'console.log'))
